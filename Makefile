@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything they need is installed
+# by the targets below (Python packages into .venv, Go-built control plane into the cache).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: venv controlplane crds lint typecheck test unit demo bench clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+)"; exit 1; }
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+controlplane:
+	tools/controlplane/build.sh
+
+crds: venv
+	$(PY) -m transom.api.crds deploy/crds
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+test: venv controlplane lint
+	$(VENV)/bin/pytest
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+demo: venv controlplane
+	$(PY) -m transom.dev.demo
+
+bench: venv controlplane
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

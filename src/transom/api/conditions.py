@@ -1,0 +1,122 @@
+"""Condition types and reasons, following Flux (fluxcd/pkg apis/meta) and kstatus.
+
+Ready is always present once an object has been observed; Reconciling and Stalled are present
+only while True, and setting one removes the other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Condition types.
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+
+# Reasons shared with Flux, so Flux users read them the same way.
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+PROGRESSING = "Progressing"
+PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
+DEPENDENCY_NOT_READY = "DependencyNotReady"
+RECONCILIATION_SUCCEEDED = "ReconciliationSucceeded"
+RECONCILIATION_FAILED = "ReconciliationFailed"
+
+# Transom's own reasons.
+ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+ROLLOUT_HALTED = "RolloutHalted"
+HOSTS_NOT_READY = "HostsNotReady"
+HOSTS_UNREACHABLE = "HostsUnreachable"
+APPLY_FAILED = "ApplyFailed"
+DRIFT_DETECTED = "DriftDetected"
+DRIFT_CORRECTED = "DriftCorrected"
+RESOURCE_CONFLICT = "ResourceConflict"
+INVALID_SPEC = "InvalidSpec"
+DENIED_BY_HOST_POLICY = "DeniedByHostPolicy"
+REBOOT_PENDING = "RebootPending"
+SUSPENDED = "Suspended"
+NO_HOSTS_SELECTED = "NoHostsSelected"
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(BaseModel):
+    """A status condition in the shape of metav1.Condition."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    type: str = Field(
+        description="Type of condition: Ready, Reconciling or Stalled.",
+        pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_]*[A-Za-z0-9])?$",
+        max_length=316,
+    )
+    status: ConditionStatus = Field(description="Status of the condition: True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None,
+        alias="observedGeneration",
+        ge=0,
+        description="The .metadata.generation the condition was set from.",
+    )
+    last_transition_time: str = Field(
+        alias="lastTransitionTime",
+        description="Last time the condition changed status (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    reason: str = Field(
+        description="CamelCase reason for the condition's last transition.",
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        min_length=1,
+        max_length=1024,
+    )
+    message: str = Field(
+        default="", max_length=32768, description="Human-readable detail of the transition."
+    )
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None = None,
+) -> list[Condition]:
+    """Return conditions with one set, keeping lastTransitionTime when the status is unchanged.
+
+    Follows Flux's rules: Reconciling and Stalled exclude each other.
+    """
+    previous = next((c for c in conditions if c.type == type_), None)
+    transition = (
+        previous.last_transition_time
+        if previous is not None and previous.status == status
+        else now_rfc3339()
+    )
+    new = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        observedGeneration=generation,
+        lastTransitionTime=transition,
+    )
+    excluded = {type_}
+    if type_ == RECONCILING and status == "True":
+        excluded.add(STALLED)
+    if type_ == STALLED and status == "True":
+        excluded.add(RECONCILING)
+    return [c for c in conditions if c.type not in excluded] + [new]
+
+
+def remove_condition(conditions: list[Condition], type_: str) -> list[Condition]:
+    return [c for c in conditions if c.type != type_]
+
+
+def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)

@@ -1,0 +1,1 @@
+"""transom.engine."""
