@@ -1,0 +1,92 @@
+"""The provider contract: a resource type's get and set. Test and what-if are the engine's.
+
+A provider reports the current state of exactly the properties a desired resource sets, in the
+wire (camelCase) shape of that resource's model, and changes only the properties the engine
+found drifted. Providers never decide whether something is in the desired state: the engine
+does, once, by comparing (see diff.py), so test, what-if and apply cannot disagree.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from transom.api.resources import ResourceProperties
+
+P = TypeVar("P", bound=ResourceProperties)
+
+#: State of a resource as a provider sees it: property wire name -> value.
+#: ``{"ensure": "absent"}`` when the object does not exist.
+State = dict[str, Any]
+
+
+class SecretResolver(Protocol):
+    """Gives a provider the value behind a SecretKeyRef. The engine marks every value it
+    returns as secret, so it is redacted wherever results, logs or audit records show it."""
+
+    def resolve(self, name: str, key: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """Something the OS can notify us about when it changes (see drift.py)."""
+
+    kind: str  # "file" | "directory" | "registry" | "service"
+    path: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One drifted property: what it is and what it must become."""
+
+    prop: str
+    actual: Any
+    desired: Any
+
+
+@dataclass(frozen=True)
+class SetOutcome:
+    reboot_required: bool = False
+    message: str = ""
+
+
+@dataclass
+class Context:
+    """What a provider may use besides its own resource."""
+
+    secrets: SecretResolver
+    #: Free-form per-run values providers may cache in (e.g. a PowerShell host).
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A provider could not get or set; ``reason`` is a CamelCase constant."""
+
+    def __init__(self, message: str, reason: str = "ProviderFailed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Provider(ABC, Generic[P]):
+    #: The resource type this provider implements, e.g. ``File``.
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def get(self, desired: P, ctx: Context) -> State:
+        """Current state of the properties ``desired`` sets (and ``ensure``)."""
+
+    @abstractmethod
+    def set(self, desired: P, changes: Mapping[str, Change], ctx: Context) -> SetOutcome:
+        """Change only what ``changes`` lists. Must be atomic per resource: on failure the
+        object is left as it was or fully as desired, never torn."""
+
+    def equal(self, prop: str, desired: Any, actual: Any) -> bool:
+        """Whether an actual value satisfies a desired one; override for normalisation
+        (case-insensitive names, equivalent encodings, ...)."""
+        return bool(desired == actual)
+
+    def watch_targets(self, desired: P) -> list[WatchTarget]:
+        """OS objects whose change notifications should trigger a check of this resource."""
+        return []
