@@ -1,6 +1,6 @@
 """Resource types. Importing this package registers every type."""
 
-from transom.api.resources import files
+from transom.api.resources import files, windows
 from transom.api.resources.base import (
     RESOURCE_TYPES,
     Ensure,
@@ -22,4 +22,5 @@ __all__ = [
     "parse_resource",
     "parse_resources",
     "register",
+    "windows",
 ]
