@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from transom.api.conditions import Condition
 from transom.api.configuration import MAX_RESOURCES, Mode, RebootPolicy, RemovalPolicy
+from transom.api.errors import SpecError
 from transom.api.resources import Resource
-from transom.api.wire import Spec, Status, observed_generation_field
+from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
+from transom.api.wire import Spec, Status, cel, observed_generation_field
 
 
 class ObjectReference(Spec):
@@ -27,6 +29,8 @@ class AssignmentSource(Spec):
 
 
 class AssignmentSpec(Spec):
+    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE))
+
     host: str = Field(description="Name of the Host this is for.", max_length=253)
     source: AssignmentSource = Field(description="Where this assignment came from.")
     resources: list[Resource] = Field(
@@ -42,6 +46,13 @@ class AssignmentSpec(Spec):
     removal_policy: RemovalPolicy = Field(
         default=RemovalPolicy.ORPHAN, description="What to do with resources no longer assigned."
     )
+
+    @model_validator(mode="after")
+    def _references(self) -> AssignmentSpec:
+        errors = reference_errors(self.resources)
+        if errors:
+            raise ValueError(str(SpecError(errors)))
+        return self
 
 
 class ResourceResult(Status):
@@ -65,7 +76,9 @@ class AssignmentStatus(Status):
     )
     applied_revision: str = Field(default="", description="Git revision last applied.")
     results: list[ResourceResult] = Field(
-        default_factory=list, description="Per-resource results of the last run.", max_length=MAX_RESOURCES
+        default_factory=list,
+        description="Per-resource results of the last run.",
+        max_length=MAX_RESOURCES,
     )
     drifted: int = Field(default=0, description="Resources found drifted by the last check.")
     reboot_pending: bool = Field(default=False, description="A change waits for a reboot.")

@@ -40,6 +40,12 @@ REBOOT_PENDING = "RebootPending"
 SUSPENDED = "Suspended"
 NO_HOSTS_SELECTED = "NoHostsSelected"
 
+# Engine reasons, per resource.
+PROVIDER_FAILED = "ProviderFailed"
+SECRET_NOT_FOUND = "SecretNotFound"
+NOT_CONVERGED = "NotConverged"
+FLAPPING = "Flapping"
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
@@ -86,6 +92,7 @@ def set_condition(
     status: ConditionStatus,
     reason: str,
     message: str,
+    *,
     generation: int | None = None,
 ) -> list[Condition]:
     """Return conditions with one set, keeping lastTransitionTime when the status is unchanged.
@@ -103,8 +110,8 @@ def set_condition(
         status=status,
         reason=reason,
         message=message,
-        observedGeneration=generation,
-        lastTransitionTime=transition,
+        observed_generation=generation,
+        last_transition_time=transition,
     )
     excluded = {type_}
     if type_ == RECONCILING and status == "True":

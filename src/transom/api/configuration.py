@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from transom.api.conditions import Condition
+from transom.api.errors import SpecError
 from transom.api.resources import Resource
-from transom.api.wire import LabelSelector, Spec, Status, observed_generation_field
+from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
+from transom.api.wire import LabelSelector, Spec, Status, cel, observed_generation_field
 
 MAX_RESOURCES = 256
 MAX_FAILING_HOSTS = 10
@@ -38,24 +41,34 @@ IntOrPercent = Annotated[
 ]
 
 
-def _int_or_percent_rules(field: str, minimum: int) -> list[dict[str, str]]:
-    return [
-        {
-            "rule": f"!has(self.{field}) || type(self.{field}) == int ? "
-            f"(!has(self.{field}) || int(self.{field}) >= {minimum}) : "
-            f"string(self.{field}).matches('{PERCENT_PATTERN}')",
-            "message": f"{field} must be an integer >= {minimum} or a percentage "
-            "from 1% to 100% (e.g. 25%)",
-            "fieldPath": f".{field}",
-        },
-    ]
+def _int_or_percent_rule(field: str, minimum: int) -> dict[str, str]:
+    return {
+        "rule": f"type(self.{field}) == int ? self.{field} >= {minimum} : "
+        f"string(self.{field}).matches('{PERCENT_PATTERN}')",
+        "message": f"{field} must be an integer >= {minimum} or a percentage "
+        "from 1% to 100% (e.g. 25%)",
+        "fieldPath": f".{field}",
+    }
+
+
+def _check_int_or_percent(value: int | str, field: str, minimum: int) -> int | str:
+    ok = value >= minimum if isinstance(value, int) else bool(re.match(PERCENT_PATTERN, value))
+    if not ok:
+        raise ValueError(
+            f"{field} must be an integer >= {minimum} or a percentage from 1% to 100% "
+            f"(got {value!r})"
+        )
+    return value
 
 
 class Partition(Spec):
     """A group of hosts rolled out before the next partition starts."""
 
-    name: str = Field(description="Name of the partition.", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-                      max_length=63)
+    name: str = Field(
+        description="Name of the partition.",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+    )
     host_selector: LabelSelector = Field(description="Hosts in this partition.")
 
 
@@ -63,12 +76,9 @@ class Rollout(Spec):
     """How fast a new generation reaches the selected hosts."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                *_int_or_percent_rules("maxUnavailable", 1),
-                *_int_or_percent_rules("maxFailures", 0),
-            ]
-        }
+        json_schema_extra=cel(
+            _int_or_percent_rule("maxUnavailable", 1), _int_or_percent_rule("maxFailures", 0)
+        )
     )
 
     max_unavailable: IntOrPercent = Field(
@@ -87,28 +97,45 @@ class Rollout(Spec):
         max_length=16,
     )
 
+    @field_validator("max_unavailable")
+    @classmethod
+    def _max_unavailable(cls, value: int | str) -> int | str:
+        return _check_int_or_percent(value, "maxUnavailable", 1)
+
+    @field_validator("max_failures")
+    @classmethod
+    def _max_failures(cls, value: int | str) -> int | str:
+        return _check_int_or_percent(value, "maxFailures", 0)
+
 
 class RebootPolicy(Spec):
     """Whether the agent may reboot the host when a change needs it."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.windowStart) == !has(self.windowEnd)",
-                    "message": "set both windowStart and windowEnd, or neither",
-                }
-            ]
-        }
+        json_schema_extra=cel(
+            {
+                "rule": "!has(self.windowStart) == !has(self.windowEnd)",
+                "message": "set both windowStart and windowEnd, or neither",
+            }
+        )
     )
 
     mode: RebootMode = Field(default=RebootMode.NEVER, description="Never or IfNeeded.")
     window_start: str | None = Field(
-        default=None, description="Start of the reboot window, HH:MM host local time.",
+        default=None,
+        description="Start of the reboot window, HH:MM host local time.",
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
     )
+
+    @model_validator(mode="after")
+    def _window_pair(self) -> RebootPolicy:
+        if (self.window_start is None) != (self.window_end is None):
+            raise ValueError("set both windowStart and windowEnd, or neither")
+        return self
+
     window_end: str | None = Field(
-        default=None, description="End of the reboot window, HH:MM host local time.",
+        default=None,
+        description="End of the reboot window, HH:MM host local time.",
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
     )
 
@@ -116,18 +143,7 @@ class RebootPolicy(Spec):
 class ConfigurationSpec(Spec):
     """What hosts must run, and how the change reaches them."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.resources.all(r, !has(r.dependsOn) || "
-                    "r.dependsOn.all(d, self.resources.exists(o, o.name == d)))",
-                    "message": "every dependsOn entry must name a resource in this Configuration",
-                    "fieldPath": ".resources",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE))
 
     host_selector: LabelSelector = Field(description="Selects the Hosts this applies to.")
     resources: list[Resource] = Field(
@@ -151,6 +167,13 @@ class ConfigurationSpec(Spec):
         "as they are; Delete removes them.",
     )
     suspend: bool = Field(default=False, description="Stop rolling out new generations.")
+
+    @model_validator(mode="after")
+    def _references(self) -> ConfigurationSpec:
+        errors = reference_errors(self.resources)
+        if errors:
+            raise ValueError(str(SpecError(errors)))
+        return self
 
 
 class FailingHost(Status):

@@ -46,8 +46,12 @@ KINDS: tuple[Kind, ...] = (
         ("tconf",),
         (
             _ready()[0],
-            {"name": "Hosts", "type": "string", "jsonPath": ".status.summary",
-             "description": "Hosts that applied this generation / hosts selected"},
+            {
+                "name": "Hosts",
+                "type": "string",
+                "jsonPath": ".status.summary",
+                "description": "Hosts that applied this generation / hosts selected",
+            },
             {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},
             {"name": "Revision", "type": "string", "jsonPath": ".status.revision"},
             _AGE,
@@ -62,8 +66,11 @@ KINDS: tuple[Kind, ...] = (
         ("tassign",),
         (
             _ready()[0],
-            {"name": "Configuration", "type": "string",
-             "jsonPath": ".spec.source.configuration.name"},
+            {
+                "name": "Configuration",
+                "type": "string",
+                "jsonPath": ".spec.source.configuration.name",
+            },
             {"name": "Generation", "type": "integer", "jsonPath": ".spec.source.generation"},
             {"name": "Revision", "type": "string", "jsonPath": ".spec.source.revision"},
             _AGE,

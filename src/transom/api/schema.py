@@ -28,10 +28,10 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     node = _resolve(node, defs)
     if node.get(_INT_OR_STRING):
-        out = {k: v for k, v in node.items() if k not in {"anyOf", "type", "default", *_DROP}}
+        kept = {k: v for k, v in node.items() if k not in {"anyOf", "type", "default", *_DROP}}
         if "default" in node:
-            out["default"] = node["default"]
-        return out
+            kept["default"] = node["default"]
+        return kept
     if "anyOf" in node:
         options = [o for o in node["anyOf"] if _resolve(o, defs).get("type") != "null"]
         if len(options) != 1:
@@ -41,7 +41,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             del merged["default"]
         return _convert(merged, defs)
     if "allOf" in node and len(node["allOf"]) == 1:
-        merged = {**_resolve(node["allOf"][0], defs), **{k: v for k, v in node.items() if k != "allOf"}}
+        merged = {
+            **_resolve(node["allOf"][0], defs),
+            **{k: v for k, v in node.items() if k != "allOf"},
+        }
         return _convert(merged, defs)
     if "const" in node:
         node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
@@ -77,4 +80,7 @@ _FIRST = ("type", "description")
 
 def _ordered(node: dict[str, Any]) -> dict[str, Any]:
     """type and description first, so the generated YAML reads like a hand-written CRD."""
-    return {**{k: node[k] for k in _FIRST if k in node}, **{k: v for k, v in node.items() if k not in _FIRST}}
+    return {
+        **{k: node[k] for k in _FIRST if k in node},
+        **{k: v for k, v in node.items() if k not in _FIRST},
+    }

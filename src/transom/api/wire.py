@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 GROUP = "transom.dev"
 VERSION = "v1alpha1"
@@ -13,6 +14,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+def cel(*rules: dict[str, str]) -> JsonDict:
+    """json_schema_extra carrying CEL rules (x-kubernetes-validations) into the CRD. Mirror
+    each rule in the model's own validation so the agent rejects what the apiserver would."""
+    return cast(JsonDict, {"x-kubernetes-validations": list(rules)})
 
 
 class Spec(BaseModel):
@@ -67,23 +74,23 @@ class LabelSelector(Spec):
     """Selects Hosts by their labels, as metav1.LabelSelector does."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.matchLabels) && size(self.matchLabels) > 0) || "
-                    "(has(self.matchExpressions) && size(self.matchExpressions) > 0)",
-                    "message": "hostSelector must set matchLabels or matchExpressions; "
-                    "to select every host, use matchExpressions with an Exists operator",
-                }
-            ]
-        }
+        json_schema_extra=cel(
+            {
+                "rule": "(has(self.matchLabels) && size(self.matchLabels) > 0) || "
+                "(has(self.matchExpressions) && size(self.matchExpressions) > 0)",
+                "message": "hostSelector must set matchLabels or matchExpressions; "
+                "to select every host, use matchExpressions with an Exists operator",
+            }
+        )
     )
 
     match_labels: dict[str, str] = Field(
         default_factory=dict, description="Labels a Host must carry, all of them.", max_length=32
     )
     match_expressions: list[LabelSelectorRequirement] = Field(
-        default_factory=list, description="Requirements a Host must meet, all of them.", max_length=16
+        default_factory=list,
+        description="Requirements a Host must meet, all of them.",
+        max_length=16,
     )
 
     def matches(self, labels: dict[str, str]) -> bool:

@@ -162,7 +162,9 @@ def parse_resource(raw: Any, path: str) -> Resource:
     elif len(known) == 1:
         key = known[0]
         try:
-            properties = RESOURCE_TYPES[key].model_validate(raw[key] if raw[key] is not None else {})
+            properties = RESOURCE_TYPES[key].model_validate(
+                raw[key] if raw[key] is not None else {}
+            )
         except ValidationError as exc:
             errors.extend(from_pydantic(f"{path}.{key}", exc))
     if errors:
@@ -185,21 +187,39 @@ def parse_resources(raw: Any, path: str = "resources") -> list[Resource]:
             errors.extend(exc.errors)
     if errors:
         raise SpecError(errors)
+    errors = reference_errors(resources, path)
+    if errors:
+        raise SpecError(errors)
+    return resources
+
+
+#: The CEL twin of reference_errors' dependsOn check, for list-holding CRD objects.
+DEPENDS_ON_RULE = {
+    "rule": "self.resources.all(r, !has(r.dependsOn) || "
+    "r.dependsOn.all(d, self.resources.exists(o, o.name == d)))",
+    "message": "every dependsOn entry must name a resource in this list",
+    "fieldPath": ".resources",
+}
+
+
+def reference_errors(resources: Sequence[Resource], path: str = "resources") -> list[FieldError]:
+    """Duplicate names and dependsOn entries that name no resource (or the resource itself)."""
+    errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for i, r in enumerate(resources):
         if r.name in seen:
             errors.append(
-                FieldError(f"{path}[{i}].name", f"duplicate name {r.name!r} (first at [{seen[r.name]}])")
+                FieldError(
+                    f"{path}[{i}].name", f"duplicate name {r.name!r} (first at [{seen[r.name]}])"
+                )
             )
         seen.setdefault(r.name, i)
     for i, r in enumerate(resources):
         for j, dep in enumerate(r.depends_on):
-            if dep not in seen:
+            if dep == r.name:
+                errors.append(FieldError(f"{path}[{i}].dependsOn[{j}]", "depends on itself"))
+            elif dep not in seen:
                 errors.append(
                     FieldError(f"{path}[{i}].dependsOn[{j}]", f"no resource named {dep!r}")
                 )
-            elif dep == r.name:
-                errors.append(FieldError(f"{path}[{i}].dependsOn[{j}]", "depends on itself"))
-    if errors:
-        raise SpecError(errors)
-    return resources
+    return errors

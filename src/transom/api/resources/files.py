@@ -13,6 +13,7 @@ from transom.api.resources.base import (
     SecretKeyRef,
     register,
 )
+from transom.api.wire import cel
 
 PATH_MAX_LENGTH = 4096
 INLINE_CONTENT_MAX_LENGTH = 262_144
@@ -35,9 +36,7 @@ class RemoteSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(
-        description="http(s) URL to download.", pattern=r"^https?://", max_length=2048
-    )
+    url: str = Field(description="http(s) URL to download.", pattern=r"^https?://", max_length=2048)
     sha256: str = Field(description="Lowercase hex SHA-256 of the content.", pattern=SHA256_PATTERN)
 
 
@@ -63,13 +62,18 @@ _ONE_SOURCE_RULE = {
     " + (has(self.source) ? 1 : 0) <= 1",
     "message": "set at most one of content, contentFrom and source",
 }
+_ABSENT_NO_CONTENT_RULE = {
+    "rule": "!has(self.ensure) || self.ensure != 'absent' || "
+    "!(has(self.content) || has(self.contentFrom) || has(self.source))",
+    "message": "ensure: absent takes no content, contentFrom or source",
+}
 
 
 @register("File", Platform.POSIX, Platform.WINDOWS)
 class FileProperties(ResourceProperties):
     """A file with given content, permissions and ownership."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_ONE_SOURCE_RULE]})
+    model_config = ConfigDict(json_schema_extra=cel(_ONE_SOURCE_RULE, _ABSENT_NO_CONTENT_RULE))
     # Content from a Secret is redacted wherever results or records would show it.
     secret_fields: ClassVar[frozenset[str]] = frozenset({"content"})
 

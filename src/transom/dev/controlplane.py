@@ -1,0 +1,361 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+
+Built from pinned Go modules by tools/controlplane/build.sh (cached by version) and started
+here with PKI made on the fly. Used by the test suite, the demo and `transom dev controlplane`.
+Every process is tied to its parent (PR_SET_PDEATHSIG), so a killed test run leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from transom.dev import pki
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "tools" / "controlplane" / "build.sh"
+SERVICE_CIDR = "10.0.0.0/24"
+ADMIN_USER = "transom-admin"
+_PR_SET_PDEATHSIG = 1
+
+
+class ControlPlaneError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def binaries() -> Path:
+    """The bin directory holding etcd, kube-apiserver, kube-controller-manager and kubectl;
+    builds them on first use (progress on stderr)."""
+    override = os.environ.get("TRANSOM_CONTROLPLANE_BIN")
+    if override:
+        return Path(override)
+    out = subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+def _die_with_parent() -> None:
+    # Linux-only dev tooling: the kernel signals the child when the parent dies.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class _Proc:
+    name: str
+    args: list[str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for orphan-free teardown
+            )
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.popen = None
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class ControlPlane:
+    """Start with `with ControlPlane() as cp:`; `cp.kubeconfig` is an admin kubeconfig."""
+
+    workdir: Path | None = None
+    apiserver_args: list[str] = field(default_factory=list)
+    keep_workdir: bool = False
+    bin_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._own_workdir = self.workdir is None
+        self.dir = Path(self.workdir or tempfile.mkdtemp(prefix="transom-cp-"))
+        self.pki_dir = self.dir / "pki"
+        self.logs = self.dir / "logs"
+        self.kubeconfig = self.dir / "admin.kubeconfig"
+        self.etcd_port = free_port()
+        self.apiserver_port = free_port()
+        self.kcm_port = free_port()
+        self.url = f"https://127.0.0.1:{self.apiserver_port}"
+        self._procs: dict[str, _Proc] = {}
+        self.startup_seconds = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> ControlPlane:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        bins = self.bin_dir or binaries()
+        self.bin_dir = bins
+        for d in (self.pki_dir, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        self._make_pki()
+        self._write_kubeconfig(self.kubeconfig, self.admin)
+        self._procs["etcd"] = _Proc("etcd", self._etcd_args(bins), self.logs / "etcd.log")
+        self._procs["etcd"].start()
+        self._wait(self._etcd_healthy, "etcd", 30)
+        self._procs["kube-apiserver"] = _Proc(
+            "kube-apiserver", self._apiserver_args(bins), self.logs / "kube-apiserver.log"
+        )
+        self._procs["kube-apiserver"].start()
+        self._wait(self.apiserver_ready, "kube-apiserver", 90)
+        self._procs["kube-controller-manager"] = _Proc(
+            "kube-controller-manager",
+            self._kcm_args(bins),
+            self.logs / "kube-controller-manager.log",
+        )
+        self._procs["kube-controller-manager"].start()
+        self._wait(self._kcm_healthy, "kube-controller-manager", 60)
+        self.startup_seconds = time.monotonic() - t0
+
+    def stop(self) -> None:
+        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+            proc = self._procs.pop(name, None)
+            if proc is not None:
+                proc.stop()
+        if self._own_workdir and not self.keep_workdir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def restart_apiserver(self, downtime: float = 0.0) -> None:
+        """Stop and start kube-apiserver (fault tests); etcd keeps the data."""
+        proc = self._procs["kube-apiserver"]
+        proc.stop()
+        time.sleep(downtime)
+        proc.start()
+        self._wait(self.apiserver_ready, "kube-apiserver", 90)
+
+    def pids(self) -> dict[str, int]:
+        return {n: p.popen.pid for n, p in self._procs.items() if p.popen is not None}
+
+    # -- readiness -----------------------------------------------------------------------------
+
+    def _wait(self, check: Any, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        proc = self._procs.get(name)
+        while time.monotonic() < deadline:
+            if proc is not None and not proc.alive():
+                raise ControlPlaneError(f"{name} exited during start-up:\n{proc.tail()}")
+            if check():
+                return
+            time.sleep(0.1)
+        tail = proc.tail() if proc else ""
+        raise ControlPlaneError(f"{name} not ready after {timeout:.0f} s:\n{tail}")
+
+    def _etcd_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.etcd_port}/health", timeout=1
+            ) as r:
+                return bool(json.load(r).get("health") == "true")
+        except (OSError, ValueError):
+            return False
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca.cert))
+        ctx.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        return ctx
+
+    def apiserver_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - our own https endpoint
+                f"{self.url}/readyz", timeout=2, context=self.ssl_context()
+            ) as r:
+                return bool(r.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def _kcm_healthy(self) -> bool:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # its serving cert is self-signed; loopback only
+        try:
+            with urllib.request.urlopen(
+                f"https://127.0.0.1:{self.kcm_port}/healthz", timeout=2, context=ctx
+            ) as r:
+                return bool(r.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _make_pki(self) -> None:
+        d = self.pki_dir
+        self.ca = pki.make_ca(d, "ca")
+        self.serving = pki.issue(
+            self.ca,
+            d,
+            "apiserver",
+            "kube-apiserver",
+            server_names=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+            ),
+            server_ips=("127.0.0.1", "10.0.0.1"),
+            client=False,
+        )
+        self.admin = pki.issue(self.ca, d, "admin", ADMIN_USER, organizations=("system:masters",))
+        self.kcm_client = pki.issue(self.ca, d, "kcm", "system:kube-controller-manager")
+        self.sa = pki.make_service_account_keys(d)
+
+    def _write_kubeconfig(self, path: Path, pair: pki.KeyPair, user: str = "admin") -> None:
+        path.write_text(yaml.safe_dump(kubeconfig_dict(self.url, self.ca.cert, pair, user)))
+        path.chmod(0o600)
+
+    def _etcd_args(self, bins: Path) -> list[str]:
+        peer = free_port()
+        return [
+            str(bins / "etcd"),
+            f"--data-dir={self.dir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
+            f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync",  # test data: durability is not wanted, speed is
+            "--log-level=warn",
+        ]
+
+    def _apiserver_args(self, bins: Path) -> list[str]:
+        return [
+            str(bins / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+            f"--cert-dir={self.pki_dir}",
+            f"--tls-cert-file={self.serving.cert}",
+            f"--tls-private-key-file={self.serving.key}",
+            f"--client-ca-file={self.ca.cert}",
+            f"--secure-port={self.apiserver_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC",
+            "--enable-bootstrap-token-auth",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={self.sa.cert}",
+            f"--service-account-signing-key-file={self.sa.key}",
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=false",
+            "--v=1",
+            *self.apiserver_args,
+        ]
+
+    def _kcm_args(self, bins: Path) -> list[str]:
+        kubeconfig = self.dir / "kcm.kubeconfig"
+        self._write_kubeconfig(kubeconfig, self.kcm_client, "kcm")
+        return [
+            str(bins / "kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--secure-port={self.kcm_port}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            # CSRs for kubernetes.io/kube-apiserver-client are signed with the cluster CA, which
+            # is also the apiserver's client CA: a signed host certificate authenticates.
+            f"--cluster-signing-cert-file={self.ca.cert}",
+            f"--cluster-signing-key-file={self.ca.key}",
+            f"--service-account-private-key-file={self.sa.key}",
+            f"--root-ca-file={self.ca.cert}",
+            "--controllers=csrsigning,csrcleaner,namespace,garbagecollector,bootstrapsigner,"
+            "tokencleaner,serviceaccount,serviceaccount-token",
+            "--use-service-account-credentials=false",
+            "--v=1",
+        ]
+
+
+def kubeconfig_dict(
+    server: str, ca_cert: Path, pair: pki.KeyPair | None, user: str, token: str | None = None
+) -> dict[str, Any]:
+    credentials: dict[str, Any] = {}
+    if pair is not None:
+        credentials = {"client-certificate": str(pair.cert), "client-key": str(pair.key)}
+    if token is not None:
+        credentials["token"] = token
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "transom-dev",
+                "cluster": {"server": server, "certificate-authority": str(ca_cert)},
+            }
+        ],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": user, "context": {"cluster": "transom-dev", "user": user}}],
+        "current-context": user,
+    }
+
+
+def run_foreground(workdir: Path | None) -> int:
+    """`transom dev controlplane up --foreground`: run until Ctrl-C, then stop cleanly."""
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with ControlPlane(workdir=workdir, keep_workdir=workdir is not None) as cp:
+        print(f"control plane ready in {cp.startup_seconds:.1f} s", file=sys.stderr)
+        print(f"export KUBECONFIG={cp.kubeconfig}")
+        sys.stdout.flush()
+        ready = cp.dir / "ready"
+        ready.write_text(cp.url)
+        while not stop:
+            time.sleep(0.2)
+        ready.unlink(missing_ok=True)
+    return 0

@@ -1,0 +1,204 @@
+"""The one thin adapter to the Kubernetes API: a handful of verbs over aiohttp.
+
+Lighter than a generated client (the agent counts its memory), and lets the agent swap its
+client certificate on rotation without a restart. Tests use it against a real apiserver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
+
+import aiohttp
+
+from transom.kube.config import KubeConfig
+
+PatchType = Literal["merge", "json", "strategic", "apply"]
+_PATCH_CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+Obj = dict[str, Any]
+
+
+class ApiError(Exception):
+    """A non-2xx answer, with the apiserver's Status message."""
+
+    def __init__(self, status: int, body: Obj | str) -> None:
+        self.status = status
+        self.body = body
+        if isinstance(body, dict):
+            self.reason = str(body.get("reason", ""))
+            self.message = str(body.get("message", ""))
+        else:
+            self.reason, self.message = "", body[:500]
+        super().__init__(f"{status} {self.reason}: {self.message}")
+
+
+class Kube:
+    """`async with Kube(config) as kube:`; safe to share within one event loop."""
+
+    def __init__(
+        self, config: KubeConfig, *, timeout: float = 30.0, field_manager: str = "transom"
+    ) -> None:
+        self.config = config
+        self.field_manager = field_manager
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._ssl: ssl.SSLContext = config.ssl_context()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def set_client_certificate(self, cert_pem: bytes, key_pem: bytes) -> None:
+        """Use a rotated certificate for new connections; in-flight ones finish as they are."""
+        self.config.cert_pem, self.config.key_pem = cert_pem, key_pem
+        self._ssl = self.config.ssl_context()
+        old, self._session = self._session, None
+        if old is not None:
+            # Close after the current loop iteration; open watches reconnect with the new cert.
+            asyncio.get_running_loop().create_task(old.close())
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                base_url=self.config.server,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=8),
+                timeout=self._timeout,
+            )
+        return self._session
+
+    async def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token = self.config.token
+        if self.config.token_source is not None:
+            token = await self.config.token_source()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        data = None if body is None else json.dumps(body)
+        headers = await self._headers(content_type if data is not None else None)
+        async with self._client().request(
+            method, path, data=data, params=params, headers=headers
+        ) as resp:
+            text = await resp.text()
+            payload: Obj | str
+            try:
+                payload = json.loads(text) if text else {}
+            except json.JSONDecodeError:
+                payload = text
+            if resp.status >= 400:
+                raise ApiError(resp.status, payload)
+            return payload if isinstance(payload, dict) else {"raw": payload}
+
+    async def get(self, path: str, **params: str) -> Obj:
+        return await self.request("GET", path, params=params or None)
+
+    async def get_or_none(self, path: str) -> Obj | None:
+        try:
+            return await self.get(path)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def list(self, path: str, **params: str) -> Obj:
+        return await self.request("GET", path, params=params or None)
+
+    async def create(self, path: str, body: Obj) -> Obj:
+        return await self.request("POST", path, body=body)
+
+    async def replace(self, path: str, body: Obj) -> Obj:
+        return await self.request("PUT", path, body=body)
+
+    async def patch(
+        self, path: str, body: Any, patch_type: PatchType = "merge", *, force: bool = False
+    ) -> Obj:
+        params: dict[str, str] = {}
+        if patch_type == "apply":
+            params["fieldManager"] = self.field_manager
+            if force:
+                params["force"] = "true"
+        return await self.request(
+            "PATCH",
+            path,
+            body=body,
+            params=params or None,
+            content_type=_PATCH_CONTENT_TYPES[patch_type],
+        )
+
+    async def apply(self, path: str, body: Obj, *, force: bool = True) -> Obj:
+        """Server-side apply: `path` names the object itself."""
+        return await self.patch(path, body, "apply", force=force)
+
+    async def delete(self, path: str, *, missing_ok: bool = True) -> Obj | None:
+        try:
+            return await self.request("DELETE", path)
+        except ApiError as e:
+            if e.status == 404 and missing_ok:
+                return None
+            raise
+
+    async def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str | None = None,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[Obj]:
+        """Yield watch events ({type, object}) until the server ends the watch. Bookmarks are
+        requested so a resumed watch starts from a recent resourceVersion."""
+        params = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        if label_selector:
+            params["labelSelector"] = label_selector
+        headers = await self._headers()
+        async with self._client().get(
+            path,
+            params=params,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30),
+        ) as resp:
+            if resp.status >= 400:
+                text = await resp.text()
+                try:
+                    raise ApiError(resp.status, json.loads(text))
+                except json.JSONDecodeError:
+                    raise ApiError(resp.status, text) from None
+            async for line in resp.content:
+                if line.strip():
+                    yield json.loads(line)
