@@ -46,6 +46,20 @@ SECRET_NOT_FOUND = "SecretNotFound"
 NOT_CONVERGED = "NotConverged"
 FLAPPING = "Flapping"
 
+# Windows provider reasons, per resource.
+ACCESS_DENIED = "AccessDenied"
+NOT_FOUND = "NotFound"
+NOT_SUPPORTED = "NotSupported"
+CHECKSUM_MISMATCH = "ChecksumMismatch"
+SERVICE_DISABLED = "ServiceDisabled"
+SERVICE_MARKED_FOR_DELETE = "ServiceMarkedForDelete"
+SERVICE_START_FAILED = "ServiceStartFailed"
+SERVICE_TIMEOUT = "ServiceTimeout"
+INSTALL_FAILED = "InstallFailed"
+INSTALL_IN_PROGRESS = "InstallInProgress"
+WINDOWS_API_FAILED = "WindowsApiFailed"
+POWERSHELL_FAILED = "PowerShellFailed"
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
