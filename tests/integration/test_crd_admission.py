@@ -132,8 +132,8 @@ BAD: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("unknown-mode", mutate("spec.mode", "Sometimes"), ("spec.mode", "Unsupported value")),
     (
         "oversized-spec",
-        mutate("spec.resources", many_resources(257)),
-        ("spec.resources", "must have at most 256 items"),
+        mutate("spec.resources", many_resources(129)),
+        ("spec.resources", "must have at most 128 items"),
     ),
     (
         "oversized-content",

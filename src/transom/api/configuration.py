@@ -14,7 +14,7 @@ from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
 from transom.api.wire import LabelSelector, Spec, Status, cel, observed_generation_field
 
-MAX_RESOURCES = 256
+MAX_RESOURCES = 128  # bounded by the dependsOn CEL rule's cost estimate
 MAX_FAILING_HOSTS = 10
 PERCENT_PATTERN = r"^(100|[1-9][0-9]?)%$"
 

@@ -105,7 +105,10 @@ def crd(kind: Kind) -> dict[str, Any]:
             "apiVersion": {"type": "string", "description": "APIVersion of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
             "metadata": {"type": "object"},
-            "spec": props["spec"],
+            # An optional spec defaults to {} so its fields' defaults apply to a bare object.
+            "spec": props["spec"]
+            if "spec" in body.get("required", [])
+            else {**props["spec"], "default": {}},
             "status": {**props["status"], "default": {"observedGeneration": -1}},
         },
         "required": ["spec"] if "spec" in body.get("required", []) else [],

@@ -14,9 +14,9 @@ from pydantic_core import PydanticCustomError, core_schema
 from transom.api.errors import FieldError, SpecError, from_pydantic
 from transom.api.resources.base import RESOURCE_TYPES, ResourceProperties
 
-NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$"
-NAME_MAX_LENGTH = 128
-MAX_DEPENDS_ON = 32
+NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+NAME_MAX_LENGTH = 63
+MAX_DEPENDS_ON = 16
 _NAME_RE = re.compile(NAME_PATTERN)
 _HEADER_FIELDS = ("name", "dependsOn")
 
@@ -195,6 +195,8 @@ def parse_resources(raw: Any, path: str = "resources") -> list[Resource]:
 
 #: The CEL twin of reference_errors' dependsOn check, for list-holding CRD objects.
 DEPENDS_ON_RULE = {
+    # Quadratic in the list: the apiserver's cost estimate is what bounds MAX_RESOURCES,
+    # MAX_DEPENDS_ON and NAME_MAX_LENGTH (cel.bind is not available to CRD rules).
     "rule": "self.resources.all(r, !has(r.dependsOn) || "
     "r.dependsOn.all(d, self.resources.exists(o, o.name == d)))",
     "message": "every dependsOn entry must name a resource in this list",
