@@ -1,0 +1,36 @@
+"""The `transom` command: a thin dispatcher. Each subcommand module exposes `register()`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from transom import __version__
+
+#: Subcommand modules, each with `register(subparsers)` that sets `func` on its parsers.
+COMMANDS = ("transom.cli.dev",)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="transom", description="GitOps for Windows Server hosts, driven by Flux."
+    )
+    p.add_argument("--version", action="version", version=f"transom {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        importlib.import_module(module).register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
