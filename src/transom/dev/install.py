@@ -24,7 +24,7 @@ async def install_crds(kube: Kube, timeout: float = 60.0) -> list[str]:
         while True:
             obj = await kube.get(CRDS.path(name=name))
             conditions = {
-                c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])
+                c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or []
             }
             if conditions.get("Established") == "True":
                 break
