@@ -42,9 +42,11 @@ NO_HOSTS_SELECTED = "NoHostsSelected"
 
 # Engine reasons, per resource.
 PROVIDER_FAILED = "ProviderFailed"
-SECRET_NOT_FOUND = "SecretNotFound"
+SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
 NOT_CONVERGED = "NotConverged"
 FLAPPING = "Flapping"
+CHECKSUM_MISMATCH = "ChecksumMismatch"
+COMMAND_FAILED = "CommandFailed"
 
 # Windows provider reasons, per resource.
 ACCESS_DENIED = "AccessDenied"

@@ -4,6 +4,11 @@ A provider reports the current state of exactly the properties a desired resourc
 wire (camelCase) shape of that resource's model, and changes only the properties the engine
 found drifted. Providers never decide whether something is in the desired state: the engine
 does, once, by comparing (see diff.py), so test, what-if and apply cannot disagree.
+
+Two rules keep get small: when the object does not exist, get returns only
+``{"ensure": "absent"}`` and set, seeing ``ensure`` among the changes, creates the object with
+every desired property; and a property get leaves out is an option that steers set (e.g.
+``recurseDelete``), not state, so it is never compared.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from transom.api.conditions import PROVIDER_FAILED
 from transom.api.resources import ResourceProperties
 
 P = TypeVar("P", bound=ResourceProperties)
@@ -33,7 +39,8 @@ class SecretResolver(Protocol):
 class WatchTarget:
     """Something the OS can notify us about when it changes (see drift.py)."""
 
-    kind: str  # "file" | "directory" | "registry" | "service"
+    #: "file" | "directory" | "tree" (a directory and all below it) | "registry" | "service"
+    kind: str
     path: str
 
 
@@ -64,7 +71,7 @@ class Context:
 class ProviderError(Exception):
     """A provider could not get or set; ``reason`` is a CamelCase constant."""
 
-    def __init__(self, message: str, reason: str = "ProviderFailed") -> None:
+    def __init__(self, message: str, reason: str = PROVIDER_FAILED) -> None:
         super().__init__(message)
         self.reason = reason
 

@@ -1,6 +1,6 @@
 """Resource types. Importing this package registers every type."""
 
-from transom.api.resources import files, windows
+from transom.api.resources import archive, command, environment, files, windows
 from transom.api.resources.base import (
     RESOURCE_TYPES,
     Ensure,
@@ -18,6 +18,9 @@ __all__ = [
     "Resource",
     "ResourceProperties",
     "SecretKeyRef",
+    "archive",
+    "command",
+    "environment",
     "files",
     "parse_resource",
     "parse_resources",

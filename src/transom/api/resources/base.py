@@ -70,6 +70,12 @@ class ResourceProperties(BaseModel):
         identity on one host conflict."""
         raise NotImplementedError
 
+    def touches(self) -> list[str]:
+        """Every host object the resource writes or reads, in identity form (``path:...``,
+        ``registry:...``); host policy checks each one before a provider is called. Types that
+        touch more than their identity (an archive's source file) extend this."""
+        return [self.identity()]
+
 
 P = TypeVar("P", bound=type[ResourceProperties])
 

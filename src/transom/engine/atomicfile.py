@@ -1,0 +1,56 @@
+"""Atomic file replacement: readers see the old file or the new one, never a torn one.
+
+Portable stdlib only: the journal and the file providers of both platforms use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_PREFIX = ".transom-"
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str, prepare: Callable[[int], None] | None = None) -> Iterator[BinaryIO]:
+    """Write to a temp file beside ``path``; on success fsync it and rename it over ``path``.
+
+    ``prepare`` gets the temp file's descriptor before the rename, to set mode and owner, so
+    the new file never appears with the wrong permissions. On any exception the temp file is
+    removed and ``path`` is left as it was.
+    """
+    directory = str(Path(path).parent)
+    fd, name = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            if prepare is not None:
+                prepare(f.fileno())
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(directory)
+
+
+def write_atomic(path: str, data: bytes, prepare: Callable[[int], None] | None = None) -> None:
+    with atomic_writer(path, prepare) as f:
+        f.write(data)
+
+
+def fsync_directory(directory: str) -> None:
+    """Make a rename durable. Windows has no directory handles to fsync; NTFS journals it."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,331 @@
+"""The engine: validate a whole document, then test, what-if or apply it in dependency order.
+
+Build one Engine per host with the providers of its platform (kind -> Provider) and keep it:
+it remembers the secret values it has seen, so later runs redact them too, and it holds the
+flapping history. Runs are serialised, so a drift check and a new apply never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from transom.api.conditions import (
+    DENIED_BY_HOST_POLICY,
+    DEPENDENCY_NOT_READY,
+    DRIFT_CORRECTED,
+    DRIFT_DETECTED,
+    FLAPPING,
+    NOT_CONVERGED,
+    PROVIDER_FAILED,
+    REBOOT_PENDING,
+)
+from transom.api.configuration import Mode
+from transom.api.errors import FieldError, SpecError
+from transom.api.resources import Resource, ResourceProperties
+from transom.engine.diff import compare, desired_state
+from transom.engine.flapping import FlapGuard
+from transom.engine.graph import check_acyclic, topological_order
+from transom.engine.policy import PERMISSIVE, HostPolicy
+from transom.engine.provider import Change, Context, Provider, ProviderError, SecretResolver, State
+from transom.engine.redact import REDACTED, NoSecrets, RedactingResolver, Redactor
+from transom.engine.result import Action, DiffEntry, ResourceOutcome, RunReport, Status
+
+log = logging.getLogger(__name__)
+
+#: Called after each resource: the outcome, how many are done, how many in all.
+ProgressCallback = Callable[[ResourceOutcome, int, int], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    resource: Resource
+    desired: State
+    provider: Provider[Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated document in dependency order; build once, run many times."""
+
+    steps: tuple[Step, ...]
+
+    @property
+    def resources(self) -> tuple[Resource, ...]:
+        return tuple(s.resource for s in self.steps)
+
+
+class Engine:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider[Any]],
+        *,
+        policy: HostPolicy = PERMISSIVE,
+        secrets: SecretResolver | None = None,
+        flap_guard: FlapGuard | None = None,
+    ) -> None:
+        self.providers = dict(providers)
+        self.policy = policy
+        self.redactor = Redactor()
+        self.flap_guard = flap_guard or FlapGuard()
+        self._secrets = RedactingResolver(secrets or NoSecrets(), self.redactor)
+        self._lock = threading.RLock()
+        self._secret_props: dict[type[ResourceProperties], frozenset[str]] = {}
+
+    # -- validation -----------------------------------------------------------------------
+
+    def plan(self, resources: Sequence[Resource] | Plan, path: str = "resources") -> Plan:
+        """Check the whole document before anything runs: no cycle, a provider for every
+        type, no two resources managing one object. Raises SpecError naming resource and
+        field."""
+        if isinstance(resources, Plan):
+            return resources
+        check_acyclic(resources, path)
+        errors: list[FieldError] = []
+        owners: dict[str, int] = {}
+        for i, r in enumerate(resources):
+            if r.kind not in self.providers:
+                errors.append(
+                    FieldError(
+                        f"{path}[{i}].{r.member}",
+                        f"resource type {r.kind} is not supported on this host "
+                        f"(supported: {', '.join(sorted(self.providers))})",
+                    )
+                )
+            identity = r.properties.identity()
+            if identity in owners:
+                first = owners[identity]
+                errors.append(
+                    FieldError(
+                        f"{path}[{i}]",
+                        f"{r.name!r} manages the same object ({identity}) as "
+                        f"{resources[first].name!r} ({path}[{first}])",
+                    )
+                )
+            owners.setdefault(identity, i)
+        if errors:
+            raise SpecError(errors)
+        return Plan(
+            tuple(
+                Step(r, desired_state(r.properties), self.providers[r.kind])
+                for r in topological_order(resources)
+            )
+        )
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def test(
+        self, resources: Sequence[Resource] | Plan, *, on_result: ProgressCallback | None = None
+    ) -> RunReport:
+        """Compare every resource with the host; change nothing."""
+        return self._run(self.plan(resources), Action.TEST, on_result=on_result)
+
+    def apply(
+        self,
+        resources: Sequence[Resource] | Plan,
+        *,
+        what_if: bool = False,
+        on_result: ProgressCallback | None = None,
+    ) -> RunReport:
+        """Converge the host; with ``what_if``, only report what would change."""
+        action = Action.WHAT_IF if what_if else Action.APPLY
+        return self._run(self.plan(resources), action, on_result=on_result)
+
+    def check(
+        self,
+        resources: Sequence[Resource] | Plan,
+        mode: Mode,
+        *,
+        only: Collection[str] | None = None,
+    ) -> RunReport:
+        """A drift check (what the drift monitor runs): ApplyAndAutoCorrect corrects drift,
+        with flapping protection; the other modes only report it. ``only`` limits the check
+        to resources by name (those a change notification pointed at)."""
+        action = Action.APPLY if mode is Mode.APPLY_AND_AUTO_CORRECT else Action.TEST
+        return self._run(self.plan(resources), action, only=only, drift=True)
+
+    def _run(
+        self,
+        plan: Plan,
+        action: Action,
+        *,
+        only: Collection[str] | None = None,
+        drift: bool = False,
+        on_result: ProgressCallback | None = None,
+    ) -> RunReport:
+        with self._lock:
+            started = perf_counter()
+            ctx = Context(secrets=self._secrets)
+            steps = [s for s in plan.steps if only is None or s.resource.name in only]
+            outcomes: dict[str, ResourceOutcome] = {}
+            for step in steps:
+                outcome = self._step(step, action, ctx, outcomes, drift)
+                outcomes[step.resource.name] = outcome
+                if outcome.status is not Status.OK:
+                    log.info(
+                        "%s %s: %s %s", outcome.kind, outcome.name, outcome.status, outcome.message
+                    )
+                if on_result is not None:
+                    on_result(outcome, len(outcomes), len(steps))
+            return RunReport(
+                action=action,
+                results=tuple(outcomes.values()),
+                duration_ms=(perf_counter() - started) * 1000,
+                drift_check=drift,
+            )
+
+    def _step(
+        self,
+        step: Step,
+        action: Action,
+        ctx: Context,
+        done: Mapping[str, ResourceOutcome],
+        drift: bool,
+    ) -> ResourceOutcome:
+        started = perf_counter()
+        r = step.resource
+
+        def outcome(status: Status, in_desired_state: bool, **kw: Any) -> ResourceOutcome:
+            if "message" in kw:
+                kw["message"] = self.redactor.text(kw["message"])
+            return ResourceOutcome(
+                name=r.name,
+                kind=r.kind,
+                status=status,
+                in_desired_state=in_desired_state,
+                duration_ms=(perf_counter() - started) * 1000,
+                **kw,
+            )
+
+        blocker = next(
+            (done[d] for d in r.depends_on if d in done and _blocks(done[d], action)), None
+        )
+        if blocker is not None:
+            return outcome(
+                Status.SKIPPED,
+                False,
+                skipped=True,
+                reason=DEPENDENCY_NOT_READY,
+                message=f"skipped: dependency {blocker.name!r} {_blocked_because(blocker)}",
+            )
+        denial = self.policy.denial(r.properties)
+        if denial is not None:
+            return outcome(Status.DENIED, False, reason=DENIED_BY_HOST_POLICY, message=denial)
+        provider = step.provider
+        try:
+            changes = compare(step.desired, provider.get(r.properties, ctx), provider)
+            if not changes:
+                return outcome(Status.OK, True)
+            diff = self._redacted(r.properties, changes)
+            if action is not Action.APPLY:
+                return outcome(
+                    _looked_status(action, drift),
+                    False,
+                    drifted=drift,
+                    reason=DRIFT_DETECTED,
+                    message=f"differs: {', '.join(changes)}",
+                    diff=diff,
+                )
+            flap_key = f"{r.name}|{r.properties.identity()}"
+            held_back = self.flap_guard.flapping(flap_key) if drift else None
+            if held_back is not None:
+                return outcome(
+                    Status.FLAPPING,
+                    False,
+                    drifted=True,
+                    reason=FLAPPING,
+                    message=held_back,
+                    diff=diff,
+                )
+            result = provider.set(r.properties, changes, ctx)
+            if drift:
+                self.flap_guard.record(flap_key)
+            # Verify: a set that did not converge must not be reported as done.
+            left = compare(step.desired, provider.get(r.properties, ctx), provider)
+            if left and result.reboot_required:
+                return outcome(
+                    Status.REBOOT_PENDING,
+                    False,
+                    changed=True,
+                    drifted=drift,
+                    reason=REBOOT_PENDING,
+                    message=result.message or "takes effect after a reboot",
+                    diff=diff,
+                    reboot_required=True,
+                )
+            if left:
+                return outcome(
+                    Status.FAILED,
+                    False,
+                    changed=True,
+                    drifted=drift,
+                    reason=NOT_CONVERGED,
+                    message=f"still differs after set: {', '.join(left)}",
+                    diff=diff,
+                )
+            return outcome(
+                Status.CHANGED,
+                True,
+                changed=True,
+                drifted=drift,
+                reason=DRIFT_CORRECTED if drift else "",
+                message=result.message,
+                diff=diff,
+                reboot_required=result.reboot_required,
+            )
+        except ProviderError as exc:
+            return outcome(Status.FAILED, False, reason=exc.reason, message=str(exc))
+        except Exception as exc:  # a provider bug or OS error fails one resource, not the run
+            return outcome(
+                Status.FAILED, False, reason=PROVIDER_FAILED, message=f"{type(exc).__name__}: {exc}"
+            )
+
+    def _redacted(
+        self, props: ResourceProperties, changes: Mapping[str, Change]
+    ) -> tuple[DiffEntry, ...]:
+        secret = self._secret_wire_names(type(props))
+        return tuple(
+            DiffEntry(c.prop, REDACTED, REDACTED)
+            if c.prop in secret
+            else DiffEntry(c.prop, self.redactor.value(c.actual), self.redactor.value(c.desired))
+            for c in changes.values()
+        )
+
+    def _secret_wire_names(self, cls: type[ResourceProperties]) -> frozenset[str]:
+        names = self._secret_props.get(cls)
+        if names is None:
+            names = frozenset(
+                n
+                for f in cls.secret_fields
+                for n in (f, cls.model_fields[f].alias or f if f in cls.model_fields else f)
+            )
+            self._secret_props[cls] = names
+        return names
+
+
+def _looked_status(action: Action, drift: bool) -> Status:
+    if drift:
+        return Status.DRIFTED
+    return Status.WOULD_CHANGE if action is Action.WHAT_IF else Status.DIFFERS
+
+
+def _blocks(dependency: ResourceOutcome, action: Action) -> bool:
+    """Whether a dependency's outcome keeps its dependents from running. When applying, a
+    dependency must be in its desired state; when only looking, it must not have failed."""
+    if action is Action.APPLY:
+        return not dependency.in_desired_state
+    return dependency.failed or dependency.skipped
+
+
+def _blocked_because(dependency: ResourceOutcome) -> str:
+    return {
+        Status.FAILED: "failed",
+        Status.DENIED: "was denied by host policy",
+        Status.SKIPPED: "was skipped",
+        Status.REBOOT_PENDING: "waits for a reboot",
+        Status.FLAPPING: "is flapping",
+    }.get(dependency.status, "is not in its desired state")

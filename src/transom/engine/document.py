@@ -1,0 +1,91 @@
+"""The local document format read by ``transom apply``: ``resources`` (as a Configuration's
+``spec.resources``), optional ``mode`` and ``rebootPolicy``; or a whole Configuration object,
+whose spec is used."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from transom.api.configuration import Mode, RebootPolicy
+from transom.api.errors import FieldError, SpecError, from_pydantic
+from transom.api.resources import Resource, parse_resources
+
+_DOCUMENT_FIELDS = {"resources", "mode", "rebootPolicy"}
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Document:
+    resources: tuple[Resource, ...]
+    mode: Mode = Mode.APPLY_AND_AUTO_CORRECT
+    reboot_policy: RebootPolicy = field(default_factory=RebootPolicy)
+
+
+def load_document(path: Path, variables: Mapping[str, str] | None = None) -> Document:
+    """Read and validate a document file; raises SpecError with every problem at once."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError([FieldError(str(path), f"not valid YAML: {exc}")]) from None
+    return parse_document(substitute(raw, variables or {}))
+
+
+def substitute(raw: Any, variables: Mapping[str, str]) -> Any:
+    """Replace ``${NAME}`` in every string; an undefined name is an error, not an empty
+    string, so a forgotten ``--var ROOT=...`` cannot turn /srv/... into /..."""
+    missing: set[str] = set()
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+
+            def one(m: re.Match[str]) -> str:
+                if m.group(1) not in variables:
+                    missing.add(m.group(1))
+                    return m.group(0)
+                return variables[m.group(1)]
+
+            return _VARIABLE.sub(one, value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    out = walk(raw)
+    if missing:
+        hint = "undefined variable ${{{}}}; pass --var {}=..."
+        raise SpecError([FieldError("", hint.format(n, n)) for n in sorted(missing)])
+    return out
+
+
+def parse_document(raw: Any) -> Document:
+    if not isinstance(raw, Mapping):
+        raise SpecError([FieldError("", "the document must be a mapping with resources")])
+    prefix = ""
+    if raw.get("kind") == "Configuration":
+        raw = raw.get("spec")
+        prefix = "spec."
+        if not isinstance(raw, Mapping):
+            raise SpecError([FieldError("spec", "must be a mapping")])
+    else:
+        errors = [FieldError(k, "unknown field") for k in raw if k not in _DOCUMENT_FIELDS]
+        if errors:
+            raise SpecError(errors)
+    resources = parse_resources(raw.get("resources"), f"{prefix}resources")
+    try:
+        mode = Mode(raw.get("mode", Mode.APPLY_AND_AUTO_CORRECT))
+    except ValueError:
+        allowed = ", ".join(m.value for m in Mode)
+        raise SpecError([FieldError(f"{prefix}mode", f"must be one of {allowed}")]) from None
+    try:
+        reboot = RebootPolicy.model_validate(raw.get("rebootPolicy") or {})
+    except ValidationError as exc:
+        raise SpecError(from_pydantic(f"{prefix}rebootPolicy", exc)) from None
+    return Document(tuple(resources), mode, reboot)

@@ -1,0 +1,73 @@
+"""Keeping secrets out of results, logs and records.
+
+Two sources of secret values: properties a type declares in ``secret_fields`` (redacted by
+name), and every value a SecretResolver hands out (redacted wherever the text turns up, since a
+provider's error message may quote it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from transom.api.conditions import SECRET_NOT_FOUND
+from transom.engine.provider import ProviderError, SecretResolver
+
+#: What a secret value is replaced with.
+REDACTED = "<redacted>"
+
+
+class Redactor:
+    """The secret values seen so far, and scrubbing them out of text and data."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._ordered: list[str] = []
+
+    def add(self, value: bytes | str) -> None:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        for candidate in (text, text.strip()):
+            if candidate and candidate not in self._secrets:
+                self._secrets.add(candidate)
+                # Longest first, so a secret containing another is replaced whole.
+                self._ordered = sorted(self._secrets, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._ordered:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def value(self, value: Any) -> Any:
+        if not self._ordered:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value
+
+
+class RedactingResolver:
+    """Wraps a SecretResolver so every value it returns is known to the Redactor."""
+
+    def __init__(self, inner: SecretResolver, redactor: Redactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    def resolve(self, name: str, key: str) -> bytes:
+        value = self._inner.resolve(name, key)
+        self._redactor.add(value)
+        return value
+
+
+class NoSecrets:
+    """The resolver when none is configured: any reference to a Secret fails clearly."""
+
+    def resolve(self, name: str, key: str) -> bytes:
+        raise ProviderError(
+            f"secret {name}/{key} is not available: no secret source configured",
+            reason=SECRET_NOT_FOUND,
+        )

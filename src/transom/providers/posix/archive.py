@@ -1,0 +1,163 @@
+"""Archive: a zip kept extracted in a folder, compared by content (CRC-32 per entry).
+
+Portable stdlib only (zipfile, hashlib, os), so the windows backend can use it as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from transom.api.conditions import CHECKSUM_MISMATCH
+from transom.api.resources import Ensure
+from transom.api.resources.archive import ArchiveProperties
+from transom.engine.atomicfile import TEMP_PREFIX, atomic_writer
+from transom.engine.provider import (
+    Change,
+    Context,
+    Provider,
+    ProviderError,
+    SetOutcome,
+    State,
+    WatchTarget,
+)
+from transom.providers.posix.download import CHUNK, download, sha256_of
+
+_REMOTE = ("http://", "https://")
+
+
+class ArchiveProvider(Provider[ArchiveProperties]):
+    kind: ClassVar[str] = "Archive"
+
+    def __init__(self, cache_dir: str | None = None) -> None:
+        #: Downloaded archives, by sha256; shared across runs.
+        self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "transom-archives")  # noqa: PTH118
+        #: sha256 of local archives by (path, size, mtime, inode): hash each archive once.
+        self._digests: dict[tuple[str, int, int, int], str] = {}
+
+    def get(self, desired: ArchiveProperties, ctx: Context) -> State:
+        if not os.path.isdir(desired.path):  # noqa: PTH112
+            if os.path.lexists(desired.path):
+                raise ProviderError(f"{desired.path} exists and is not a directory")
+            return {"ensure": Ensure.ABSENT.value}
+        state: State = {"ensure": Ensure.PRESENT.value, "path": desired.path}
+        if desired.ensure is Ensure.ABSENT:
+            return state
+        assert desired.sha256 is not None  # the model requires it with ensure: present
+        archive = self._archive(desired, fetch=False)
+        if archive is None:
+            # Not downloaded yet: nothing in the folder can be known to match it.
+            state["sha256"] = "<archive not downloaded yet>"
+            return state
+        with zipfile.ZipFile(archive) as zf:
+            stale = _stale_entries(zf, desired.path)
+            extra = _extra_files(zf, desired.path) if desired.clean else []
+        differs = [f"{len(stale)} files differ"] if stale else []
+        differs += [f"{len(extra)} extra files"] if extra else []
+        state["sha256"] = f"<{', '.join(differs)}>" if differs else desired.sha256
+        return state
+
+    def set(
+        self, desired: ArchiveProperties, changes: Mapping[str, Change], ctx: Context
+    ) -> SetOutcome:
+        if desired.ensure is Ensure.ABSENT:
+            shutil.rmtree(desired.path)
+            return SetOutcome()
+        os.makedirs(desired.path, exist_ok=True)  # noqa: PTH103
+        archive = self._archive(desired, fetch=True)
+        assert archive is not None  # fetch=True downloads or raises
+        with zipfile.ZipFile(archive) as zf:
+            for info in _stale_entries(zf, desired.path):
+                _extract(zf, info, desired.path)
+            if desired.clean:
+                for extra in _extra_files(zf, desired.path):
+                    os.unlink(extra)  # noqa: PTH108
+        return SetOutcome()
+
+    def watch_targets(self, desired: ArchiveProperties) -> list[WatchTarget]:
+        return [WatchTarget("tree", desired.path)]
+
+    def _archive(self, desired: ArchiveProperties, fetch: bool) -> str | None:
+        """Local path of the zip, checked against its sha256; None if it is remote, not yet
+        downloaded, and ``fetch`` is false."""
+        assert desired.source is not None and desired.sha256 is not None
+        if desired.source.startswith(_REMOTE):
+            path = os.path.join(self.cache_dir, f"{desired.sha256}.zip")  # noqa: PTH118
+            if not os.path.exists(path):  # noqa: PTH110
+                if not fetch:
+                    return None
+                os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)  # noqa: PTH103
+                download(desired.source, desired.sha256, path)
+            return path
+        st = os.stat(desired.source)  # noqa: PTH116
+        key = (desired.source, st.st_size, st.st_mtime_ns, st.st_ino)
+        digest = self._digests.get(key) or sha256_of(desired.source)
+        if digest != desired.sha256:
+            raise ProviderError(
+                f"archive {desired.source} has sha256 {digest}, expected {desired.sha256}",
+                reason=CHECKSUM_MISMATCH,
+            )
+        self._digests[key] = digest
+        return desired.source
+
+
+def _target(root: str, name: str) -> str:
+    """Where an entry lands; entries that would land outside the folder (zip slip) fail."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts or parts[0] == "/" or ".." in parts or ":" in parts[0]:
+        raise ProviderError(f"archive entry {name!r} points outside the folder")
+    return os.path.join(root, *parts)  # noqa: PTH118
+
+
+def _stale_entries(zf: zipfile.ZipFile, root: str) -> list[zipfile.ZipInfo]:
+    stale = []
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        path = _target(root, info.filename)
+        try:
+            st = os.stat(path)  # noqa: PTH116
+        except FileNotFoundError:
+            stale.append(info)
+            continue
+        if st.st_size != info.file_size or _crc32(path) != info.CRC:
+            stale.append(info)
+    return stale
+
+
+def _extra_files(zf: zipfile.ZipFile, root: str) -> list[str]:
+    wanted = {_target(root, i.filename) for i in zf.infolist() if not i.is_dir()}
+    return [
+        os.path.join(d, f)  # noqa: PTH118
+        for d, _, files in os.walk(root)
+        for f in files
+        if os.path.join(d, f) not in wanted and not f.startswith(TEMP_PREFIX)  # noqa: PTH118
+    ]
+
+
+def _crc32(path: str) -> int:
+    crc = 0
+    with open(path, "rb") as f:  # noqa: PTH123
+        while chunk := f.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: str) -> None:
+    path = _target(root, info.filename)
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # noqa: PTH103, PTH120
+    unix_mode = stat.S_IMODE(info.external_attr >> 16)
+
+    def prepare(fd: int) -> None:
+        if unix_mode and os.name == "posix":
+            os.fchmod(fd, unix_mode)
+
+    with zf.open(info) as src, atomic_writer(path, prepare) as out:
+        shutil.copyfileobj(src, out, CHUNK)
