@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
@@ -51,6 +52,8 @@ class Kube:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._ssl: ssl.SSLContext = config.ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        #: Requests sent, by "METHOD path": lets tests and benchmarks measure API load.
+        self.requests: Counter[str] = Counter()
 
     async def __aenter__(self) -> Kube:
         return self
@@ -101,6 +104,7 @@ class Kube:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
+        self.requests[f"{method} {path}"] += 1
         data = None if body is None else json.dumps(body)
         headers = await self._headers(content_type if data is not None else None)
         async with self._client().request(
@@ -186,6 +190,7 @@ class Kube:
             params["fieldSelector"] = field_selector
         if label_selector:
             params["labelSelector"] = label_selector
+        self.requests[f"WATCH {path}"] += 1
         headers = await self._headers()
         async with self._client().get(
             path,

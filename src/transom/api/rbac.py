@@ -1,0 +1,163 @@
+"""RBAC for hosts and bootstrappers, as plain objects: the controller creates them, the agent's
+tests create the same ones, so both sides agree on exactly what a host may do.
+
+A host sees its own namespace and nothing else of the cluster: its Assignments (spec read-only,
+status writable), the Secrets copied there, its Lease and Events, its own Host by
+``resourceNames``, and CSRs for certificate rotation. ``resourceNames`` cannot restrict
+``create``, which is why CSR creation is granted cluster-wide and the controller checks every
+CSR's requester against the requested name before approving it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transom.api.names import (
+    BOOTSTRAPPERS_GROUP,
+    LABEL_HOST,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    host_namespace,
+    host_user,
+)
+from transom.api.wire import GROUP
+
+RBAC_API_VERSION = "rbac.authorization.k8s.io/v1"
+#: The Role (in the host namespace) and RoleBinding granting the host its namespace.
+HOST_ROLE_NAME = "transom-host"
+BOOTSTRAPPER_ROLE_NAME = "transom:bootstrapper"
+
+Obj = dict[str, Any]
+
+
+def _meta(name: str, host: str | None = None, namespace: str | None = None) -> Obj:
+    labels = {LABEL_MANAGED_BY: MANAGED_BY}
+    if host is not None:
+        labels[LABEL_HOST] = host
+    meta: Obj = {"name": name, "labels": labels}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _rule(
+    groups: list[str], resources: list[str], verbs: list[str], names: list[str] | None = None
+) -> Obj:
+    rule: Obj = {"apiGroups": groups, "resources": resources, "verbs": verbs}
+    if names is not None:
+        rule["resourceNames"] = names
+    return rule
+
+
+def host_cluster_role_name(host: str) -> str:
+    return host_user(host)
+
+
+def host_role(host: str) -> Obj:
+    """What the host may do in its own namespace."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "Role",
+        "metadata": _meta(HOST_ROLE_NAME, host, host_namespace(host)),
+        "rules": [
+            _rule([GROUP], ["assignments"], ["get", "list", "watch"]),
+            _rule([GROUP], ["assignments/status"], ["get", "patch", "update"]),
+            _rule([""], ["secrets"], ["get", "list", "watch"]),
+            _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]),
+            _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
+            _rule([""], ["events"], ["create", "patch"]),
+        ],
+    }
+
+
+def host_role_binding(host: str) -> Obj:
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "RoleBinding",
+        "metadata": _meta(HOST_ROLE_NAME, host, host_namespace(host)),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": HOST_ROLE_NAME,
+        },
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": host_user(host)}
+        ],
+    }
+
+
+def host_cluster_role(host: str) -> Obj:
+    """Cluster-scoped rights: its own Host (by name) and CSRs for rotation."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRole",
+        "metadata": _meta(host_cluster_role_name(host), host),
+        "rules": [
+            _rule([GROUP], ["hosts"], ["get", "patch", "update"], [host]),
+            _rule([GROUP], ["hosts/status"], ["get", "patch", "update"], [host]),
+            _rule(["certificates.k8s.io"], ["certificatesigningrequests"], ["create", "get"]),
+        ],
+    }
+
+
+def host_cluster_role_binding(host: str) -> Obj:
+    name = host_cluster_role_name(host)
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta(name, host),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": host_user(host)}
+        ],
+    }
+
+
+def host_rbac(host: str) -> list[Obj]:
+    """Every RBAC object one host needs, in creation order (the namespace must exist)."""
+    return [
+        host_role(host),
+        host_role_binding(host),
+        host_cluster_role(host),
+        host_cluster_role_binding(host),
+    ]
+
+
+def bootstrapper_cluster_role() -> Obj:
+    """Holders of an enrollment token may submit CSRs and watch for theirs to be signed."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRole",
+        "metadata": _meta(BOOTSTRAPPER_ROLE_NAME),
+        "rules": [
+            _rule(
+                ["certificates.k8s.io"],
+                ["certificatesigningrequests"],
+                ["create", "get", "list", "watch"],
+            )
+        ],
+    }
+
+
+def bootstrapper_cluster_role_binding() -> Obj:
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta(BOOTSTRAPPER_ROLE_NAME),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": BOOTSTRAPPER_ROLE_NAME,
+        },
+        "subjects": [
+            {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Group",
+                "name": BOOTSTRAPPERS_GROUP,
+            }
+        ],
+    }
+
+
+def bootstrap_rbac() -> list[Obj]:
+    return [bootstrapper_cluster_role(), bootstrapper_cluster_role_binding()]
