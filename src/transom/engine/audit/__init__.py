@@ -13,7 +13,7 @@ from transom.engine.audit.checkpoint import (
     load_public_key,
     parse_checkpoints,
 )
-from transom.engine.audit.log import AuditLog, AuditLogError, TornTail
+from transom.engine.audit.log import AuditLog, AuditLogError, TornTail, read_records
 from transom.engine.audit.record import AuditAction, AuditRecord, AuditResult, ChangeSource
 from transom.engine.audit.sinks import (
     EventId,
@@ -53,5 +53,6 @@ __all__ = [
     "load_checkpoints",
     "load_public_key",
     "parse_checkpoints",
+    "read_records",
     "verify",
 ]

@@ -65,6 +65,18 @@ def read_lines(directory: Path) -> Iterator[RawLine]:
             yield RawLine(path.name, len(lines) + 1, tail, False)
 
 
+def read_records(directory: Path) -> Iterator[AuditRecord]:
+    """Every complete, readable record in file order, without judging the chain (verify
+    does that) and without touching the files, so it is safe on a live log."""
+    for raw in read_lines(directory):
+        if not raw.complete:
+            continue
+        try:
+            yield AuditRecord.from_json(json.loads(raw.data))
+        except (ValueError, KeyError, TypeError):
+            continue
+
+
 @dataclass(frozen=True)
 class TornTail:
     """Bytes after the last complete record of the newest segment, found on open."""
@@ -133,12 +145,6 @@ class AuditLog:
             self._head_seq, self._head_hash = sealed.seq, sealed.hash
             self._track(sealed)
             return sealed
-
-    def records(self) -> Iterator[AuditRecord]:
-        """Every complete, parseable record in chain order; verify() judges them."""
-        for raw in read_lines(self.directory):
-            if raw.complete:
-                yield AuditRecord.from_json(json.loads(raw.data))
 
     def _track(self, record: AuditRecord) -> None:
         if record.action is AuditAction.INTENT:

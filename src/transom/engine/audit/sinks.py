@@ -61,7 +61,9 @@ def event_for(record: AuditRecord) -> tuple[EventId, Severity] | None:
 
 def describe(record: AuditRecord) -> str:
     """One human line plus the record's fields, for Event Viewer's description pane."""
-    what = f"{record.action.value} {record.type} {record.resource}: {record.result.value}"
+    what = f"{record.action.value} {record.type} {record.resource}"
+    if record.action is not AuditAction.DRIFT_DETECTED:
+        what += f": {record.result.value}"
     if record.error:
         what += f": {record.error}"
     origin = (

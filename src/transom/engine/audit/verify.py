@@ -167,7 +167,17 @@ class _Walker:
 
         if not line.raw.complete:
             return at(line, FindingKind.TORN, "the last line is incomplete (crash during append?)")
+        following = self.lines[index + 1] if index + 1 < len(self.lines) else None
+        # The next line continues the chain from the last good record: this one is not needed.
+        skippable = (
+            following is not None
+            and following.record is not None
+            and following.seq == expected
+            and following.prev == prev_hash
+        )
         if line.record is None:
+            if skippable:
+                return at(line, FindingKind.INSERTED, "a line that is not an audit record")
             return at(line, FindingKind.ALTERED, "the line is not a valid audit record")
         if line.seq == expected:
             if not line.self_ok:
@@ -184,15 +194,6 @@ class _Walker:
                 f"record {expected - 1} was rewritten: record {expected} links to another hash",
                 expected - 1,
             )
-        later = self.lines[index + 1 :]
-        following = later[0] if later else None
-        # The next line continues the chain from the last good record: this one is not needed.
-        skippable = (
-            following is not None
-            and following.record is not None
-            and following.seq == expected
-            and following.prev == prev_hash
-        )
         if not line.self_ok:
             if skippable:
                 return at(line, FindingKind.INSERTED, "a record that nothing links to")
@@ -212,9 +213,9 @@ class _Walker:
             return at(line, FindingKind.INSERTED, f"record {line.seq} again, out of place")
         if self.seq_counts[line.seq] > 1 or self.hash_counts[line.hash] > 1:
             return at(line, FindingKind.INSERTED, f"a second record {line.seq}")
-        if any(
-            o.record is not None and o.seq == line.seq - 1 and o.hash == line.prev for o in later
-        ):
+        later = self.lines[index + 1 :]
+        # Its real predecessor comes later in the file: this line was moved up.
+        if any(o.seq == line.seq - 1 and o.hash == line.prev for o in later):
             where = next((o for o in later if o.record is not None and o.seq == expected), None)
             found = f" ({where.raw.segment} line {where.raw.line})" if where else ""
             return at(

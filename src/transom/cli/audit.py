@@ -1,0 +1,160 @@
+"""`transom audit verify|show`: check a host's audit log and read its trail.
+
+Works on a copied or local log directory. Checkpoints come from a file, from the log's own
+store (not a witness: it lives on the same host), or, with ``--host``, from the cluster
+through the ``fetch_checkpoints`` function the caller registers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from transom.engine.audit import (
+    AuditAction,
+    AuditRecord,
+    Checkpoint,
+    VerifyReport,
+    load_checkpoints,
+    read_records,
+    verify,
+)
+from transom.engine.audit.checkpoint import CHECKPOINTS_FILE
+
+FetchCheckpoints = Callable[[str], Sequence[Checkpoint]]
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def register(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    fetch_checkpoints: FetchCheckpoints | None = None,
+) -> None:
+    """Add `audit`; ``fetch_checkpoints(host)`` returns the host's published checkpoints."""
+    audit = subparsers.add_parser("audit", help="verify and read a host's audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+
+    v = audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints")
+    v.add_argument("--log", type=Path, required=True, help="the host's audit log directory")
+    source = v.add_mutually_exclusive_group()
+    source.add_argument("--checkpoints", type=Path, help="published checkpoints (JSON/JSONL)")
+    source.add_argument("--host", help="take the checkpoint from this Host's status")
+    v.add_argument("--public-key", type=Path, help="the agent's audit public key (PEM)")
+    v.add_argument("--output", choices=("text", "json"), default="text")
+    v.set_defaults(func=lambda args: _verify(args, fetch_checkpoints))
+
+    s = audit_sub.add_parser("show", help="print audit records")
+    s.add_argument("--log", type=Path, required=True, help="the host's audit log directory")
+    s.add_argument("--since", type=parse_since, help="RFC 3339 time or age such as 2h, 7d")
+    s.add_argument("--intents", action="store_true", help="include write-ahead intents")
+    s.add_argument("--output", choices=("text", "json"), default="text")
+    s.set_defaults(func=_show)
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    match = _DURATION.match(value)
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return (now or datetime.now(UTC)) - delta
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a time or age: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _verify(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
+    log_dir: Path = args.log
+    if not log_dir.is_dir():
+        print(f"error: {log_dir} is not a directory", file=sys.stderr)
+        return 2
+    checkpoints: Sequence[Checkpoint]
+    if args.host:
+        if fetch is None:
+            print("error: --host needs a cluster connection in this build", file=sys.stderr)
+            return 2
+        checkpoints = fetch(args.host)
+    elif args.checkpoints:
+        checkpoints = load_checkpoints(args.checkpoints)
+    elif (log_dir / CHECKPOINTS_FILE).exists():
+        print("note: using the log's own checkpoints, which are no witness", file=sys.stderr)
+        checkpoints = load_checkpoints(log_dir / CHECKPOINTS_FILE)
+    else:
+        checkpoints = []
+    public_key = args.public_key.read_bytes() if args.public_key else None
+    if public_key is None and checkpoints:
+        print(
+            "note: no --public-key: signatures checked against the key each checkpoint carries",
+            file=sys.stderr,
+        )
+    report = verify(log_dir, checkpoints, public_key)
+    print(json.dumps(report_json(report), indent=2) if args.output == "json" else _text(report))
+    return 0 if report.ok else 1
+
+
+def report_json(report: VerifyReport) -> dict[str, object]:
+    return {
+        "ok": report.ok,
+        "records": report.records,
+        "head": {"sequence": report.head[0], "hash": report.head[1]},
+        "checkpoints": report.checkpoints,
+        "findings": [
+            {
+                "kind": f.kind.value,
+                "sequence": f.sequence,
+                "segment": f.segment,
+                "line": f.line,
+                "message": f.message,
+            }
+            for f in report.findings
+        ],
+        "notes": list(report.notes),
+    }
+
+
+def _text(report: VerifyReport) -> str:
+    lines = [
+        f"{report.records} records, valid chain up to record {report.head[0]} "
+        f"({report.head[1][:16]}), {report.checkpoints} checkpoint(s)"
+    ]
+    lines += [f"note: {note}" for note in report.notes]
+    lines += [f"FAIL {finding}" for finding in report.findings]
+    lines.append("OK" if report.ok else "FAILED")
+    return "\n".join(lines)
+
+
+def _show(args: argparse.Namespace) -> int:
+    log_dir: Path = args.log
+    if not log_dir.is_dir():
+        print(f"error: {log_dir} is not a directory", file=sys.stderr)
+        return 2
+    since: datetime | None = args.since
+    for record in read_records(log_dir):
+        if record.action is AuditAction.INTENT and not args.intents:
+            continue
+        if since is not None and _time(record) < since:
+            continue
+        print(
+            json.dumps(record.to_json(), sort_keys=True) if args.output == "json" else _row(record)
+        )
+    return 0
+
+
+def _time(record: AuditRecord) -> datetime:
+    return datetime.fromisoformat(record.time.replace("Z", "+00:00"))
+
+
+def _row(record: AuditRecord) -> str:
+    origin = f"{record.configuration}@{record.generation} {record.revision or '-'}"
+    error = f" {record.error}" if record.error else ""
+    reboot = " reboot" if record.reboot else ""
+    return (
+        f"{record.time} #{record.seq} {record.action.value} {record.type}/{record.resource} "
+        f"{record.result.value}{reboot} [{origin}] {record.identity}{error}"
+    )
