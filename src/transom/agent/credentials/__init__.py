@@ -4,6 +4,12 @@
 botocore (the `aws` extra): import it from `transom.agent.credentials.eks`.
 """
 
+from transom.agent.credentials.azure import (
+    AKS_SERVER_APP_ID,
+    AzureArcSource,
+    AzureImdsSource,
+    managed_identity_from_environment,
+)
 from transom.agent.credentials.base import (
     BearerToken,
     CachedCredential,
@@ -12,12 +18,21 @@ from transom.agent.credentials.base import (
     CredentialError,
     CredentialSource,
 )
+from transom.agent.credentials.exec_plugin import ExecPluginSource
+from transom.agent.credentials.oidc import ClientAssertionSigner, OidcClientCredentialsSource
 
 __all__ = [
+    "AKS_SERVER_APP_ID",
+    "AzureArcSource",
+    "AzureImdsSource",
     "BearerToken",
     "CachedCredential",
+    "ClientAssertionSigner",
     "ClientCertificate",
     "Credential",
     "CredentialError",
     "CredentialSource",
+    "ExecPluginSource",
+    "OidcClientCredentialsSource",
+    "managed_identity_from_environment",
 ]
