@@ -23,7 +23,7 @@ def controlplane() -> Iterator[ControlPlane]:
         # Printed so the warm start time shows in every test run's output.
         print(f"\n[controlplane] ready in {cp.startup_seconds:.2f} s at {cp.url}", file=sys.stderr)
         os.environ["TRANSOM_TEST_KUBECONFIG"] = str(cp.kubeconfig)
-        from transom.dev.install import install_crds_sync
+        from transom.kube.install import install_crds_sync
 
         install_crds_sync(cp.kubeconfig)
         yield cp

@@ -1,0 +1,106 @@
+"""A ValidatingAdmissionPolicy behind RBAC, in the spirit of NodeRestriction: whatever RBAC
+grants by mistake, a host still writes only its own objects, only in its own namespace, and
+never its labels (which decide what it is assigned)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transom.api.names import HOST_NAMESPACE_PREFIX, HOST_USER_PREFIX, HOSTS_GROUP
+from transom.api.wire import GROUP
+
+POLICY_NAME = "transom-host-restriction"
+
+_OPS = ["CREATE", "UPDATE", "DELETE"]
+
+
+def policy() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": POLICY_NAME},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": _OPS,
+                        "resources": [
+                            "hosts",
+                            "hosts/status",
+                            "assignments",
+                            "assignments/status",
+                            "configurations",
+                            "configurations/status",
+                        ],
+                    },
+                    {
+                        "apiGroups": ["coordination.k8s.io"],
+                        "apiVersions": ["*"],
+                        "operations": _OPS,
+                        "resources": ["leases"],
+                    },
+                    {
+                        "apiGroups": ["", "events.k8s.io"],
+                        "apiVersions": ["*"],
+                        "operations": _OPS,
+                        "resources": ["events", "secrets"],
+                    },
+                ]
+            },
+            "matchConditions": [
+                {
+                    "name": "is-transom-host",
+                    "expression": f"'{HOSTS_GROUP}' in request.userInfo.groups",
+                }
+            ],
+            "variables": [
+                {
+                    "name": "host",
+                    "expression": f"request.userInfo.username.startsWith('{HOST_USER_PREFIX}') ? "
+                    f"request.userInfo.username.substring({len(HOST_USER_PREFIX)}) "
+                    ": ''",
+                },
+            ],
+            "validations": [
+                {
+                    "expression": "variables.host != ''",
+                    "message": f"members of {HOSTS_GROUP} must be users {HOST_USER_PREFIX}<name>",
+                },
+                {
+                    "expression": "request.resource.resource != 'hosts' || "
+                    "(request.name == variables.host && request.subResource == 'status')",
+                    "messageExpression": "'host ' + variables.host + ' may write only the "
+                    "status of its own Host, not ' + request.name",
+                },
+                {
+                    "expression": "request.resource.resource == 'hosts' || "
+                    f"request.namespace == '{HOST_NAMESPACE_PREFIX}' + variables.host",
+                    "messageExpression": "'host ' + variables.host + ' may write only in namespace "
+                    f"{HOST_NAMESPACE_PREFIX}' + variables.host + ', not ' + "
+                    "request.namespace",
+                },
+                {
+                    "expression": "request.resource.resource != 'assignments' || "
+                    "(request.subResource == 'status' && request.operation == 'UPDATE')",
+                    "message": "hosts may only update the status of their Assignments",
+                },
+                {
+                    "expression": "request.resource.resource != 'secrets' && "
+                    "request.resource.resource != 'configurations'",
+                    "message": "hosts may not write Secrets or Configurations",
+                },
+            ],
+        },
+    }
+
+
+def binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": POLICY_NAME},
+        "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
+    }

@@ -1,0 +1,113 @@
+"""`transom controller run` and `transom enroll-token create` (admin side)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import re
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transom.kube.config import KubeConfig
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+
+
+def duration(text: str) -> dt.timedelta:
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number and s, m, h or d, e.g. 30m")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+    return dt.timedelta(**{unit: int(m.group(1))})
+
+
+def labels(text: str) -> dict[str, str]:
+    out = {}
+    for item in filter(None, text.split(",")):
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"{item!r}: labels are key=value, comma-separated")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ctl = subparsers.add_parser("controller", help="run the Transom controller")
+    ctl_sub = ctl.add_subparsers(dest="controller_command", required=True)
+    run = ctl_sub.add_parser("run", help="reconcile Configurations, Hosts and enrollments")
+    run.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    run.add_argument(
+        "--no-install",
+        action="store_true",
+        help="don't install CRDs, bootstrap RBAC and the admission policy",
+    )
+    run.set_defaults(func=_run)
+
+    tok = subparsers.add_parser("enroll-token", help="enrollment tokens for new hosts")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True)
+    create = tok_sub.add_parser("create", help="create a bootstrap token for named hosts")
+    create.add_argument(
+        "--hosts", required=True, help="comma-separated host names the token may enroll, or *"
+    )
+    create.add_argument("--ttl", type=duration, default=dt.timedelta(hours=1))
+    create.add_argument(
+        "--max-uses",
+        type=int,
+        default=0,
+        help="default: the number of named hosts (unlimited with *)",
+    )
+    create.add_argument(
+        "--labels",
+        type=labels,
+        default={},
+        help="labels for the Host objects, e.g. role=web,env=prod",
+    )
+    create.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    create.set_defaults(func=_create_token)
+
+
+def _config(path: str | None) -> KubeConfig:
+    from transom.kube.config import KubeConfig
+
+    return KubeConfig.from_file(path) if path else KubeConfig.from_env()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from transom.controller import setup
+    from transom.controller.manager import Controller
+    from transom.kube.client import Kube
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def main() -> None:
+        async with Kube(_config(args.kubeconfig), field_manager="transom-controller") as kube:
+            if not args.no_install:
+                await setup.ensure(kube)
+            await Controller(kube).run()
+
+    asyncio.run(main())
+    return 0
+
+
+def _create_token(args: argparse.Namespace) -> int:
+    from transom.controller.enrollment import create_token
+    from transom.kube.client import ApiError, Kube
+
+    hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
+
+    async def main() -> str:
+        async with Kube(_config(args.kubeconfig)) as kube:
+            token = await create_token(
+                kube, hosts, ttl=args.ttl, max_uses=args.max_uses, labels=args.labels
+            )
+            return token.value
+
+    try:
+        print(asyncio.run(main()))
+    except (ValueError, ApiError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
