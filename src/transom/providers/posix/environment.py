@@ -47,10 +47,13 @@ def _line(name: str, value: str) -> str:
 
 def _read_lines(path: str) -> list[str]:
     try:
-        with open(path, encoding="utf-8") as f:  # noqa: PTH123 - str paths throughout providers
-            return f.read().splitlines()
+        with open(path, encoding="utf-8", newline="") as f:  # noqa: PTH123 - str paths
+            # Lines end at "\n" only: splitlines() would also split values at \x1e, \x85, ...
+            text = f.read()
+        lines = text.split("\n")
     except FileNotFoundError:
         return []
+    return lines[:-1] if lines and not lines[-1] else lines
 
 
 def _find(lines: list[str], name: str) -> int | None:
