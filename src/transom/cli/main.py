@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from transom import __version__
 
 #: Subcommand modules, each with `register(subparsers)` that sets `func` on its parsers.
-COMMANDS = ("transom.cli.dev", "transom.cli.apply", "transom.cli.controller")
+COMMANDS = ("transom.cli.dev", "transom.cli.apply", "transom.cli.controller", "transom.cli.agent")
 
 
 def parser() -> argparse.ArgumentParser:

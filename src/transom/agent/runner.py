@@ -1,0 +1,593 @@
+"""The agent loop: watch the host's Assignments, converge the host, report back.
+
+One watch on the host's own namespace (list, then watch from the list's resourceVersion with
+bookmarks; re-list on 410 Gone), one worker per Assignment, one Lease renewed every few
+seconds. Idle, the Lease renewals are the only requests: no polling.
+
+A run goes: validate the spec (nothing touches the OS if it is invalid); journal the desired
+state; commit "in progress" to the status (system-agent's lesson: a crash then means a re-run,
+never a false success); apply with the engine; write the final status, only if it changed.
+Between runs a drift monitor checks the host and reports or corrects drift. When the API is
+unreachable the journal and the monitor keep enforcing the last desired state; on reconnect a
+converged host costs one no-op check and no status write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import platform
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import ValidationError
+
+from transom import __version__
+from transom.agent import status as st
+from transom.agent.rotation import CertificateRotator
+from transom.agent.secrets import SecretCache, secret_names
+from transom.api.assignment import AssignmentSpec, AssignmentStatus
+from transom.api.conditions import (
+    APPLY_FAILED,
+    DRIFT_CORRECTED,
+    DRIFT_DETECTED,
+    RECONCILING,
+    SUCCEEDED,
+    find_condition,
+)
+from transom.api.configuration import Mode, RemovalPolicy
+from transom.api.errors import SpecError, from_pydantic
+from transom.api.names import LEASE_NAME, host_namespace, host_user
+from transom.api.resources import Ensure, Resource
+from transom.engine.converge import Engine, Plan
+from transom.engine.drift import DEFAULT_INTERVAL_SECONDS, DriftMonitor, Notifier
+from transom.engine.journal import Journal, JournalEntry
+from transom.engine.policy import PERMISSIVE, HostPolicy
+from transom.engine.provider import Provider
+from transom.engine.result import RunReport
+from transom.kube.client import ApiError, Kube
+from transom.kube.kinds import ASSIGNMENTS, EVENTS, HOSTS, LEASES
+
+log = logging.getLogger(__name__)
+
+ASSIGNMENTS_DIR = "assignments"
+_NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    lease_duration_seconds: int = 40
+    renew_interval_seconds: float = 10.0
+    #: Full drift check period; OS notifications catch most drift long before it.
+    drift_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    #: False for large simulations: no monitor thread per Assignment.
+    drift_monitor: bool = True
+    #: Server-side watch timeout; each renewal of the watch is one request.
+    watch_timeout_seconds: int = 1800
+    backoff_max_seconds: float = 30.0
+    #: How long "in progress" may take to reach the API before the run starts anyway.
+    in_progress_timeout_seconds: float = 10.0
+
+
+def host_info() -> dict[str, str]:
+    if platform.system() == "Windows":
+        release, version, _, _ = platform.win32_ver()
+        return {"osName": f"Windows {release}".strip(), "osBuild": version}
+    try:
+        name = platform.freedesktop_os_release().get("PRETTY_NAME", platform.system())
+    except OSError:
+        name = platform.system()
+    return {"osName": name, "osBuild": platform.release()}
+
+
+def removal_resources(resources: Sequence[Resource]) -> list[Resource]:
+    """The ``ensure: absent`` twins of resources, dependents first. Types without an absent
+    state (Command) are left alone."""
+    out: list[Resource] = []
+    for r in reversed(resources):
+        props = r.properties
+        cls = type(props)
+        identity = props.identity()
+        keep = {
+            name: getattr(props, name)
+            for name, field in cls.model_fields.items()
+            if field.is_required()
+            or (isinstance(getattr(props, name), str) and getattr(props, name) in identity)
+        }
+        keep["ensure"] = Ensure.ABSENT
+        try:
+            absent = cls.model_validate(keep)
+        except ValidationError:
+            continue
+        if absent.identity() == identity:
+            out.append(Resource(name=r.name, properties=absent))
+    return out
+
+
+class Backoff:
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+        self.delay = 0.5
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, self.maximum)
+
+    def reset(self) -> None:
+        self.delay = 0.5
+
+
+class Worker:
+    """Everything about one Assignment: runs, drift, status. Work is serialised per worker."""
+
+    def __init__(self, agent: Agent, name: str) -> None:
+        self.agent = agent
+        self.name = name
+        self.journal = Journal(agent.state_dir / ASSIGNMENTS_DIR / name)
+        self.obj: Obj | None = None
+        self.from_list = False
+        self.deleted = False
+        #: (uid, generation) of the spec acted on, and the status that produced.
+        self.processed: tuple[str, int] | None = None
+        self.desired_status: AssignmentStatus | None = None
+        self.plan: Plan | None = None
+        self.mode = Mode.APPLY_AND_AUTO_CORRECT
+        self.monitor: DriftMonitor | None = None
+        self.entry: JournalEntry | None = None
+        #: The Assignment as last seen, for Events.
+        self.current: Obj | None = None
+        self._wake = asyncio.Event()
+        self._drift: list[tuple[DriftMonitor, RunReport]] = []
+        self._push = asyncio.Event()
+        self._pushed = asyncio.Event()
+        self.tasks = [
+            asyncio.create_task(self._loop(), name=f"assignment {name}"),
+            asyncio.create_task(self._pusher(), name=f"status {name}"),
+        ]
+
+    # -- inputs (event loop) ----------------------------------------------------------------
+
+    def offer(self, obj: Obj, *, from_list: bool) -> None:
+        self.obj, self.from_list, self.deleted = obj, from_list, False
+        self._wake.set()
+
+    def delete(self) -> None:
+        self.deleted = True
+        self._wake.set()
+
+    def _on_drift(self, monitor: DriftMonitor, report: RunReport) -> None:
+        self._drift.append((monitor, report))
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        await self._resume_from_journal()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if self.deleted:
+                    await self._remove()
+                    return
+                obj = self.obj
+                if obj is not None:
+                    await self._handle(obj, from_list=self.from_list)
+                    if self.obj is obj:  # kept until handled, so an error retries it
+                        self.obj = None
+                while self._drift:
+                    monitor, report = self._drift.pop(0)
+                    if monitor is self.monitor:
+                        await self._handle_check(report)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("assignment %s: unexpected error; will retry", self.name)
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _resume_from_journal(self) -> None:
+        """Enforce what was journaled before this start, API or not."""
+        entry = await asyncio.to_thread(self.journal.load)
+        if entry is None:
+            return
+        self.entry = entry
+        source = entry.source
+        try:
+            self.plan = self.agent.engine.plan(entry.resources)
+        except SpecError:
+            return
+        self.mode = entry.mode
+        if source.get("completed"):
+            self.processed = (str(source.get("uid")), int(source.get("assignmentGeneration", 0)))
+            report = await asyncio.to_thread(self.agent.engine.check, self.plan, self.mode)
+            await self._handle_check(report)
+        else:
+            # Interrupted mid-run: finish it from the journal; status follows once the API
+            # shows the Assignment again.
+            await asyncio.to_thread(self.agent.engine.apply, self.plan)
+        await self._start_monitor()
+
+    async def _handle(self, obj: Obj, *, from_list: bool) -> None:
+        meta = obj["metadata"]
+        key = (str(meta.get("uid")), int(meta.get("generation", 0)))
+        api_status = AssignmentStatus.model_validate(obj.get("status") or {})
+        reconciling = find_condition(api_status.conditions, RECONCILING)
+        api_done = api_status.observed_generation == key[1] and not (
+            reconciling is not None and reconciling.status == "True"
+        )
+        self.current = obj
+        if self.processed == key and self.desired_status is not None:
+            # Our own status echoing back, or a re-list after a reconnect: push what the API
+            # missed, if anything.
+            if from_list and not st.same(api_status, self.desired_status):
+                self._push.set()
+            return
+        if self.processed == key and api_done and self.plan is not None:
+            # Applied before this start (the journal says so) and the API knows it: a no-op
+            # check, not a re-run; status is written only if the check found something.
+            self.desired_status = api_status
+            report = await asyncio.to_thread(self.agent.engine.check, self.plan, self.mode)
+            await self._handle_check(report)
+            await self._start_monitor()
+            return
+        await self._run(obj, key, api_status)
+
+    async def _run(self, obj: Obj, key: tuple[str, int], api_status: AssignmentStatus) -> None:
+        generation = key[1]
+        try:
+            spec = AssignmentSpec.model_validate(obj.get("spec") or {})
+            plan = self.agent.engine.plan(spec.resources, "spec.resources")
+        except ValidationError as exc:
+            await self._invalid(obj, key, api_status, SpecError(from_pydantic("spec", exc)))
+            return
+        except SpecError as exc:
+            await self._invalid(obj, key, api_status, exc)
+            return
+        revision = spec.source.revision
+        await self._stop_monitor()
+        self.plan, self.mode = plan, spec.mode
+        source = {
+            **spec.source.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "uid": key[0],
+            "assignmentGeneration": generation,
+            "removalPolicy": spec.removal_policy.value,
+        }
+        await asyncio.to_thread(
+            self.journal.record,
+            spec.resources,
+            spec.mode,
+            spec.reboot_policy,
+            {**source, "completed": False},
+        )
+        base = self.desired_status or api_status
+        await self._set_status(st.in_progress(base, generation, revision), wait=True)
+        try:
+            await self.agent.secrets.refresh(
+                self.agent.kube, self.agent.namespace, secret_names(spec.resources)
+            )
+        except (ApiError, *_NETWORK_ERRORS) as exc:
+            log.warning("assignment %s: secrets not refreshed, using cached: %s", self.name, exc)
+        report = await asyncio.to_thread(self.agent.engine.apply, plan)
+        self.entry = await asyncio.to_thread(
+            self.journal.record,
+            spec.resources,
+            spec.mode,
+            spec.reboot_policy,
+            {**source, "completed": True},
+        )
+        self.processed = key
+        final = st.applied(self.desired_status or base, generation, revision, report)
+        await self._set_status(final)
+        ok = st.is_ready(final)
+        ready = find_condition(final.conditions, "Ready")
+        await self.agent.emit(
+            obj,
+            warning=not ok,
+            reason=SUCCEEDED if ok else APPLY_FAILED,
+            action="Apply",
+            note=f"{st.revision_text(generation, revision)}: "
+            f"{report.summary() if ok else ready.message if ready else ''}",
+        )
+        await self._start_monitor()
+
+    async def _invalid(
+        self, obj: Obj, key: tuple[str, int], api_status: AssignmentStatus, error: SpecError
+    ) -> None:
+        self.processed = key
+        await self._set_status(st.invalid(self.desired_status or api_status, key[1], error))
+        await self.agent.emit(
+            obj, warning=True, reason="InvalidSpec", action="Validate", note=str(error)
+        )
+
+    async def _handle_check(self, report: RunReport) -> None:
+        outstanding, corrected = st.drift_summary(report)
+        failed = [o for o in report.results if o.failed]
+        if not (outstanding or corrected or failed):
+            return  # converged: nothing to say, nothing to write
+        obj = self.current
+        base = self.desired_status
+        if base is None or obj is None or self.processed is None:
+            return  # offline and no status yet: the run after reconnect reports it
+        source = (self.entry.source if self.entry else {}) or {}
+        generation = int(source.get("assignmentGeneration", self.processed[1]))
+        revision = str(source.get("revision", ""))
+        await self._set_status(st.checked(base, generation, revision, report))
+        if outstanding:
+            await self.agent.emit(
+                obj,
+                warning=True,
+                reason=DRIFT_DETECTED,
+                action="DriftCheck",
+                note=f"{st.revision_text(generation, revision)}: drifted: "
+                + ", ".join(outstanding),
+            )
+        if corrected:
+            await self.agent.emit(
+                obj,
+                warning=False,
+                reason=DRIFT_CORRECTED,
+                action="DriftCheck",
+                note=f"{st.revision_text(generation, revision)}: corrected: "
+                + ", ".join(corrected),
+            )
+
+    # -- drift monitor ----------------------------------------------------------------------
+
+    async def _start_monitor(self) -> None:
+        if not self.agent.options.drift_monitor or self.plan is None:
+            return
+        await self._stop_monitor()
+        loop = asyncio.get_running_loop()
+        holder: list[DriftMonitor] = []
+
+        def on_report(report: RunReport) -> None:
+            loop.call_soon_threadsafe(self._on_drift, holder[0], report)
+
+        monitor = DriftMonitor(
+            self.agent.engine,
+            self.plan,
+            self.mode,
+            on_report,
+            notifier=self.agent.notifier_factory() if self.agent.notifier_factory else None,
+            interval=self.agent.options.drift_interval_seconds,
+        )
+        holder.append(monitor)
+        self.monitor = monitor
+        monitor.start()
+
+    async def _stop_monitor(self) -> None:
+        monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            await asyncio.to_thread(monitor.stop)
+
+    # -- removal ----------------------------------------------------------------------------
+
+    async def _remove(self) -> None:
+        await self._stop_monitor()
+        entry = self.entry or await asyncio.to_thread(self.journal.load)
+        if entry is not None and entry.source.get("removalPolicy") == RemovalPolicy.DELETE.value:
+            absent = removal_resources(entry.resources)
+            report = await asyncio.to_thread(self.agent.engine.apply, absent)
+            log.info("assignment %s removed (Delete): %s", self.name, report.summary())
+        else:
+            log.info("assignment %s removed (Orphan): resources left as they are", self.name)
+        await asyncio.to_thread(shutil.rmtree, self.journal.path.parent, True)
+        self.tasks[1].cancel()
+
+    # -- status -----------------------------------------------------------------------------
+
+    async def _set_status(self, status: AssignmentStatus, *, wait: bool = False) -> None:
+        if self.desired_status is not None and st.same(status, self.desired_status):
+            return
+        self.desired_status = status
+        self._pushed.clear()
+        self._push.set()
+        if wait:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.agent.options.in_progress_timeout_seconds):
+                    await self._pushed.wait()
+
+    async def _pusher(self) -> None:
+        """Pushes the latest desired status until the API has it; coalesces, retries."""
+        backoff = Backoff(self.agent.options.backoff_max_seconds)
+        while True:
+            await self._push.wait()
+            self._push.clear()
+            status = self.desired_status
+            if status is None:
+                continue
+            try:
+                await self.agent.kube.patch(
+                    ASSIGNMENTS.path(self.agent.namespace, self.name, "status"),
+                    {"status": st.wire(status)},
+                )
+                backoff.reset()
+                if status is self.desired_status:
+                    self._pushed.set()
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue  # deleted meanwhile
+                log.warning("assignment %s: status not written: %s", self.name, exc)
+                await backoff.sleep()
+                self._push.set()
+            except _NETWORK_ERRORS as exc:
+                log.debug("assignment %s: status not written yet: %s", self.name, exc)
+                await backoff.sleep()
+                self._push.set()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self._stop_monitor()
+
+
+class Agent:
+    """One host's agent. ``await agent.run()`` until cancelled."""
+
+    def __init__(
+        self,
+        host: str,
+        kube: Kube,
+        *,
+        providers: Mapping[str, Provider[Any]],
+        state_dir: Path,
+        policy: HostPolicy = PERMISSIVE,
+        options: AgentOptions | None = None,
+        notifier_factory: Callable[[], Notifier | None] | None = None,
+        rotator: CertificateRotator | None = None,
+    ) -> None:
+        self.host = host
+        self.namespace = host_namespace(host)
+        self.kube = kube
+        self.state_dir = state_dir
+        self.options = options or AgentOptions()
+        self.notifier_factory = notifier_factory
+        self.rotator = rotator
+        self.secrets = SecretCache()
+        self.engine = Engine(providers, policy=policy, secrets=self.secrets)
+        self.workers: dict[str, Worker] = {}
+        self.lease_renewals = 0
+        #: Set once the first list of Assignments has been handed to the workers.
+        self.synced = asyncio.Event()
+
+    async def run(self) -> None:
+        (self.state_dir / ASSIGNMENTS_DIR).mkdir(parents=True, exist_ok=True)
+        for d in sorted((self.state_dir / ASSIGNMENTS_DIR).iterdir()):
+            if d.is_dir():
+                self._worker(d.name)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._lease_loop())
+                tg.create_task(self._report_host())
+                tg.create_task(self._watch_loop())
+                if self.rotator is not None:
+                    tg.create_task(self.rotator.run())
+        finally:
+            await asyncio.gather(*(w.close() for w in self.workers.values()))
+
+    def _worker(self, name: str) -> Worker:
+        worker = self.workers.get(name)
+        if worker is None or all(t.done() for t in worker.tasks):
+            worker = self.workers[name] = Worker(self, name)
+        return worker
+
+    # -- assignments ------------------------------------------------------------------------
+
+    async def _watch_loop(self) -> None:
+        path = ASSIGNMENTS.path(self.namespace)
+        rv: str | None = None
+        backoff = Backoff(self.options.backoff_max_seconds)
+        while True:
+            try:
+                if rv is None:
+                    listed = await self.kube.list(path)
+                    rv = listed["metadata"]["resourceVersion"]
+                    self._sync(listed.get("items") or [])
+                    self.synced.set()
+                async for event in self.kube.watch(
+                    path, resource_version=rv, timeout_seconds=self.options.watch_timeout_seconds
+                ):
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            rv = None  # too old: list again
+                            break
+                        raise ApiError(int(obj.get("code", 500)), obj)
+                    rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                    backoff.reset()
+                    name = obj.get("metadata", {}).get("name", "")
+                    if kind in ("ADDED", "MODIFIED"):
+                        self._worker(name).offer(obj, from_list=False)
+                    elif kind == "DELETED" and name in self.workers:
+                        self.workers[name].delete()
+            except ApiError as exc:
+                if exc.status == 410:
+                    rv = None
+                    continue
+                log.warning("watching assignments: %s", exc)
+                await backoff.sleep()
+            except _NETWORK_ERRORS as exc:
+                log.debug("watching assignments: %s", exc)
+                await backoff.sleep()
+
+    def _sync(self, items: list[Obj]) -> None:
+        seen = set()
+        for obj in items:
+            name = obj["metadata"]["name"]
+            seen.add(name)
+            self._worker(name).offer(obj, from_list=True)
+        # Deleted while we were not watching: apply the removal policy now.
+        for name, worker in list(self.workers.items()):
+            if name not in seen:
+                worker.delete()
+
+    # -- lease, host, events ----------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        lease: Obj | None = None
+        path = LEASES.path(self.namespace, LEASE_NAME)
+        while True:
+            try:
+                lease = await self._renew(lease, path)
+                self.lease_renewals += 1
+            except ApiError as exc:
+                lease = None  # conflict or gone: read it again next time
+                log.warning("lease not renewed: %s", exc)
+            except _NETWORK_ERRORS as exc:
+                log.debug("lease not renewed: %s", exc)
+            await asyncio.sleep(self.options.renew_interval_seconds)
+
+    async def _renew(self, lease: Obj | None, path: str) -> Obj:
+        now = st.micro_time()
+        spec = {
+            "holderIdentity": self.host,
+            "leaseDurationSeconds": self.options.lease_duration_seconds,
+            "renewTime": now,
+        }
+        if lease is None:
+            lease = await self.kube.get_or_none(path)
+            if lease is None:
+                return await self.kube.create(
+                    LEASES.path(self.namespace),
+                    {
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "kind": "Lease",
+                        "metadata": {"name": LEASE_NAME, "namespace": self.namespace},
+                        "spec": {**spec, "acquireTime": now},
+                    },
+                )
+        lease.setdefault("spec", {}).update(spec)
+        return await self.kube.replace(path, lease)
+
+    async def _report_host(self) -> None:
+        body = {
+            "status": {
+                **host_info(),
+                "agentVersion": __version__,
+                "identity": host_user(self.host),
+                "namespace": self.namespace,
+            }
+        }
+        backoff = Backoff(300.0)
+        while True:
+            try:
+                await self.kube.patch(HOSTS.path(name=self.host, subresource="status"), body)
+                return
+            except (ApiError, *_NETWORK_ERRORS) as exc:
+                log.info("host status not written yet: %s", exc)
+                await backoff.sleep()
+
+    async def emit(self, obj: Obj, *, warning: bool, reason: str, action: str, note: str) -> None:
+        body = st.event(self.host, obj, warning=warning, reason=reason, action=action, note=note)
+        try:
+            await self.kube.create(EVENTS.path(self.namespace), body)
+        except (ApiError, *_NETWORK_ERRORS) as exc:
+            log.debug("event not recorded: %s", exc)

@@ -1,0 +1,108 @@
+"""Running an enrolled agent from its state directory: what `transom agent run` does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, certificate_window, load_identity
+from transom.agent.rotation import DEFAULT_FRACTION, CertificateRotator
+from transom.agent.runner import Agent, AgentOptions
+from transom.agent.store import SecretStore, default_store
+from transom.engine.drift import Notifier
+from transom.engine.policy import PERMISSIVE, HostPolicy
+from transom.engine.provider import Provider
+from transom.kube.client import Kube
+
+log = logging.getLogger(__name__)
+
+
+def default_state_dir() -> Path:
+    if os.name == "nt":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Transom" / "agent"
+    return Path("/var/lib/transom/agent")
+
+
+def platform_providers(cache_dir: Path) -> dict[str, Provider[Any]]:
+    if os.name == "nt":
+        from transom.providers.windows import providers  # noqa: PLC0415 - per platform
+        from transom.providers.windows.win32 import Win32Facade  # noqa: PLC0415
+
+        return providers(Win32Facade())
+    from transom.providers.posix import posix_providers  # noqa: PLC0415 - per platform
+
+    return posix_providers(str(cache_dir))
+
+
+def platform_notifier() -> Notifier | None:
+    if os.name == "posix" and hasattr(os, "uname") and os.uname().sysname == "Linux":
+        from transom.providers.posix.inotify import InotifyNotifier  # noqa: PLC0415
+
+        return InotifyNotifier()
+    # Windows notifications come with the windows facade; until then the periodic check.
+    return None
+
+
+def host_policy(policy: HostPolicy | None, roots: Sequence[str]) -> HostPolicy:
+    """The host's policy, narrowed to ``roots`` when given."""
+    base = policy or PERMISSIVE
+    if roots:
+        return base.model_copy(update={"path_roots": tuple(roots)})
+    return base
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    state_dir: Path
+    policy: HostPolicy = PERMISSIVE
+    options: AgentOptions = field(default_factory=AgentOptions)
+    rotation_fraction: float = DEFAULT_FRACTION
+    expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS
+
+
+async def run_agent(
+    settings: RunSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    store: SecretStore | None = None,
+) -> None:
+    """Run the enrolled agent in ``settings.state_dir`` until ``stop`` is set (or cancelled)."""
+    store = store or default_store(settings.state_dir)
+    identity = load_identity(settings.state_dir, store)
+    _, not_after = certificate_window(identity.cert_pem)
+    log.info(
+        "agent %s starting; certificate valid until %s", identity.config.host, not_after.isoformat()
+    )
+    async with Kube(identity.kube_config(), field_manager="transom-agent") as kube:
+        agent = Agent(
+            identity.config.host,
+            kube,
+            providers=platform_providers(settings.state_dir / "cache"),
+            state_dir=settings.state_dir,
+            policy=settings.policy,
+            options=settings.options,
+            notifier_factory=platform_notifier,
+            rotator=CertificateRotator(
+                identity.config.host,
+                [kube],
+                store,
+                fraction=settings.rotation_fraction,
+                expiration_seconds=settings.expiration_seconds,
+            ),
+        )
+        task = asyncio.create_task(agent.run())
+        if stop is None:
+            await task
+            return
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,208 @@
+"""Assignment status and Events from engine reports: pure functions, no I/O.
+
+Conditions follow Flux and kstatus: Ready is always set once observed; Reconciling only while
+a run is in progress; Stalled when a resource failed and only a spec change or a human helps.
+observedGeneration moves only when a run of that generation finished (or the spec was found
+invalid), so a crash mid-run leaves the old value and the next start runs it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from transom.api.assignment import AssignmentStatus, ResourceResult
+from transom.api.conditions import (
+    APPLY_FAILED,
+    DEPENDENCY_NOT_READY,
+    DRIFT_DETECTED,
+    FLAPPING,
+    INVALID_SPEC,
+    PROGRESSING,
+    READY,
+    REBOOT_PENDING,
+    RECONCILING,
+    STALLED,
+    SUCCEEDED,
+    find_condition,
+    now_rfc3339,
+    remove_condition,
+    set_condition,
+)
+from transom.api.errors import SpecError
+from transom.api.wire import API_VERSION
+from transom.engine.result import RunReport
+
+EVENT_NOTE_MAX = 1024
+REPORTING_CONTROLLER = "transom.dev/agent"
+#: Not failures: the resource waits for something that is not an error.
+_WAITING = {DRIFT_DETECTED, REBOOT_PENDING, DEPENDENCY_NOT_READY}
+
+
+def revision_text(generation: int, revision: str) -> str:
+    return f"generation {generation}" + (f" (revision {revision})" if revision else "")
+
+
+def in_progress(status: AssignmentStatus, generation: int, revision: str) -> AssignmentStatus:
+    message = f"applying {revision_text(generation, revision)}"
+    conditions = set_condition(
+        status.conditions, RECONCILING, "True", PROGRESSING, message, generation=generation
+    )
+    conditions = set_condition(
+        conditions, READY, "Unknown", PROGRESSING, message, generation=generation
+    )
+    return status.model_copy(update={"conditions": conditions})
+
+
+def invalid(status: AssignmentStatus, generation: int, error: SpecError) -> AssignmentStatus:
+    """The spec cannot be applied: nothing was touched, and retrying will not help."""
+    message = f"invalid spec, nothing applied: {error}"[:EVENT_NOTE_MAX]
+    conditions = remove_condition(status.conditions, RECONCILING)
+    conditions = set_condition(
+        conditions, READY, "False", INVALID_SPEC, message, generation=generation
+    )
+    conditions = set_condition(
+        conditions, STALLED, "True", INVALID_SPEC, message, generation=generation
+    )
+    return status.model_copy(update={"conditions": conditions, "observed_generation": generation})
+
+
+def _verdict(results: Sequence[ResourceResult]) -> tuple[bool, str, str, bool]:
+    """(ready, reason, message, stalled) for a set of results."""
+    failed = [r for r in results if not r.in_desired_state and r.reason not in _WAITING]
+    if failed:
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        reason = FLAPPING if first.reason == FLAPPING else APPLY_FAILED
+        detail = f": {first.message}" if first.message else ""
+        return (
+            False,
+            reason,
+            f"resource {first.name} ({first.type}) failed: {first.reason or 'Failed'}"
+            f"{detail}{more}",
+            True,
+        )
+    drifted = [r for r in results if not r.in_desired_state and r.reason == DRIFT_DETECTED]
+    if drifted:
+        names = ", ".join(r.name for r in drifted[:5])
+        return False, DRIFT_DETECTED, f"{len(drifted)} resource(s) drifted: {names}", False
+    waiting = [r for r in results if not r.in_desired_state]
+    if waiting:
+        first = waiting[0]
+        return False, first.reason, f"resource {first.name} ({first.type}): {first.message}", False
+    return True, SUCCEEDED, f"{len(results)} resource(s) in the desired state", False
+
+
+def _with_results(
+    status: AssignmentStatus,
+    results: list[ResourceResult],
+    generation: int,
+    revision: str,
+    *,
+    finished_run: bool,
+) -> AssignmentStatus:
+    ready, reason, message, stalled = _verdict(results)
+    if ready:
+        message = f"{message}; {revision_text(generation, revision)}"
+    conditions = remove_condition(status.conditions, RECONCILING)
+    conditions = set_condition(
+        conditions, READY, "True" if ready else "False", reason, message, generation=generation
+    )
+    if stalled:
+        conditions = set_condition(
+            conditions, STALLED, "True", reason, message, generation=generation
+        )
+    else:
+        conditions = remove_condition(conditions, STALLED)
+    update: dict[str, Any] = {
+        "conditions": conditions,
+        "results": results,
+        "drifted": sum(1 for r in results if r.drifted and not r.in_desired_state),
+        "reboot_pending": any(r.reason == REBOOT_PENDING for r in results),
+    }
+    if finished_run:
+        update["observed_generation"] = generation
+        update["last_apply_time"] = now_rfc3339()
+        if ready:
+            update["applied_revision"] = revision
+    return status.model_copy(update=update)
+
+
+def applied(
+    status: AssignmentStatus, generation: int, revision: str, report: RunReport
+) -> AssignmentStatus:
+    results = [o.to_result() for o in report.results]
+    return _with_results(status, results, generation, revision, finished_run=True)
+
+
+def checked(
+    status: AssignmentStatus, generation: int, revision: str, report: RunReport
+) -> AssignmentStatus:
+    """Merge a drift check (possibly of a few resources) into the last results."""
+    fresh = {o.name: o.to_result() for o in report.results}
+    results = [fresh.pop(r.name, r) for r in status.results]
+    results.extend(fresh.values())
+    return _with_results(status, results, generation, revision, finished_run=False)
+
+
+def drift_summary(report: RunReport) -> tuple[list[str], list[str]]:
+    """Names of resources found drifted and still drifted, and those corrected."""
+    outstanding = [o.name for o in report.results if o.drifted and not o.in_desired_state]
+    corrected = [o.name for o in report.results if o.drifted and o.in_desired_state]
+    return outstanding, corrected
+
+
+def is_ready(status: AssignmentStatus) -> bool:
+    ready = find_condition(status.conditions, READY)
+    return ready is not None and ready.status == "True"
+
+
+def wire(status: AssignmentStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def same(a: AssignmentStatus, b: AssignmentStatus) -> bool:
+    return wire(a) == wire(b)
+
+
+def micro_time() -> str:
+    """metav1.MicroTime, as Events and Leases want it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event(
+    host: str,
+    assignment: dict[str, Any],
+    *,
+    warning: bool,
+    reason: str,
+    action: str,
+    note: str,
+) -> dict[str, Any]:
+    """An events.k8s.io/v1 Event about an Assignment. ``note`` comes from engine results,
+    which are redacted already: no secret value reaches it."""
+    meta = assignment.get("metadata", {})
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {
+            "generateName": f"{meta.get('name', 'assignment')}.",
+            "namespace": meta.get("namespace"),
+        },
+        "eventTime": micro_time(),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": f"transom-agent-{host}",
+        "action": action,
+        "reason": reason,
+        "type": "Warning" if warning else "Normal",
+        "note": note[:EVENT_NOTE_MAX],
+        "regarding": {
+            "apiVersion": API_VERSION,
+            "kind": "Assignment",
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+    }
