@@ -1,0 +1,45 @@
+"""Windows providers. Every one reaches the OS only through a ``WindowsFacade``:
+``providers(Win32Facade())`` on a host, ``providers(SimulatedFacade())`` in tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transom.engine.provider import Provider
+from transom.providers.windows.dsc import DscResourceProvider
+from transom.providers.windows.facade import WindowsFacade
+from transom.providers.windows.files import DirectoryProvider, FileProvider
+from transom.providers.windows.firewall import FirewallRuleProvider
+from transom.providers.windows.iis import IisAppPoolProvider, IisSiteProvider
+from transom.providers.windows.packages import MsiPackageProvider, WindowsFeatureProvider
+from transom.providers.windows.registry import (
+    EnvironmentVariableProvider,
+    RegistryKeyProvider,
+    RegistryValueProvider,
+)
+from transom.providers.windows.service import ServiceProvider
+from transom.providers.windows.tasks import ScheduledTaskProvider
+
+_PROVIDERS = (
+    FileProvider,
+    DirectoryProvider,
+    EnvironmentVariableProvider,
+    RegistryKeyProvider,
+    RegistryValueProvider,
+    ServiceProvider,
+    WindowsFeatureProvider,
+    MsiPackageProvider,
+    ScheduledTaskProvider,
+    IisAppPoolProvider,
+    IisSiteProvider,
+    FirewallRuleProvider,
+    DscResourceProvider,
+)
+
+
+def providers(facade: WindowsFacade) -> dict[str, Provider[Any]]:
+    """Every Windows provider, by resource kind (e.g. ``"RegistryValue"``)."""
+    return {cls.kind: cls(facade) for cls in _PROVIDERS}
+
+
+__all__ = ["WindowsFacade", "providers"]

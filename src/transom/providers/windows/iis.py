@@ -1,0 +1,110 @@
+"""IisAppPool and IisSite through the WebAdministration module (IIS 10 on Server 2016)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from transom.api.resources.windows import IisAppPoolProperties, IisSiteProperties, SiteBinding
+from transom.engine.provider import Change, Context, SetOutcome, State
+from transom.providers.windows import facade as f
+from transom.providers.windows._common import (
+    WindowsProvider,
+    fold,
+    os_call,
+    present,
+    same_path,
+    secret_text,
+)
+
+_POOL_STATE = ("managedRuntimeVersion", "managedPipelineMode", "identityType", "userName", "state")
+_SITE_STATE = ("physicalPath", "appPool", "bindings", "state")
+
+
+class IisAppPoolProvider(WindowsProvider[IisAppPoolProperties]):
+    kind = "IisAppPool"
+
+    def get(self, desired: IisAppPoolProperties, ctx: Context) -> State:
+        with os_call(f"get app pool {desired.name}"):
+            pool = self.os.app_pool_get(desired.name)
+        if pool is None:
+            return present(False)
+        state: State = {"ensure": "present"}
+        state.update({k: v for k, v in pool.items() if k in _POOL_STATE})
+        return state
+
+    def equal(self, prop: str, desired: Any, actual: Any) -> bool:
+        if prop == "userName":
+            return bool(fold(desired) == fold(actual))
+        return bool(desired == actual)
+
+    def set(
+        self, desired: IisAppPoolProperties, changes: Mapping[str, Change], ctx: Context
+    ) -> SetOutcome:
+        with os_call(f"set app pool {desired.name}"):
+            if desired.ensure.value == "absent":
+                self.os.app_pool_remove(desired.name)
+                return SetOutcome()
+            wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+            keys = _POOL_STATE if "ensure" in changes else tuple(changes)
+            pool: f.AppPoolInfo = {"name": desired.name}
+            pool.update({k: wire[k] for k in keys if k in wire})  # type: ignore[typeddict-item]
+            password = None
+            if desired.password is not None and (
+                {"ensure", "identityType", "userName"} & set(changes)
+            ):
+                # IIS keeps the password encrypted and never shows it: set it with the user.
+                password = secret_text(ctx, desired.password)
+                pool["userName"] = desired.user_name or ""
+            self.os.app_pool_set(pool, password)
+        return SetOutcome()
+
+
+def _binding_key(binding: Mapping[str, Any]) -> tuple[Any, ...]:
+    b = SiteBinding.model_validate(binding)
+    https = b.protocol.value == "https"
+    return (
+        b.protocol.value,
+        b.ip_address,
+        b.port,
+        b.host_name.casefold(),
+        (b.certificate_thumbprint or "").upper() if https else "",
+        b.certificate_store_name.casefold() if https else "",
+        b.require_sni and https,
+    )
+
+
+class IisSiteProvider(WindowsProvider[IisSiteProperties]):
+    kind = "IisSite"
+
+    def get(self, desired: IisSiteProperties, ctx: Context) -> State:
+        with os_call(f"get site {desired.name}"):
+            site = self.os.site_get(desired.name)
+        if site is None:
+            return present(False)
+        state: State = {"ensure": "present"}
+        state.update({k: v for k, v in site.items() if k in _SITE_STATE})
+        return state
+
+    def equal(self, prop: str, desired: Any, actual: Any) -> bool:
+        if prop == "physicalPath":
+            return same_path(desired, actual)
+        if prop == "appPool":
+            return bool(fold(desired) == fold(actual))
+        if prop == "bindings" and isinstance(desired, list) and isinstance(actual, list):
+            return sorted(map(_binding_key, desired)) == sorted(map(_binding_key, actual))
+        return bool(desired == actual)
+
+    def set(
+        self, desired: IisSiteProperties, changes: Mapping[str, Change], ctx: Context
+    ) -> SetOutcome:
+        with os_call(f"set site {desired.name}"):
+            if desired.ensure.value == "absent":
+                self.os.site_remove(desired.name)
+                return SetOutcome()
+            wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+            keys = _SITE_STATE if "ensure" in changes else tuple(changes)
+            site: f.SiteInfo = {"name": desired.name}
+            site.update({k: wire[k] for k in keys if k in wire})  # type: ignore[typeddict-item]
+            self.os.site_set(site)
+        return SetOutcome()

@@ -1,0 +1,833 @@
+"""An in-memory Windows behind the facade, keeping the real APIs' semantics.
+
+What it enforces, because providers must cope with it on a real host: registry value types and
+ranges, what winreg reads back (REG_SZ stops at NUL, REG_MULTI_SZ at the first empty string),
+case-insensitive names, WOW64 redirection of HKLM\\SOFTWARE in the 32-bit view, service state
+transitions through StartPending/StopPending, Disabled and marked-for-delete services, access
+denied on protected keys and paths, MSI exit codes, reboot-required results, and change
+notifications. Errors are ``WindowsApiError`` with the code the real call returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from transom.providers.windows import facade as f
+from transom.providers.windows.facade import WindowsApiError
+
+_WOW = "wow6432node"
+
+
+def _norm_path(path: str) -> str:
+    return path.replace("/", "\\").rstrip("\\").lower()
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split("\\")
+    return ["\\".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("\\", 1)[0] if "\\" in path else ""
+
+
+@dataclass
+class _Key:
+    values: dict[str, tuple[str, int, f.RegData]] = field(default_factory=dict)
+
+
+@dataclass
+class _Service:
+    name: str
+    config: f.ServiceConfig
+    state: int = f.SERVICE_STOPPED
+    #: Queries left before a pending state settles.
+    pending: int = 0
+    marked_for_delete: bool = False
+    failure_actions: f.FailureActions = field(default_factory=f.FailureActions)
+    password: str | None = None
+    #: A service whose process exits at once: StartPending falls back to Stopped.
+    crashes: bool = False
+
+
+@dataclass
+class _Entry:
+    kind: f.PathKind
+    data: bytes = b""
+    aces: list[f.Ace] = field(default_factory=list)
+
+
+@dataclass
+class SimPackage:
+    """What msiexec does with one .msi: which product it installs and the exit code."""
+
+    product_code: str
+    exit_code: int = 0
+
+
+class _Sub:
+    def __init__(self, owner: SimulatedFacade, key: tuple[str, str]) -> None:
+        self._owner = owner
+        self.key = key
+        self._cond = threading.Condition()
+        self._names: set[str] | None = None
+
+    def signal(self, name: str | None) -> None:
+        with self._cond:
+            if self._names is None:
+                self._names = set()
+            if name is not None:
+                self._names.add(name.lower())
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> frozenset[str] | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._names is not None, timeout)
+            names, self._names = self._names, None
+        return None if names is None else frozenset(names)
+
+    def close(self) -> None:
+        self._owner._unsubscribe(self)
+
+
+class SimulatedFacade:
+    """A Windows Server 2016 host in memory. Configure it through its attributes and the
+    ``add_*``/``protect`` helpers; tests may also change state out of band through the facade
+    calls themselves, as an administrator would."""
+
+    def __init__(self, *, pending_polls: int = 1) -> None:
+        self._lock = threading.RLock()
+        self._keys: dict[str, _Key] = {}
+        for root in (
+            "hklm\\software",
+            "hklm\\system",
+            "hku",
+            "hkcr",
+            "hkcc",
+            f"hklm\\software\\{_WOW}",
+        ):
+            self._keys[root] = _Key()
+        self._keys["hklm"] = _Key()
+        # Keys every Windows installation has and providers rely on.
+        for key in ("SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment",
+                    "SYSTEM\\CurrentControlSet\\Services"):
+            self._keys.update({k: _Key() for k in _prefixes(f"hklm\\{key.lower()}")})
+        self._services: dict[str, _Service] = {}
+        self._files: dict[str, _Entry] = {}
+        self.pending_polls = pending_polls
+        self.protected: set[str] = set()
+        #: Feature name (lowercase) -> [installed, sub-feature names, restart needed on change].
+        self.features: dict[str, tuple[str, bool, list[str], bool]] = {}
+        self.firewall: dict[str, f.FirewallRuleInfo] = {}
+        self.tasks: dict[str, f.TaskInfo] = {}
+        self.app_pools: dict[str, f.AppPoolInfo] = {}
+        self.app_pool_passwords: dict[str, str] = {}
+        self.sites: dict[str, f.SiteInfo] = {}
+        self.dsc_resources: dict[str, Callable[[str, dict[str, Any]], f.DscResult]] = {}
+        self.scripts: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        self.packages: dict[str, SimPackage] = {}
+        self.products: set[str] = set()
+        self.msi_busy = False
+        self.reboot_pending = False
+        self.environment_broadcasts = 0
+        #: Every PowerShell-backed call, for tests that count host round trips.
+        self.calls: list[str] = []
+        self._subs: dict[tuple[str, str], list[_Sub]] = {}
+
+    # --- configuration helpers ----------------------------------------------------------------
+
+    def protect(self, path: str) -> None:
+        """Deny access (ERROR_ACCESS_DENIED) to a registry key (HKLM\\...) or a path, and
+        everything below it."""
+        self.protected.add(_norm_path(path))
+
+    def add_feature(
+        self,
+        name: str,
+        *,
+        installed: bool = False,
+        sub_features: list[str] | None = None,
+        restart: bool = False,
+    ) -> None:
+        self.features[name.lower()] = (name, installed, sub_features or [], restart)
+        for sub in sub_features or []:
+            self.features.setdefault(sub.lower(), (sub, False, [], False))
+
+    def add_service(
+        self, name: str, config: f.ServiceConfig, *, running: bool = False, crashes: bool = False
+    ) -> None:
+        self._services[name.lower()] = _Service(
+            name, config, f.SERVICE_RUNNING if running else f.SERVICE_STOPPED, crashes=crashes
+        )
+
+    def service_password(self, name: str) -> str | None:
+        return self._service(name).password
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _check_access(self, canonical: str, function: str) -> None:
+        for p in self.protected:
+            if canonical == p or canonical.startswith(p + "\\"):
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, function, "Access is denied.")
+
+    def _notify(self, kind: str, target: str, name: str | None) -> None:
+        for sub in list(self._subs.get((kind, target), [])):
+            sub.signal(name)
+        if kind == "directory":
+            # Subtree watches of this directory and every ancestor see the change too.
+            ancestor = target
+            while ancestor:
+                for sub in list(self._subs.get(("tree", ancestor), [])):
+                    sub.signal(None)
+                ancestor = _parent(ancestor)
+
+    def _subscribe(self, kind: str, target: str) -> _Sub:
+        sub = _Sub(self, (kind, target))
+        with self._lock:
+            self._subs.setdefault((kind, target), []).append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: _Sub) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.key, [])
+            if sub in subs:
+                subs.remove(sub)
+
+    # --- registry -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _key_path(hive: f.Hive, key: str, view: f.View) -> str:
+        path = f"{hive}\\{key}".rstrip("\\").lower()
+        software = "hklm\\software"
+        if view == 32 and (path == software or path.startswith(software + "\\")):
+            rest = path[len(software) :]
+            if not rest.startswith(f"\\{_WOW}"):
+                path = f"{software}\\{_WOW}{rest}"
+        return path
+
+    def _open(self, hive: f.Hive, key: str, view: f.View, function: str) -> tuple[str, _Key]:
+        path = self._key_path(hive, key, view)
+        self._check_access(path, function)
+        node = self._keys.get(path)
+        if node is None:
+            raise WindowsApiError(
+                f.ERROR_FILE_NOT_FOUND, function, "The system cannot find the file specified."
+            )
+        return path, node
+
+    def reg_key_exists(self, hive: f.Hive, key: str, view: f.View) -> bool:
+        with self._lock:
+            path = self._key_path(hive, key, view)
+            self._check_access(path, "RegOpenKeyEx")
+            return path in self._keys
+
+    def reg_create_key(self, hive: f.Hive, key: str, view: f.View) -> None:
+        with self._lock:
+            path = self._key_path(hive, key, view)
+            self._check_access(path, "RegCreateKeyEx")
+            parts = path.split("\\")
+            for i in range(1, len(parts) + 1):
+                sub = "\\".join(parts[:i])
+                if sub not in self._keys:
+                    self._keys[sub] = _Key()
+                    self._notify("registry", _parent(sub), None)
+
+    def reg_has_subkeys(self, hive: f.Hive, key: str, view: f.View) -> bool:
+        with self._lock:
+            path, _ = self._open(hive, key, view, "RegQueryInfoKey")
+            return any(k.startswith(path + "\\") for k in self._keys)
+
+    def reg_delete_key(self, hive: f.Hive, key: str, view: f.View, *, recursive: bool) -> None:
+        with self._lock:
+            function = "RegDeleteTree" if recursive else "RegDeleteKeyEx"
+            path, _ = self._open(hive, key, view, function)
+            below = [k for k in self._keys if k.startswith(path + "\\")]
+            if below and not recursive:
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, function, "Access is denied.")
+            for k in [*below, path]:
+                del self._keys[k]
+            self._notify("registry", _parent(path), None)
+            self._notify("registry", path, None)
+
+    def reg_query_value(
+        self, hive: f.Hive, key: str, name: str, view: f.View
+    ) -> tuple[f.RegData, int]:
+        with self._lock:
+            _, node = self._open(hive, key, view, "RegQueryValueEx")
+            found = node.values.get(name.lower())
+            if found is None:
+                raise WindowsApiError(
+                    f.ERROR_FILE_NOT_FOUND,
+                    "RegQueryValueEx",
+                    "The system cannot find the file specified.",
+                )
+            _, value_type, data = found
+            # What winreg returns: strings end at the first NUL, lists at the first empty one.
+            if value_type in (f.REG_SZ, f.REG_EXPAND_SZ) and isinstance(data, str):
+                return data.split("\0", 1)[0], value_type
+            if value_type == f.REG_MULTI_SZ and isinstance(data, list):
+                strings = list(data)
+                return (strings[: strings.index("")] if "" in strings else strings), value_type
+            return deepcopy(data), value_type
+
+    def reg_set_value(
+        self, hive: f.Hive, key: str, name: str, view: f.View, *, value_type: int, data: f.RegData
+    ) -> None:
+        with self._lock:
+            path, node = self._open(hive, key, view, "RegSetValueEx")
+            f.check_reg_data(value_type, data)
+            node.values[name.lower()] = (name, value_type, deepcopy(data))
+            self._notify("registry", path, None)
+
+    def reg_delete_value(self, hive: f.Hive, key: str, name: str, view: f.View) -> None:
+        with self._lock:
+            path, node = self._open(hive, key, view, "RegDeleteValue")
+            if node.values.pop(name.lower(), None) is None:
+                raise WindowsApiError(
+                    f.ERROR_FILE_NOT_FOUND,
+                    "RegDeleteValue",
+                    "The system cannot find the file specified.",
+                )
+            self._notify("registry", path, None)
+
+    # --- services -----------------------------------------------------------------------------
+
+    def _service(self, name: str) -> _Service:
+        svc = self._services.get(name.lower())
+        if svc is None:
+            raise WindowsApiError(
+                f.ERROR_SERVICE_DOES_NOT_EXIST,
+                "OpenService",
+                "The specified service does not exist as an installed service.",
+            )
+        self._check_access(f"service\\{name.lower()}", "OpenService")
+        return svc
+
+    def _set_state(self, svc: _Service, state: int) -> None:
+        if svc.state != state:
+            svc.state = state
+            self._notify("service", svc.name.lower(), None)
+
+    def service_query(self, name: str) -> tuple[f.ServiceConfig, int]:
+        with self._lock:
+            svc = self._service(name)
+            if svc.pending > 0:
+                svc.pending -= 1
+            elif svc.state == f.SERVICE_START_PENDING:
+                self._set_state(svc, f.SERVICE_STOPPED if svc.crashes else f.SERVICE_RUNNING)
+            elif svc.state == f.SERVICE_STOP_PENDING:
+                self._set_state(svc, f.SERVICE_STOPPED)
+                if svc.marked_for_delete:
+                    del self._services[name.lower()]
+            return svc.config, svc.state
+
+    def service_create(self, name: str, config: f.ServiceConfig, password: str | None) -> None:
+        with self._lock:
+            self._check_access(f"service\\{name.lower()}", "CreateService")
+            existing = self._services.get(name.lower())
+            if existing is not None:
+                code = (
+                    f.ERROR_SERVICE_MARKED_FOR_DELETE
+                    if existing.marked_for_delete
+                    else f.ERROR_SERVICE_EXISTS
+                )
+                raise WindowsApiError(code, "CreateService", "The service exists.")
+            self._services[name.lower()] = _Service(name, config, password=password)
+
+    def service_change(
+        self,
+        name: str,
+        *,
+        binary_path: str | None = None,
+        start_type: int | None = None,
+        delayed_auto_start: bool | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+        account: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        with self._lock:
+            svc = self._service(name)
+            if svc.marked_for_delete:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_MARKED_FOR_DELETE,
+                    "ChangeServiceConfig",
+                    "The specified service has been marked for deletion.",
+                )
+            if start_type is not None and start_type not in (
+                f.SERVICE_AUTO_START,
+                f.SERVICE_DEMAND_START,
+                f.SERVICE_DISABLED,
+            ):
+                raise WindowsApiError(f.ERROR_INVALID_PARAMETER, "ChangeServiceConfig")
+            changes: dict[str, Any] = {
+                "binary_path": binary_path,
+                "start_type": start_type,
+                "delayed_auto_start": delayed_auto_start,
+                "display_name": display_name,
+                "description": description,
+                "account": account,
+            }
+            svc.config = replace(svc.config, **{k: v for k, v in changes.items() if v is not None})
+            if password is not None:
+                svc.password = password
+
+    def service_query_failure_actions(self, name: str) -> f.FailureActions:
+        with self._lock:
+            return self._service(name).failure_actions
+
+    def service_set_failure_actions(self, name: str, actions: f.FailureActions) -> None:
+        with self._lock:
+            self._service(name).failure_actions = actions
+
+    def service_start(self, name: str) -> None:
+        with self._lock:
+            svc = self._service(name)
+            if svc.marked_for_delete:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_MARKED_FOR_DELETE,
+                    "StartService",
+                    "The specified service has been marked for deletion.",
+                )
+            if svc.config.start_type == f.SERVICE_DISABLED:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_DISABLED,
+                    "StartService",
+                    "The service cannot be started, either because it is "
+                    "disabled or because it has no enabled devices "
+                    "associated with it.",
+                )
+            if svc.state != f.SERVICE_STOPPED:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_ALREADY_RUNNING,
+                    "StartService",
+                    "An instance of the service is already running.",
+                )
+            svc.pending = self.pending_polls
+            self._set_state(svc, f.SERVICE_START_PENDING)
+
+    def service_stop(self, name: str) -> None:
+        with self._lock:
+            svc = self._service(name)
+            if svc.state in (f.SERVICE_STOPPED, f.SERVICE_STOP_PENDING):
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_NOT_ACTIVE,
+                    "ControlService",
+                    "The service has not been started.",
+                )
+            if svc.state == f.SERVICE_START_PENDING:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_CANNOT_ACCEPT_CTRL,
+                    "ControlService",
+                    "The service cannot accept control messages now.",
+                )
+            svc.pending = self.pending_polls
+            self._set_state(svc, f.SERVICE_STOP_PENDING)
+
+    def service_delete(self, name: str) -> None:
+        with self._lock:
+            svc = self._service(name)
+            if svc.marked_for_delete:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_MARKED_FOR_DELETE,
+                    "DeleteService",
+                    "The specified service has been marked for deletion.",
+                )
+            if svc.state == f.SERVICE_STOPPED:
+                del self._services[name.lower()]
+            else:
+                svc.marked_for_delete = True
+
+    # --- files --------------------------------------------------------------------------------
+
+    def _exists_dir(self, path: str) -> bool:
+        # Drive roots (C:) always exist.
+        return (len(path) == 2 and path[1] == ":") or (
+            path in self._files and self._files[path].kind == "directory"
+        )
+
+    def path_kind(self, path: str) -> f.PathKind | None:
+        with self._lock:
+            p = _norm_path(path)
+            self._check_access(p, "GetFileAttributes")
+            if self._exists_dir(p):
+                return "directory"
+            entry = self._files.get(p)
+            return entry.kind if entry else None
+
+    def _file(self, path: str, function: str) -> _Entry:
+        p = _norm_path(path)
+        self._check_access(p, function)
+        entry = self._files.get(p)
+        if entry is None:
+            code = (
+                f.ERROR_FILE_NOT_FOUND if self._exists_dir(_parent(p)) else f.ERROR_PATH_NOT_FOUND
+            )
+            raise WindowsApiError(code, function, "The system cannot find the file specified.")
+        return entry
+
+    def file_read(self, path: str) -> bytes:
+        with self._lock:
+            entry = self._file(path, "CreateFile")
+            if entry.kind != "file":
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "CreateFile", "Access is denied.")
+            return entry.data
+
+    def file_write_atomic(self, path: str, data: bytes) -> None:
+        with self._lock:
+            p = _norm_path(path)
+            self._check_access(p, "MoveFileEx")
+            if not self._exists_dir(_parent(p)):
+                raise WindowsApiError(
+                    f.ERROR_PATH_NOT_FOUND,
+                    "CreateFile",
+                    "The system cannot find the path specified.",
+                )
+            existing = self._files.get(p)
+            if existing is not None and existing.kind == "directory":
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "MoveFileEx", "Access is denied.")
+            aces = existing.aces if existing else []
+            self._files[p] = _Entry("file", bytes(data), aces)
+            self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
+
+    def file_delete(self, path: str) -> None:
+        with self._lock:
+            entry = self._file(path, "DeleteFile")
+            if entry.kind != "file":
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "DeleteFile", "Access is denied.")
+            p = _norm_path(path)
+            del self._files[p]
+            self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
+
+    def dir_create(self, path: str) -> None:
+        with self._lock:
+            p = _norm_path(path)
+            self._check_access(p, "CreateDirectory")
+            parts = p.split("\\")
+            for i in range(1, len(parts) + 1):
+                sub = "\\".join(parts[:i])
+                if self._exists_dir(sub):
+                    continue
+                if sub in self._files:
+                    raise WindowsApiError(
+                        f.ERROR_ALREADY_EXISTS,
+                        "CreateDirectory",
+                        "Cannot create a file when that file already exists.",
+                    )
+                self._files[sub] = _Entry("directory")
+                self._notify("directory", _parent(sub), parts[i - 1])
+
+    def dir_remove(self, path: str, *, recursive: bool) -> None:
+        with self._lock:
+            entry = self._file(path, "RemoveDirectory")
+            p = _norm_path(path)
+            if entry.kind != "directory":
+                raise WindowsApiError(
+                    f.ERROR_INVALID_PARAMETER, "RemoveDirectory", "The directory name is invalid."
+                )
+            below = [k for k in self._files if k.startswith(p + "\\")]
+            if below and not recursive:
+                raise WindowsApiError(
+                    f.ERROR_DIR_NOT_EMPTY, "RemoveDirectory", "The directory is not empty."
+                )
+            for k in below:
+                self._check_access(k, "DeleteFile")
+            for k in [*below, p]:
+                del self._files[k]
+            self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
+
+    def acl_get(self, path: str) -> list[f.Ace]:
+        with self._lock:
+            return list(self._file(path, "GetNamedSecurityInfo").aces)
+
+    def acl_add(self, path: str, aces: list[f.Ace]) -> None:
+        with self._lock:
+            entry = self._file(path, "SetNamedSecurityInfo")
+            for ace in aces:
+                if not ace.identity or (
+                    "\\" not in ace.identity
+                    and ace.identity.upper()
+                    not in ("SYSTEM", "EVERYONE", "ADMINISTRATORS", "USERS")
+                ):
+                    # LookupAccountName fails for an account it cannot resolve.
+                    raise WindowsApiError(
+                        1332,
+                        "LookupAccountName",
+                        "No mapping between account names and security IDs was done.",
+                    )
+                entry.aces.append(ace)
+
+    # --- PowerShell-backed --------------------------------------------------------------------
+
+    def feature_get(self, name: str) -> f.FeatureInfo | None:
+        with self._lock:
+            self.calls.append("feature_get")
+            found = self.features.get(name.lower())
+            if found is None:
+                return None
+            real, installed, subs, _ = found
+            return {"name": real, "installed": installed, "subFeatures": list(subs)}
+
+    def _feature_change(
+        self, name: str, installed: bool, sub_features: bool, function: str
+    ) -> f.InstallResult:
+        found = self.features.get(name.lower())
+        if found is None:
+            raise WindowsApiError(
+                f.E_FAIL,
+                function,
+                f"ArgumentNotValid: The role, role service, or feature name is "
+                f"not valid: '{name}'.",
+            )
+        real, was, subs, restart = found
+        self.features[name.lower()] = (real, installed, subs, restart)
+        if sub_features or not installed:
+            for sub in subs:
+                s_real, _, s_subs, s_restart = self.features[sub.lower()]
+                self.features[sub.lower()] = (s_real, installed, s_subs, s_restart)
+        needed = restart and was != installed
+        self.reboot_pending = self.reboot_pending or needed
+        return {"success": True, "restartNeeded": needed}
+
+    def feature_install(
+        self, name: str, *, sub_features: bool, management_tools: bool, source: str | None
+    ) -> f.InstallResult:
+        with self._lock:
+            self.calls.append("feature_install")
+            return self._feature_change(name, True, sub_features, "Install-WindowsFeature")
+
+    def feature_uninstall(self, name: str) -> f.InstallResult:
+        with self._lock:
+            self.calls.append("feature_uninstall")
+            return self._feature_change(name, False, True, "Uninstall-WindowsFeature")
+
+    def firewall_rule_get(self, name: str) -> f.FirewallRuleInfo | None:
+        with self._lock:
+            self.calls.append("firewall_rule_get")
+            rule = self.firewall.get(name.lower())
+            return deepcopy(rule) if rule is not None else None
+
+    def firewall_rule_set(self, rule: f.FirewallRuleInfo) -> None:
+        with self._lock:
+            self.calls.append("firewall_rule_set")
+            self._check_access("firewall", "Set-NetFirewallRule")
+            if "localPorts" in rule and rule.get("protocol") not in ("TCP", "UDP"):
+                raise WindowsApiError(
+                    f.E_FAIL, "Set-NetFirewallRule", "The port filter requires protocol TCP or UDP."
+                )
+            name = rule["name"]
+            current = self.firewall.get(name.lower(), {"name": name})
+            current.update(deepcopy(rule))
+            current["name"] = current.get("name", name)
+            self.firewall[name.lower()] = current
+
+    def firewall_rule_remove(self, name: str) -> None:
+        with self._lock:
+            self.calls.append("firewall_rule_remove")
+            if self.firewall.pop(name.lower(), None) is None:
+                raise WindowsApiError(
+                    f.E_FAIL,
+                    "Remove-NetFirewallRule",
+                    f"No MSFT_NetFirewallRule objects found with property "
+                    f"'Name' equal to '{name}'.",
+                )
+
+    @staticmethod
+    def _task_key(path: str, name: str) -> str:
+        return (path + name).lower()
+
+    def task_get(self, path: str, name: str) -> f.TaskInfo | None:
+        with self._lock:
+            self.calls.append("task_get")
+            task = self.tasks.get(self._task_key(path, name))
+            return deepcopy(task) if task is not None else None
+
+    def task_register(self, task: f.TaskInfo) -> None:
+        with self._lock:
+            self.calls.append("task_register")
+            self.tasks[self._task_key(task["path"], task["name"])] = deepcopy(task)
+
+    def task_unregister(self, path: str, name: str) -> None:
+        with self._lock:
+            self.calls.append("task_unregister")
+            if self.tasks.pop(self._task_key(path, name), None) is None:
+                raise WindowsApiError(
+                    f.ERROR_FILE_NOT_FOUND,
+                    "Unregister-ScheduledTask",
+                    "The system cannot find the file specified.",
+                )
+
+    def app_pool_get(self, name: str) -> f.AppPoolInfo | None:
+        with self._lock:
+            self.calls.append("app_pool_get")
+            pool = self.app_pools.get(name.lower())
+            return deepcopy(pool) if pool is not None else None
+
+    def app_pool_set(self, pool: f.AppPoolInfo, password: str | None) -> None:
+        with self._lock:
+            self.calls.append("app_pool_set")
+            name = pool["name"]
+            current = self.app_pools.get(name.lower())
+            if current is None:
+                # New-WebAppPool's defaults on IIS 10.
+                current = {
+                    "name": name,
+                    "managedRuntimeVersion": "v4.0",
+                    "managedPipelineMode": "Integrated",
+                    "identityType": "ApplicationPoolIdentity",
+                    "state": "Started",
+                }
+            current.update(deepcopy(pool))
+            self.app_pools[name.lower()] = current
+            if password is not None:
+                self.app_pool_passwords[name.lower()] = password
+
+    def app_pool_remove(self, name: str) -> None:
+        with self._lock:
+            self.calls.append("app_pool_remove")
+            self.app_pools.pop(name.lower(), None)
+
+    def site_get(self, name: str) -> f.SiteInfo | None:
+        with self._lock:
+            self.calls.append("site_get")
+            site = self.sites.get(name.lower())
+            return deepcopy(site) if site is not None else None
+
+    def site_set(self, site: f.SiteInfo) -> None:
+        with self._lock:
+            self.calls.append("site_set")
+            name = site["name"]
+            current = self.sites.get(name.lower())
+            if current is None:
+                if "physicalPath" not in site:
+                    raise WindowsApiError(
+                        f.E_FAIL,
+                        "New-Website",
+                        "Cannot validate argument on parameter 'PhysicalPath'.",
+                    )
+                current = {
+                    "name": name,
+                    "appPool": "DefaultAppPool",
+                    "bindings": [],
+                    "state": "Started",
+                }
+            pool = site.get("appPool")
+            if pool is not None and pool.lower() not in self.app_pools:
+                raise WindowsApiError(
+                    f.E_FAIL, "Set-ItemProperty", f"The application pool '{pool}' does not exist."
+                )
+            current.update(deepcopy(site))
+            self.sites[name.lower()] = current
+
+    def site_remove(self, name: str) -> None:
+        with self._lock:
+            self.calls.append("site_remove")
+            self.sites.pop(name.lower(), None)
+
+    def dsc_invoke(
+        self,
+        method: Literal["Get", "Test", "Set"],
+        module: str,
+        version: str | None,
+        name: str,
+        properties: dict[str, Any],
+    ) -> f.DscResult:
+        with self._lock:
+            self.calls.append(f"dsc_{method.lower()}")
+            resource = self.dsc_resources.get(f"{module}/{name}".lower())
+            if resource is None:
+                raise WindowsApiError(
+                    f.E_FAIL,
+                    "Invoke-DscResource",
+                    f"Resource {name} was not found in module {module}.",
+                )
+            return resource(method, deepcopy(properties))
+
+    def powershell(self, script: str, args: dict[str, Any]) -> Any:
+        with self._lock:
+            self.calls.append("powershell")
+            handler = self.scripts.get(script)
+            if handler is None:
+                raise WindowsApiError(f.E_FAIL, "powershell", "no simulated handler for script")
+            return handler(deepcopy(args))
+
+    # --- MSI ----------------------------------------------------------------------------------
+
+    def msi_product_state(self, product_code: str) -> int:
+        with self._lock:
+            if product_code.upper() in self.products:
+                return f.INSTALLSTATE_DEFAULT
+            return f.INSTALLSTATE_UNKNOWN
+
+    def _msi_log(self, log_path: str, lines: list[str]) -> None:
+        parent = _parent(_norm_path(log_path))
+        if self._exists_dir(parent):
+            self.file_write_atomic(log_path, "\r\n".join(lines).encode("utf-16"))
+
+    def msi_install(self, package: str, arguments: list[str], log_path: str) -> int:
+        with self._lock:
+            if self.msi_busy:
+                return f.ERROR_INSTALL_ALREADY_RUNNING
+            pkg = self.packages.get(_norm_path(package))
+            if pkg is None:
+                self._msi_log(
+                    log_path,
+                    [
+                        "MSI (c): Note: 1: 2203 2: " + package,
+                        "MSI (c): Product: unknown -- Installation failed.",
+                    ],
+                )
+                return f.ERROR_INSTALL_PACKAGE_OPEN_FAILED
+            code = pkg.exit_code
+            if code in (0, f.ERROR_SUCCESS_REBOOT_REQUIRED, f.ERROR_SUCCESS_REBOOT_INITIATED):
+                self.products.add(pkg.product_code.upper())
+                self.reboot_pending = self.reboot_pending or code != 0
+                self._msi_log(
+                    log_path,
+                    ["MSI (s): Product: installed -- Installation completed successfully."],
+                )
+            else:
+                self._msi_log(
+                    log_path,
+                    [
+                        "Action start InstallFiles.",
+                        "CustomAction CA_Configure returned actual error code 1603",
+                        "Action ended InstallFinalize. Return value 3.",
+                        "MSI (s): Product: -- Installation failed.",
+                    ],
+                )
+            return code
+
+    def msi_uninstall(self, product_code: str, log_path: str) -> int:
+        with self._lock:
+            if self.msi_busy:
+                return f.ERROR_INSTALL_ALREADY_RUNNING
+            if product_code.upper() not in self.products:
+                return f.ERROR_UNKNOWN_PRODUCT
+            self.products.discard(product_code.upper())
+            return 0
+
+    # --- system -------------------------------------------------------------------------------
+
+    def broadcast_environment_change(self) -> None:
+        self.environment_broadcasts += 1
+
+    def temp_dir(self) -> str:
+        with self._lock:
+            self.dir_create("C:\\Windows\\Temp")
+        return "C:\\Windows\\Temp"
+
+    # --- notifications ------------------------------------------------------------------------
+
+    def subscribe_directory(self, path: str, *, subtree: bool = False) -> f.Subscription:
+        return self._subscribe("tree" if subtree else "directory", _norm_path(path))
+
+    def subscribe_registry(self, hive: f.Hive, key: str, view: f.View) -> f.Subscription:
+        return self._subscribe("registry", self._key_path(hive, key, view))
+
+    def subscribe_service(self, name: str) -> f.Subscription:
+        return self._subscribe("service", name.lower())

@@ -1,0 +1,751 @@
+"""The real facade: winreg, pywin32, ctypes and the long-lived PowerShell host.
+
+Windows-only modules are imported on first use, so this module imports (and type-checks) on
+any OS. Only APIs present on Windows Server 2016 are used. Every failure leaves as
+``WindowsApiError`` with the Win32 code: winreg raises OSError (``winerror``), pywin32 raises
+``pywintypes.error`` (``winerror``), and both are converted in ``_win``.
+
+PowerShell-backed operations (features, firewall, tasks, IIS, DSC) use the cmdlets Server 2016
+ships (ServerManager, NetSecurity, ScheduledTasks, WebAdministration, PSDesiredStateConfiguration)
+through one host process rather than COM: the cmdlets carry the semantics admins know, return
+structured data, and the host is already running for DSC.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from transom.providers.windows import facade as f
+from transom.providers.windows.facade import WindowsApiError
+from transom.providers.windows.powershell import PowerShellHost, operations_script
+
+
+def _mod(name: str) -> Any:
+    """A Windows-only module (winreg, win32service, ...), imported when first needed."""
+    return importlib.import_module(name)
+
+
+@contextmanager
+def _win(function: str) -> Iterator[None]:
+    try:
+        yield
+    except WindowsApiError:
+        raise
+    except Exception as exc:
+        code = getattr(exc, "winerror", None)
+        if not isinstance(code, int):
+            if not isinstance(exc, OSError):
+                raise
+            code = exc.errno or f.E_FAIL
+        message = getattr(exc, "strerror", None) or str(exc)
+        raise WindowsApiError(code, function, str(message)) from exc
+
+
+_HIVES = {
+    "HKLM": "HKEY_LOCAL_MACHINE",
+    "HKU": "HKEY_USERS",
+    "HKCR": "HKEY_CLASSES_ROOT",
+    "HKCC": "HKEY_CURRENT_CONFIG",
+}
+_KEY_WOW64_64KEY = 0x0100
+_KEY_WOW64_32KEY = 0x0200
+_KEY_NOTIFY = 0x0010
+_FILE_RIGHTS: tuple[tuple[f.AccessRight, int], ...] = (
+    ("FullControl", 0x1F01FF),
+    ("Modify", 0x1301BF),
+    ("ReadAndExecute", 0x1200A9),
+    ("Read", 0x120089),
+    ("Write", 0x100116),
+)
+_INHERITED_ACE = 0x10
+_CONTAINER_AND_OBJECT_INHERIT = 0x3
+_MSI_SUCCESS_CODES = frozenset(
+    {0, f.ERROR_SUCCESS_REBOOT_REQUIRED, f.ERROR_SUCCESS_REBOOT_INITIATED}
+)
+
+
+def _view_flag(view: f.View) -> int:
+    return _KEY_WOW64_32KEY if view == 32 else _KEY_WOW64_64KEY
+
+
+class Win32Facade:
+    """``facade.WindowsFacade`` on a real host. Construct one per agent; it owns the
+    PowerShell host process (``close()`` ends it)."""
+
+    def __init__(self, powershell: PowerShellHost | None = None) -> None:
+        self.ps = powershell or PowerShellHost(preamble=operations_script())
+
+    def close(self) -> None:
+        self.ps.close()
+
+    # --- registry -----------------------------------------------------------------------------
+
+    def _open(self, hive: f.Hive, key: str, view: f.View, access: int) -> Any:
+        winreg = _mod("winreg")
+        return winreg.OpenKeyEx(getattr(winreg, _HIVES[hive]), key, 0, access | _view_flag(view))
+
+    def reg_key_exists(self, hive: f.Hive, key: str, view: f.View) -> bool:
+        winreg = _mod("winreg")
+        with _win("RegOpenKeyEx"):
+            try:
+                self._open(hive, key, view, winreg.KEY_READ).Close()
+            except FileNotFoundError:
+                return False
+        return True
+
+    def reg_create_key(self, hive: f.Hive, key: str, view: f.View) -> None:
+        winreg = _mod("winreg")
+        with _win("RegCreateKeyEx"):
+            winreg.CreateKeyEx(
+                getattr(winreg, _HIVES[hive]), key, 0, winreg.KEY_WRITE | _view_flag(view)
+            ).Close()
+
+    def reg_has_subkeys(self, hive: f.Hive, key: str, view: f.View) -> bool:
+        winreg = _mod("winreg")
+        with _win("RegQueryInfoKey"), self._open(hive, key, view, winreg.KEY_READ) as h:
+            return bool(winreg.QueryInfoKey(h)[0] > 0)
+
+    def reg_delete_key(self, hive: f.Hive, key: str, view: f.View, *, recursive: bool) -> None:
+        winreg = _mod("winreg")
+        with _win("RegDeleteKeyEx"):
+            if recursive:
+                # RegDeleteTree has no view flag; deleting depth-first through the view does.
+                with self._open(hive, key, view, winreg.KEY_READ) as h:
+                    children = [winreg.EnumKey(h, i) for i in range(winreg.QueryInfoKey(h)[0])]
+                for child in children:
+                    self.reg_delete_key(hive, f"{key}\\{child}", view, recursive=True)
+            winreg.DeleteKeyEx(getattr(winreg, _HIVES[hive]), key, _view_flag(view), 0)
+
+    def reg_query_value(
+        self, hive: f.Hive, key: str, name: str, view: f.View
+    ) -> tuple[f.RegData, int]:
+        winreg = _mod("winreg")
+        with _win("RegQueryValueEx"), self._open(hive, key, view, winreg.KEY_QUERY_VALUE) as h:
+            data, value_type = winreg.QueryValueEx(h, name)
+        if data is None:
+            # winreg reads an empty REG_BINARY (and REG_NONE) as None.
+            data = b""
+        return data, int(value_type)
+
+    def reg_set_value(
+        self, hive: f.Hive, key: str, name: str, view: f.View, *, value_type: int, data: f.RegData
+    ) -> None:
+        f.check_reg_data(value_type, data)
+        winreg = _mod("winreg")
+        with _win("RegSetValueEx"), self._open(hive, key, view, winreg.KEY_SET_VALUE) as h:
+            winreg.SetValueEx(h, name, 0, value_type, data)
+
+    def reg_delete_value(self, hive: f.Hive, key: str, name: str, view: f.View) -> None:
+        winreg = _mod("winreg")
+        with _win("RegDeleteValue"), self._open(hive, key, view, winreg.KEY_SET_VALUE) as h:
+            winreg.DeleteValue(h, name)
+
+    # --- services -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _service(self, name: str, function: str) -> Iterator[Any]:
+        ws = _mod("win32service")
+        with _win(function):
+            scm = ws.OpenSCManager(None, None, ws.SC_MANAGER_ALL_ACCESS)
+            try:
+                handle = ws.OpenService(scm, name, ws.SERVICE_ALL_ACCESS)
+                try:
+                    yield handle
+                finally:
+                    ws.CloseServiceHandle(handle)
+            finally:
+                ws.CloseServiceHandle(scm)
+
+    def service_query(self, name: str) -> tuple[f.ServiceConfig, int]:
+        ws = _mod("win32service")
+        with self._service(name, "QueryServiceConfig") as h:
+            cfg = ws.QueryServiceConfig(h)
+            delayed = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_DELAYED_AUTO_START_INFO)
+            description = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_DESCRIPTION)
+            status = ws.QueryServiceStatusEx(h)
+        config = f.ServiceConfig(
+            binary_path=cfg[3],
+            start_type=cfg[1],
+            delayed_auto_start=bool(delayed),
+            display_name=cfg[8],
+            account=cfg[7] or "LocalSystem",
+            description=description or "",
+        )
+        return config, int(status["CurrentState"])
+
+    def service_create(self, name: str, config: f.ServiceConfig, password: str | None) -> None:
+        ws = _mod("win32service")
+        with _win("CreateService"):
+            scm = ws.OpenSCManager(None, None, ws.SC_MANAGER_ALL_ACCESS)
+            try:
+                handle = ws.CreateService(
+                    scm,
+                    name,
+                    config.display_name or name,
+                    ws.SERVICE_ALL_ACCESS,
+                    ws.SERVICE_WIN32_OWN_PROCESS,
+                    config.start_type,
+                    ws.SERVICE_ERROR_NORMAL,
+                    config.binary_path,
+                    None,
+                    False,
+                    None,
+                    None if config.account.casefold() == "localsystem" else config.account,
+                    password,
+                )
+                try:
+                    if config.delayed_auto_start:
+                        ws.ChangeServiceConfig2(
+                            handle, ws.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, True
+                        )
+                    if config.description:
+                        ws.ChangeServiceConfig2(
+                            handle, ws.SERVICE_CONFIG_DESCRIPTION, config.description
+                        )
+                finally:
+                    ws.CloseServiceHandle(handle)
+            finally:
+                ws.CloseServiceHandle(scm)
+
+    def service_change(
+        self,
+        name: str,
+        *,
+        binary_path: str | None = None,
+        start_type: int | None = None,
+        delayed_auto_start: bool | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+        account: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        ws = _mod("win32service")
+        with self._service(name, "ChangeServiceConfig") as h:
+            if any(v is not None for v in (binary_path, start_type, display_name, account)):
+                ws.ChangeServiceConfig(
+                    h,
+                    ws.SERVICE_NO_CHANGE,
+                    ws.SERVICE_NO_CHANGE if start_type is None else start_type,
+                    ws.SERVICE_NO_CHANGE,
+                    binary_path,
+                    None,
+                    False,
+                    None,
+                    account,
+                    password,
+                    display_name,
+                )
+            if delayed_auto_start is not None:
+                ws.ChangeServiceConfig2(
+                    h, ws.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, delayed_auto_start
+                )
+            if description is not None:
+                ws.ChangeServiceConfig2(h, ws.SERVICE_CONFIG_DESCRIPTION, description)
+
+    def service_query_failure_actions(self, name: str) -> f.FailureActions:
+        ws = _mod("win32service")
+        with self._service(name, "QueryServiceConfig2") as h:
+            raw = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_FAILURE_ACTIONS) or {}
+        return f.FailureActions(
+            reset_period=int(raw.get("ResetPeriod") or 0),
+            command=raw.get("Command") or "",
+            actions=tuple((int(t), int(d)) for t, d in raw.get("Actions") or ()),
+        )
+
+    def service_set_failure_actions(self, name: str, actions: f.FailureActions) -> None:
+        ws = _mod("win32service")
+        with self._service(name, "ChangeServiceConfig2") as h:
+            ws.ChangeServiceConfig2(
+                h,
+                ws.SERVICE_CONFIG_FAILURE_ACTIONS,
+                {
+                    "ResetPeriod": actions.reset_period,
+                    "RebootMsg": None,
+                    "Command": actions.command or None,
+                    "Actions": list(actions.actions),
+                },
+            )
+
+    def service_start(self, name: str) -> None:
+        ws = _mod("win32service")
+        with self._service(name, "StartService") as h:
+            ws.StartService(h, None)
+
+    def service_stop(self, name: str) -> None:
+        ws = _mod("win32service")
+        with self._service(name, "ControlService") as h:
+            ws.ControlService(h, ws.SERVICE_CONTROL_STOP)
+
+    def service_delete(self, name: str) -> None:
+        ws = _mod("win32service")
+        with self._service(name, "DeleteService") as h:
+            ws.DeleteService(h)
+
+    # --- files --------------------------------------------------------------------------------
+
+    def path_kind(self, path: str) -> f.PathKind | None:
+        with _win("GetFileAttributes"):
+            try:
+                is_dir = os.path.isdir(path) if os.path.lexists(path) else None  # noqa: PTH112
+            except FileNotFoundError:
+                return None
+        if is_dir is None:
+            return None
+        return "directory" if is_dir else "file"
+
+    def file_read(self, path: str) -> bytes:
+        with _win("ReadFile"), open(path, "rb") as handle:  # noqa: PTH123 - one Win32 error path
+            return handle.read()
+
+    def file_write_atomic(self, path: str, data: bytes) -> None:
+        win32file = _mod("win32file")
+        directory = os.path.dirname(path)  # noqa: PTH120
+        with _win("CreateFile"):
+            fd, temp = tempfile.mkstemp(dir=directory, prefix=".transom-", suffix=".tmp")
+        try:
+            with _win("WriteFile"), os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with _win("ReplaceFile"):
+                if os.path.exists(path):  # noqa: PTH110
+                    # ReplaceFile keeps the replaced file's ACL, attributes and streams.
+                    win32file.ReplaceFile(path, temp, None, 0, None, None)
+                else:
+                    win32file.MoveFileEx(
+                        temp,
+                        path,
+                        win32file.MOVEFILE_REPLACE_EXISTING | win32file.MOVEFILE_WRITE_THROUGH,
+                    )
+        finally:
+            if os.path.exists(temp):  # noqa: PTH110
+                os.unlink(temp)  # noqa: PTH108
+
+    def file_delete(self, path: str) -> None:
+        with _win("DeleteFile"):
+            os.unlink(path)  # noqa: PTH108
+
+    def dir_create(self, path: str) -> None:
+        with _win("CreateDirectory"):
+            os.makedirs(path, exist_ok=True)  # noqa: PTH103
+
+    def dir_remove(self, path: str, *, recursive: bool) -> None:
+        with _win("RemoveDirectory"):
+            if recursive:
+                shutil.rmtree(path)
+            else:
+                os.rmdir(path)  # noqa: PTH106
+
+    def acl_get(self, path: str) -> list[f.Ace]:
+        sec = _mod("win32security")
+        with _win("GetNamedSecurityInfo"):
+            sd = sec.GetNamedSecurityInfo(path, sec.SE_FILE_OBJECT, sec.DACL_SECURITY_INFORMATION)
+            dacl = sd.GetSecurityDescriptorDacl()
+            out: list[f.Ace] = []
+            for i in range(dacl.GetAceCount() if dacl is not None else 0):
+                (ace_type, flags), mask, sid = dacl.GetAce(i)
+                if flags & _INHERITED_ACE or ace_type not in (
+                    sec.ACCESS_ALLOWED_ACE_TYPE,
+                    sec.ACCESS_DENIED_ACE_TYPE,
+                ):
+                    continue
+                rights = next((n for n, bits in _FILE_RIGHTS if mask & bits == bits), None)
+                if rights is None:
+                    continue
+                name, domain, _ = sec.LookupAccountSid(None, sid)
+                kind: Literal["Allow", "Deny"] = (
+                    "Allow" if ace_type == sec.ACCESS_ALLOWED_ACE_TYPE else "Deny"
+                )
+                out.append(f.Ace(f"{domain}\\{name}" if domain else name, rights, kind))
+        return out
+
+    def acl_add(self, path: str, aces: list[f.Ace]) -> None:
+        sec = _mod("win32security")
+        inherit = _CONTAINER_AND_OBJECT_INHERIT if os.path.isdir(path) else 0  # noqa: PTH112
+        with _win("SetNamedSecurityInfo"):
+            sd = sec.GetNamedSecurityInfo(path, sec.SE_FILE_OBJECT, sec.DACL_SECURITY_INFORMATION)
+            old = sd.GetSecurityDescriptorDacl()
+            entries: list[tuple[int, int, int, Any]] = []
+            for i in range(old.GetAceCount() if old is not None else 0):
+                (ace_type, flags), mask, sid = old.GetAce(i)
+                if not flags & _INHERITED_ACE and ace_type in (
+                    sec.ACCESS_ALLOWED_ACE_TYPE,
+                    sec.ACCESS_DENIED_ACE_TYPE,
+                ):
+                    entries.append((ace_type, flags, mask, sid))
+            rights = dict(_FILE_RIGHTS)
+            for ace in aces:
+                sid = sec.LookupAccountName(None, ace.identity)[0]
+                ace_type = (
+                    sec.ACCESS_ALLOWED_ACE_TYPE
+                    if ace.type == "Allow"
+                    else sec.ACCESS_DENIED_ACE_TYPE
+                )
+                entries.append((ace_type, inherit, rights[ace.rights], sid))
+            # Canonical order: explicit deny before explicit allow; Windows re-adds the
+            # inherited entries after them (the DACL stays unprotected).
+            dacl = sec.ACL()
+            for ace_type, flags, mask, sid in sorted(
+                entries, key=lambda e: e[0] != sec.ACCESS_DENIED_ACE_TYPE
+            ):
+                if ace_type == sec.ACCESS_DENIED_ACE_TYPE:
+                    dacl.AddAccessDeniedAceEx(sec.ACL_REVISION_DS, flags, mask, sid)
+                else:
+                    dacl.AddAccessAllowedAceEx(sec.ACL_REVISION_DS, flags, mask, sid)
+            sec.SetNamedSecurityInfo(
+                path,
+                sec.SE_FILE_OBJECT,
+                sec.DACL_SECURITY_INFORMATION | sec.UNPROTECTED_DACL_SECURITY_INFORMATION,
+                None,
+                None,
+                dacl,
+                None,
+            )
+
+    # --- PowerShell-backed --------------------------------------------------------------------
+
+    def feature_get(self, name: str) -> f.FeatureInfo | None:
+        result: f.FeatureInfo | None = self.ps.call("Get-TransomFeature", {"Name": name})
+        return result
+
+    def feature_install(
+        self, name: str, *, sub_features: bool, management_tools: bool, source: str | None
+    ) -> f.InstallResult:
+        result: f.InstallResult = self.ps.call(
+            "Install-TransomFeature",
+            {
+                "Name": name,
+                "SubFeatures": sub_features,
+                "ManagementTools": management_tools,
+                "Source": source or "",
+            },
+        )
+        return result
+
+    def feature_uninstall(self, name: str) -> f.InstallResult:
+        result: f.InstallResult = self.ps.call("Uninstall-TransomFeature", {"Name": name})
+        return result
+
+    def firewall_rule_get(self, name: str) -> f.FirewallRuleInfo | None:
+        result: f.FirewallRuleInfo | None = self.ps.call("Get-TransomFirewallRule", {"Name": name})
+        return result
+
+    def firewall_rule_set(self, rule: f.FirewallRuleInfo) -> None:
+        self.ps.call("Set-TransomFirewallRule", {"Rule": dict(rule)})
+
+    def firewall_rule_remove(self, name: str) -> None:
+        self.ps.call("Remove-NetFirewallRule", {"Name": name})
+
+    def task_get(self, path: str, name: str) -> f.TaskInfo | None:
+        result: f.TaskInfo | None = self.ps.call("Get-TransomTask", {"Path": path, "Name": name})
+        return result
+
+    def task_register(self, task: f.TaskInfo) -> None:
+        self.ps.call("Register-TransomTask", {"Task": dict(task)})
+
+    def task_unregister(self, path: str, name: str) -> None:
+        self.ps.call(
+            "Unregister-ScheduledTask", {"TaskPath": path, "TaskName": name, "Confirm": False}
+        )
+
+    def app_pool_get(self, name: str) -> f.AppPoolInfo | None:
+        result: f.AppPoolInfo | None = self.ps.call("Get-TransomAppPool", {"Name": name})
+        return result
+
+    def app_pool_set(self, pool: f.AppPoolInfo, password: str | None) -> None:
+        self.ps.call("Set-TransomAppPool", {"Pool": dict(pool), "Password": password or ""})
+
+    def app_pool_remove(self, name: str) -> None:
+        self.ps.call("Remove-WebAppPool", {"Name": name})
+
+    def site_get(self, name: str) -> f.SiteInfo | None:
+        result: f.SiteInfo | None = self.ps.call("Get-TransomSite", {"Name": name})
+        return result
+
+    def site_set(self, site: f.SiteInfo) -> None:
+        self.ps.call("Set-TransomSite", {"Site": dict(site)})
+
+    def site_remove(self, name: str) -> None:
+        self.ps.call("Remove-Website", {"Name": name})
+
+    def dsc_invoke(
+        self,
+        method: Literal["Get", "Test", "Set"],
+        module: str,
+        version: str | None,
+        name: str,
+        properties: dict[str, Any],
+    ) -> f.DscResult:
+        result: f.DscResult = self.ps.call(
+            "Invoke-TransomDsc",
+            {
+                "Method": method,
+                "Module": module,
+                "Version": version or "",
+                "Name": name,
+                "Properties": properties,
+            },
+        )
+        return result
+
+    def powershell(self, script: str, args: dict[str, Any]) -> Any:
+        return self.ps.invoke(script, args)
+
+    # --- MSI ----------------------------------------------------------------------------------
+
+    def msi_product_state(self, product_code: str) -> int:
+        msi = ctypes.WinDLL("msi")  # type: ignore[attr-defined,unused-ignore]
+        msi.MsiQueryProductStateW.restype = ctypes.c_int
+        msi.MsiQueryProductStateW.argtypes = [ctypes.c_wchar_p]
+        return int(msi.MsiQueryProductStateW(product_code))
+
+    def msi_install(self, package: str, arguments: list[str], log_path: str) -> int:
+        return _msiexec(["/i", package, "/qn", "/norestart", "/l*v", log_path, *arguments])
+
+    def msi_uninstall(self, product_code: str, log_path: str) -> int:
+        return _msiexec(["/x", product_code, "/qn", "/norestart", "/l*v", log_path])
+
+    # --- system -------------------------------------------------------------------------------
+
+    def broadcast_environment_change(self) -> None:
+        user32 = ctypes.WinDLL("user32")  # type: ignore[attr-defined,unused-ignore]
+        result = ctypes.c_size_t()
+        hwnd_broadcast, wm_settingchange, smto_abortifhung = 0xFFFF, 0x001A, 0x0002
+        user32.SendMessageTimeoutW(
+            hwnd_broadcast,
+            wm_settingchange,
+            0,
+            "Environment",
+            smto_abortifhung,
+            5000,
+            ctypes.byref(result),
+        )
+
+    def temp_dir(self) -> str:
+        return tempfile.gettempdir()
+
+    # --- notifications ------------------------------------------------------------------------
+
+    def subscribe_directory(self, path: str, *, subtree: bool = False) -> f.Subscription:
+        return _DirectorySubscription(path, subtree)
+
+    def subscribe_registry(self, hive: f.Hive, key: str, view: f.View) -> f.Subscription:
+        return _RegistrySubscription(hive, key, view)
+
+    def subscribe_service(self, name: str) -> f.Subscription:
+        return _ServiceSubscription(name)
+
+
+def _msi_arg(arg: str) -> str:
+    """msiexec parses PROPERTY="value" itself, not C runtime quoting."""
+    if "=" in arg and not arg.startswith("/"):
+        prop, value = arg.split("=", 1)
+        return f'{prop}="{value}"' if (" " in value and not value.startswith('"')) else arg
+    return subprocess.list2cmdline([arg])
+
+
+def _msiexec(args: list[str]) -> int:
+    command = "msiexec.exe " + " ".join(_msi_arg(a) for a in args)
+    # A string command line reaches msiexec unchanged on Windows.
+    return subprocess.run(command, check=False).returncode
+
+
+# --- change notifications ---------------------------------------------------------------------
+
+_FILE_LIST_DIRECTORY = 0x0001
+_SHARE_ALL = 0x7
+_OPEN_EXISTING = 3
+_FILE_FLAG_BACKUP_SEMANTICS = 0x0200_0000
+_FILE_FLAG_OVERLAPPED = 0x4000_0000
+# FILE_NOTIFY_CHANGE_ FILE_NAME | DIR_NAME | ATTRIBUTES | SIZE | LAST_WRITE | SECURITY
+_DIRECTORY_FILTER = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x100
+# REG_NOTIFY_CHANGE_ NAME | LAST_SET
+_REGISTRY_FILTER = 0x1 | 0x4
+_WAIT_OBJECT_0 = 0
+_WAIT_IO_COMPLETION = 0xC0
+
+
+class _DirectorySubscription:
+    """ReadDirectoryChangesW, overlapped so wait() can time out."""
+
+    def __init__(self, path: str, subtree: bool) -> None:
+        win32file, win32event, pywintypes = (
+            _mod("win32file"),
+            _mod("win32event"),
+            _mod("pywintypes"),
+        )
+        self._subtree = subtree
+        with _win("CreateFile"):
+            self._handle = win32file.CreateFile(
+                path,
+                _FILE_LIST_DIRECTORY,
+                _SHARE_ALL,
+                None,
+                _OPEN_EXISTING,
+                _FILE_FLAG_BACKUP_SEMANTICS | _FILE_FLAG_OVERLAPPED,
+                None,
+            )
+        self._overlapped = pywintypes.OVERLAPPED()
+        self._overlapped.hEvent = win32event.CreateEvent(None, True, False, None)
+        self._buffer = win32file.AllocateReadBuffer(64 * 1024)
+        self._arm()
+
+    def _arm(self) -> None:
+        win32file = _mod("win32file")
+        with _win("ReadDirectoryChangesW"):
+            win32file.ReadDirectoryChangesW(
+                self._handle, self._buffer, self._subtree, _DIRECTORY_FILTER, self._overlapped
+            )
+
+    def wait(self, timeout: float) -> frozenset[str] | None:
+        win32file, win32event = _mod("win32file"), _mod("win32event")
+        with _win("WaitForSingleObject"):
+            if win32event.WaitForSingleObject(self._overlapped.hEvent, int(timeout * 1000)) != (
+                _WAIT_OBJECT_0
+            ):
+                return None
+            size = win32file.GetOverlappedResult(self._handle, self._overlapped, True)
+            # Zero bytes: the buffer overflowed and the OS dropped the details; rescan.
+            names = (
+                frozenset(
+                    name.rsplit("\\", 1)[-1].lower()
+                    for _, name in win32file.FILE_NOTIFY_INFORMATION(self._buffer, size)
+                )
+                if size
+                else frozenset()
+            )
+            win32event.ResetEvent(self._overlapped.hEvent)
+        self._arm()
+        return names
+
+    def close(self) -> None:
+        win32file = _mod("win32file")
+        with _win("CloseHandle"):
+            win32file.CancelIo(self._handle)
+            self._handle.Close()
+
+
+class _RegistrySubscription:
+    """RegNotifyChangeKeyValue: asynchronous, fires once, so re-armed after each event."""
+
+    def __init__(self, hive: f.Hive, key: str, view: f.View) -> None:
+        win32api, win32con, win32event = _mod("win32api"), _mod("win32con"), _mod("win32event")
+        with _win("RegOpenKeyEx"):
+            self._key = win32api.RegOpenKeyEx(
+                getattr(win32con, _HIVES[hive]), key, 0, _KEY_NOTIFY | _view_flag(view)
+            )
+        self._event = win32event.CreateEvent(None, False, False, None)
+        self._arm()
+
+    def _arm(self) -> None:
+        win32api = _mod("win32api")
+        with _win("RegNotifyChangeKeyValue"):
+            win32api.RegNotifyChangeKeyValue(self._key, False, _REGISTRY_FILTER, self._event, True)
+
+    def wait(self, timeout: float) -> frozenset[str] | None:
+        win32event = _mod("win32event")
+        with _win("WaitForSingleObject"):
+            fired = win32event.WaitForSingleObject(self._event, int(timeout * 1000))
+        if fired != _WAIT_OBJECT_0:
+            return None
+        self._arm()
+        return frozenset()
+
+    def close(self) -> None:
+        with _win("RegCloseKey"):
+            self._key.Close()
+
+
+class _ServiceNotify(ctypes.Structure):
+    """SERVICE_NOTIFYW with its SERVICE_STATUS_PROCESS inlined (winsvc.h)."""
+
+    _fields_ = [
+        ("dwVersion", ctypes.c_uint32),
+        ("pfnNotifyCallback", ctypes.c_void_p),
+        ("pContext", ctypes.c_void_p),
+        ("dwNotificationStatus", ctypes.c_uint32),
+        ("dwServiceType", ctypes.c_uint32),
+        ("dwCurrentState", ctypes.c_uint32),
+        ("dwControlsAccepted", ctypes.c_uint32),
+        ("dwWin32ExitCode", ctypes.c_uint32),
+        ("dwServiceSpecificExitCode", ctypes.c_uint32),
+        ("dwCheckPoint", ctypes.c_uint32),
+        ("dwWaitHint", ctypes.c_uint32),
+        ("dwProcessId", ctypes.c_uint32),
+        ("dwServiceFlags", ctypes.c_uint32),
+        ("dwNotificationTriggered", ctypes.c_uint32),
+        ("pszServiceNames", ctypes.c_wchar_p),
+    ]
+
+
+_SERVICE_NOTIFY_STATUS_CHANGE = 2
+# SERVICE_NOTIFY_ STOPPED | START_PENDING | STOP_PENDING | RUNNING | CONTINUE_PENDING |
+# PAUSE_PENDING | PAUSED | DELETE_PENDING
+_SERVICE_NOTIFY_MASK = 0x7F | 0x200
+_SC_MANAGER_CONNECT = 0x0001
+_SERVICE_QUERY_STATUS = 0x0004
+
+
+class _ServiceSubscription:
+    """NotifyServiceStatusChangeW (not in pywin32): the callback is an APC, delivered to the
+    registering thread during an alertable wait, so arming and waiting both happen in wait()."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._advapi = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+        self._kernel = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+        self._advapi.OpenSCManagerW.restype = ctypes.c_void_p
+        self._advapi.OpenServiceW.restype = ctypes.c_void_p
+        self._advapi.OpenServiceW.argtypes = [ctypes.c_void_p, ctypes.c_wchar_p, ctypes.c_uint32]
+        self._advapi.NotifyServiceStatusChangeW.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint32,
+            ctypes.POINTER(_ServiceNotify),
+        ]
+        self._advapi.CloseServiceHandle.argtypes = [ctypes.c_void_p]
+        self._scm = self._advapi.OpenSCManagerW(None, None, _SC_MANAGER_CONNECT)
+        self._service = self._advapi.OpenServiceW(self._scm, name, _SERVICE_QUERY_STATUS)
+        if not self._service:
+            code = ctypes.get_last_error()  # type: ignore[attr-defined,unused-ignore]
+            self._advapi.CloseServiceHandle(self._scm)
+            raise WindowsApiError(code, "OpenService", f"cannot watch service {name}")
+        self._fired = threading.Event()
+        callback_type = ctypes.WINFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[attr-defined,unused-ignore]
+        # Kept on self: the OS calls it later, so it must outlive this frame.
+        self._callback = callback_type(lambda _param: self._fired.set())
+        self._notify = _ServiceNotify()
+        self._armed = False
+
+    def _arm(self) -> None:
+        self._notify.dwVersion = _SERVICE_NOTIFY_STATUS_CHANGE
+        self._notify.pfnNotifyCallback = ctypes.cast(self._callback, ctypes.c_void_p).value
+        code = self._advapi.NotifyServiceStatusChangeW(
+            self._service, _SERVICE_NOTIFY_MASK, ctypes.byref(self._notify)
+        )
+        if code != 0:
+            raise WindowsApiError(code, "NotifyServiceStatusChange", f"service {self._name}")
+        self._armed = True
+
+    def wait(self, timeout: float) -> frozenset[str] | None:
+        if not self._armed:
+            self._arm()
+        self._kernel.SleepEx(int(timeout * 1000), True)
+        if not self._fired.is_set():
+            return None
+        self._fired.clear()
+        self._armed = False
+        return frozenset()
+
+    def close(self) -> None:
+        # Closing the handle cancels a pending notification.
+        self._advapi.CloseServiceHandle(self._service)
+        self._advapi.CloseServiceHandle(self._scm)
