@@ -160,7 +160,12 @@ class OidcClientCredentialsSource:
         async with session.get(f"{self.issuer}/.well-known/openid-configuration") as resp:
             if resp.status != 200:
                 raise CredentialError(f"{self!r}: discovery answered {resp.status}")
-            doc = await resp.json(content_type=None)
+            try:
+                doc = await resp.json(content_type=None)
+            except ValueError:
+                doc = None
+        if not isinstance(doc, dict):
+            raise CredentialError(f"{self!r}: discovery document is not a JSON object")
         # OpenID Connect Discovery §4.3: the document must name the issuer it was fetched from.
         if str(doc.get("issuer", "")).rstrip("/") != self.issuer:
             raise CredentialError(f"{self!r}: discovery names issuer {doc.get('issuer')!r}")
@@ -201,6 +206,10 @@ class OidcClientCredentialsSource:
         if not isinstance(token, str) or not token:
             raise CredentialError(f"{self!r}: response has no {self.use}")
         if self.use == "access_token" and "expires_in" in doc:
-            return BearerToken(token, expires_at=self._clock() + float(doc["expires_in"]))
+            try:
+                lifetime = float(doc["expires_in"])
+            except (TypeError, ValueError):
+                raise CredentialError(f"{self!r}: unreadable expires_in") from None
+            return BearerToken(token, expires_at=self._clock() + lifetime)
         exp = unverified_claims(token).get("exp")
         return BearerToken(token, expires_at=float(exp) if isinstance(exp, int | float) else None)
