@@ -56,22 +56,20 @@ class CachedCredential:
         self._current: Credential | None = None
         self._lock = asyncio.Lock()
 
-    def _fresh(self, cred: Credential | None) -> bool:
-        if cred is None:
-            return False
+    def _fresh(self, cred: Credential) -> bool:
         if cred.expires_at is None:
             return True
         return self._clock() < cred.expires_at - self.source.refresh_margin
 
     async def get(self) -> Credential:
-        if self._fresh(self._current):
-            assert self._current is not None
-            return self._current
+        current = self._current
+        if current is not None and self._fresh(current):
+            return current
         async with self._lock:
-            if not self._fresh(self._current):
-                self._current = await self.source.fetch()
-            assert self._current is not None
-            return self._current
+            current = self._current
+            if current is None or not self._fresh(current):
+                current = self._current = await self.source.fetch()
+            return current
 
     async def token(self) -> str:
         cred = await self.get()
