@@ -311,7 +311,9 @@ class ControlPlane:
             f"--root-ca-file={self.ca.cert}",
             "--controllers=csrsigning,csrcleaner,namespace,garbagecollector,bootstrapsigner,"
             "tokencleaner,serviceaccount,serviceaccount-token",
-            "--use-service-account-credentials=false",
+            # Each controller acts as its own service account, as in a real cluster (the
+            # csrsigning controller needs certificate-controller's rights to write status).
+            "--use-service-account-credentials=true",
             "--v=1",
         ]
 

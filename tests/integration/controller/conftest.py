@@ -8,6 +8,7 @@ agents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import secrets
 from collections.abc import AsyncIterator
@@ -122,10 +123,8 @@ class Fleet:
 
     async def cleanup(self) -> None:
         for host in self.hosts:
-            try:
+            with contextlib.suppress(ApiError):
                 await self.kube.delete(HOSTS.path(name=host))
-            except ApiError:
-                pass
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -53,7 +54,7 @@ async def test_max_unavailable_one_updates_one_host_at_a_time(
 
     # Never two hosts updating at once: every wave started after the previous one finished.
     order = sorted(assigned, key=assigned.__getitem__)
-    for before, after in zip(order, order[1:], strict=False):
+    for before, after in itertools.pairwise(order):
         assert assigned[after] >= finished[before]
 
     async def current() -> dict | None:  # type: ignore[type-arg]
