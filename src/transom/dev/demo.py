@@ -12,9 +12,9 @@ import yaml
 
 from transom.dev import background
 from transom.dev.controlplane import REPO_ROOT, binaries
-from transom.kube.install import install_crds
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
+from transom.kube.install import install_crds
 from transom.kube.kinds import CONFIGURATIONS
 
 EXAMPLE = REPO_ROOT / "examples" / "cluster" / "web-farm.yaml"
