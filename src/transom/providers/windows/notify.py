@@ -155,8 +155,12 @@ class WindowsNotifier:
 
     def _fire(self, watch: _Watch, names: frozenset[str]) -> None:
         with self._changed:
-            hit = {t for t, name in watch.targets.items() if not names or name is None
-                   or name in names}
+            if watch.stop.is_set():
+                # Unwatched while this event was on its way.
+                return
+            hit = {
+                t for t, name in watch.targets.items() if not names or name is None or name in names
+            }
             if hit:
                 self._pending |= hit
                 self._changed.notify_all()

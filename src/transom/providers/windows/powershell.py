@@ -89,6 +89,7 @@ class PowerShellHost:
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=40)
         self._next_id = 0
+        self._stderr_pump: threading.Thread | None = None
         #: Processes started so far (the first start counts).
         self.starts = 0
 
@@ -189,9 +190,10 @@ class PowerShellHost:
         threading.Thread(
             target=_pump, args=(proc.stdout, self._lines.put), daemon=True, name="pwsh-out"
         ).start()
-        threading.Thread(
+        self._stderr_pump = threading.Thread(
             target=_pump, args=(proc.stderr, self._keep_stderr), daemon=True, name="pwsh-err"
-        ).start()
+        )
+        self._stderr_pump.start()
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -203,6 +205,9 @@ class PowerShellHost:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.warning("powershell host %s did not exit after kill", proc.pid)
+        if self._stderr_pump is not None:
+            # Its last words are what a "host exited" error quotes.
+            self._stderr_pump.join(timeout=2)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

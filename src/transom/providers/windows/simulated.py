@@ -113,8 +113,10 @@ class SimulatedFacade:
             self._keys[root] = _Key()
         self._keys["hklm"] = _Key()
         # Keys every Windows installation has and providers rely on.
-        for key in ("SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment",
-                    "SYSTEM\\CurrentControlSet\\Services"):
+        for key in (
+            "SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment",
+            "SYSTEM\\CurrentControlSet\\Services",
+        ):
             self._keys.update({k: _Key() for k in _prefixes(f"hklm\\{key.lower()}")})
         self._services: dict[str, _Service] = {}
         self._files: dict[str, _Entry] = {}
