@@ -102,3 +102,12 @@ def tamper(directory: Path, change: Callable[[Lines], None]) -> Lines:
     change(lines)
     lines.save()
     return lines
+
+
+def edit_record(directory: Path, index: int, **fields: Any) -> None:
+    """Change fields of the record at ``index`` in place, leaving its stored hash."""
+
+    def change(lines: Lines) -> None:
+        lines.set_record(index, {**lines.record(index), **fields})
+
+    tamper(directory, change)

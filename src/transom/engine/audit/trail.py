@@ -81,6 +81,7 @@ class AuditTrail:
         reboot: bool = False,
     ) -> AuditRecord:
         """Record the outcome of the change ``intent`` announced."""
+        _require_intent(intent)
         return self._close(
             intent,
             AuditAction(intent.planned),
@@ -128,6 +129,7 @@ class AuditTrail:
 
         For a reboot intent, pass the new boot's state and use ``complete`` instead.
         """
+        _require_intent(intent)
         digest = self._digest(current)
         if digest == intent.after:
             result = AuditResult.SUCCEEDED
@@ -175,8 +177,6 @@ class AuditTrail:
         error: str,
         reboot: bool,
     ) -> AuditRecord:
-        if intent.action is not AuditAction.INTENT:
-            raise ValueError(f"record {intent.seq} is not an intent")
         source = ChangeSource(
             intent.host,
             intent.identity,
@@ -269,3 +269,8 @@ class AuditTrail:
 
     def _text(self, text: str) -> str:
         return str(self._redact(text)) if text else ""
+
+
+def _require_intent(record: AuditRecord) -> None:
+    if record.action is not AuditAction.INTENT:
+        raise ValueError(f"record {record.seq} is not an intent")
