@@ -239,7 +239,10 @@ class OidcIssuer:
     def _authenticate(self, request: web.Request, fields: dict[str, str]) -> tuple[str, _Client]:
         basic = request.headers.get("Authorization", "")
         if basic.startswith("Basic "):
-            user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+            try:
+                user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+            except ValueError:
+                raise _OAuthError(401, "invalid_client", "malformed Basic credentials") from None
             return self._check_secret(unquote_plus(user), unquote_plus(password))
         if "client_assertion" in fields:
             if fields.get("client_assertion_type") != JWT_BEARER_ASSERTION:
