@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from transom import __version__
 
 #: Subcommand modules, each with `register(subparsers)` that sets `func` on its parsers.
-COMMANDS = ("transom.cli.dev", "transom.cli.apply", "transom.cli.controller", "transom.cli.agent")
+COMMANDS = (
+    "transom.cli.dev",
+    "transom.cli.apply",
+    "transom.cli.controller",
+    "transom.cli.agent",
+    "transom.cli.status",
+)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,127 @@
+"""`transom status`: which generation and commit each host runs, read from the cluster."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from transom.api import names
+from transom.controller.hostview import view_from_assignment
+from transom.kube.client import Kube
+from transom.kube.kinds import ASSIGNMENTS, HOSTS, LEASES
+
+
+@dataclass(frozen=True)
+class Row:
+    host: str
+    online: bool
+    configuration: str
+    generation: str
+    revision: str
+    state: str
+    message: str
+
+
+def _online(lease: dict[str, Any] | None) -> bool:
+    if lease is None:
+        return False
+    spec = lease.get("spec") or {}
+    try:
+        renewed = dt.datetime.fromisoformat(str(spec.get("renewTime")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    age = (dt.datetime.now(dt.UTC) - renewed).total_seconds()
+    return age <= float(spec.get("leaseDurationSeconds") or 40)
+
+
+def _state(a: dict[str, Any]) -> tuple[str, str]:
+    view = view_from_assignment("", True, a)
+    generation = view.assigned or 0
+    if view.failed(generation) and view.failure is not None:
+        where = f"{view.failure.resource}: " if view.failure.resource else ""
+        return "Failed", where + view.failure.message
+    if view.succeeded(generation):
+        return ("Drifted", f"{view.drifted} resource(s) drifted") if view.drifted else ("Ready", "")
+    conds = {c.get("type"): c for c in (a.get("status") or {}).get("conditions") or []}
+    message = (conds.get("Ready") or {}).get("message", "")
+    return "Applying", str(message) or "waiting for the agent"
+
+
+async def rows(kube: Kube, host: str | None = None) -> list[Row]:
+    hosts = [h["metadata"]["name"] for h in (await kube.list(HOSTS.path()))["items"]]
+    if host is not None:
+        if host not in hosts:
+            raise LookupError(
+                f"no Host named {host!r}; hosts: {', '.join(sorted(hosts)) or 'none'}"
+            )
+        hosts = [host]
+    selector = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+    assignments = (await kube.list(ASSIGNMENTS.path(), labelSelector=selector))["items"]
+    leases = {
+        lease["metadata"]["namespace"]: lease
+        for lease in (
+            await kube.list(LEASES.path(), fieldSelector=f"metadata.name={names.LEASE_NAME}")
+        )["items"]
+    }
+    out: list[Row] = []
+    for h in sorted(hosts):
+        online = _online(leases.get(names.host_namespace(h)))
+        mine = [a for a in assignments if a["metadata"]["namespace"] == names.host_namespace(h)]
+        if not mine:
+            out.append(Row(h, online, "-", "-", "-", "-", "no assignments"))
+        for a in sorted(mine, key=lambda a: a["metadata"]["name"]):
+            src = a["spec"]["source"]
+            state, message = _state(a)
+            out.append(
+                Row(
+                    host=h,
+                    online=online,
+                    configuration=f"{src['configuration'].get('namespace', '')}/"
+                    f"{src['configuration']['name']}",
+                    generation=str(src.get("generation", "")),
+                    revision=_short(str(src.get("revision") or "")),
+                    state=state,
+                    message=message,
+                )
+            )
+    return out
+
+
+def _short(revision: str) -> str:
+    """main@sha1:0123456789abcdef... -> main@sha1:0123456789ab"""
+    if "@sha1:" in revision:
+        ref, sha = revision.split("@sha1:", 1)
+        return f"{ref}@sha1:{sha[:12]}"
+    return revision or "-"
+
+
+async def resources(kube: Kube, host: str) -> list[dict[str, Any]]:
+    """Per-resource results for every Assignment of a host."""
+    items = (await kube.list(ASSIGNMENTS.path(names.host_namespace(host))))["items"]
+    out = []
+    for a in items:
+        for r in (a.get("status") or {}).get("results") or []:
+            out.append({"assignment": a["metadata"]["name"], **r})
+    return out
+
+
+def render(table: list[Row]) -> str:
+    header = ("HOST", "ONLINE", "CONFIGURATION", "GEN", "REVISION", "STATE", "MESSAGE")
+    body = [
+        (
+            r.host,
+            "yes" if r.online else "NO",
+            r.configuration,
+            r.generation,
+            r.revision,
+            r.state,
+            r.message[:80],
+        )
+        for r in table
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
+    return "\n".join(
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip()
+        for row in [header, *body]
+    )
