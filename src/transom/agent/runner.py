@@ -43,7 +43,7 @@ from transom.api.conditions import (
 from transom.api.configuration import Mode, RemovalPolicy
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.names import LEASE_NAME, host_namespace, host_user
-from transom.api.resources import Ensure, Resource
+from transom.api.resources import Ensure, Resource, ResourceProperties
 from transom.engine.converge import Engine, Plan
 from transom.engine.drift import DEFAULT_INTERVAL_SECONDS, DriftMonitor, Notifier
 from transom.engine.journal import Journal, JournalEntry
@@ -91,23 +91,32 @@ def removal_resources(resources: Sequence[Resource]) -> list[Resource]:
     state (Command) are left alone."""
     out: list[Resource] = []
     for r in reversed(resources):
-        props = r.properties
-        cls = type(props)
-        identity = props.identity()
-        keep = {
-            name: getattr(props, name)
-            for name, field in cls.model_fields.items()
-            if field.is_required()
-            or (isinstance(getattr(props, name), str) and getattr(props, name) in identity)
-        }
-        keep["ensure"] = Ensure.ABSENT
+        absent = _absent_twin(r.properties)
+        if absent is not None:
+            out.append(Resource(name=r.name, properties=absent))
+    return out
+
+
+def _absent_twin(props: ResourceProperties) -> ResourceProperties | None:
+    """The same object with ensure: absent: its required fields, plus the optional ones its
+    identity names (an environment file, a registry view), whichever validates first and
+    still names the same object."""
+    cls = type(props)
+    identity = props.identity()
+    required = {n: getattr(props, n) for n, f in cls.model_fields.items() if f.is_required()}
+    named = {
+        n: v
+        for n in cls.model_fields
+        if isinstance(v := getattr(props, n), str) and v and v in identity
+    }
+    for candidate in ({**named, **required}, required):
         try:
-            absent = cls.model_validate(keep)
+            absent = cls.model_validate({**candidate, "ensure": Ensure.ABSENT})
         except ValidationError:
             continue
         if absent.identity() == identity:
-            out.append(Resource(name=r.name, properties=absent))
-    return out
+            return absent
+    return None
 
 
 class Backoff:
@@ -589,5 +598,7 @@ class Agent:
         body = st.event(self.host, obj, warning=warning, reason=reason, action=action, note=note)
         try:
             await self.kube.create(EVENTS.path(self.namespace), body)
-        except (ApiError, *_NETWORK_ERRORS) as exc:
+        except ApiError as exc:
+            log.warning("event not recorded: %s", exc)
+        except _NETWORK_ERRORS as exc:
             log.debug("event not recorded: %s", exc)

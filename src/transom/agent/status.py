@@ -8,6 +8,7 @@ invalid), so a crash mid-run leaves the old value and the next start runs it aga
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -187,7 +188,8 @@ def event(
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
         "metadata": {
-            "generateName": f"{meta.get('name', 'assignment')}.",
+            # The client-go convention: <object>.<unique suffix>.
+            "name": f"{meta.get('name', 'assignment')}.{secrets.token_hex(8)}",
             "namespace": meta.get("namespace"),
         },
         "eventTime": micro_time(),

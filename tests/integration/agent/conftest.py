@@ -268,6 +268,13 @@ class StandIn:
         items: list[dict[str, Any]] = listed["items"]
         return items
 
+    async def event(self, host: str, reason: str, text: str = "") -> dict[str, Any] | None:
+        """The first Event with this reason whose note contains ``text``."""
+        for e in await self.events(host):
+            if e.get("reason") == reason and text in e.get("note", ""):
+                return e
+        return None
+
 
 @pytest.fixture
 async def standin(kube: Kube, controlplane: ControlPlane) -> AsyncIterator[StandIn]:
