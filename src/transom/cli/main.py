@@ -16,6 +16,7 @@ COMMANDS = (
     "transom.cli.controller",
     "transom.cli.agent",
     "transom.cli.status",
+    "transom.cli.audit",
 )
 
 
