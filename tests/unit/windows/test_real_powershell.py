@@ -1,0 +1,80 @@
+"""The real host.ps1 and operations.ps1 in Windows PowerShell 5.1: only with
+TRANSOM_FACADE=win32 on Windows (the Linux suite covers the Python side with a fake host)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from transom.providers.windows.facade import WindowsApiError, WindowsFacade
+
+from .conftest import REAL, converges, engine
+
+pytestmark = pytest.mark.skipif(not REAL, reason="needs Windows PowerShell (TRANSOM_FACADE=win32)")
+
+
+def test_host_round_trip_and_errors(facade: WindowsFacade) -> None:
+    assert facade.powershell("param($A, $B) $A + $B.Count", {"A": 1, "B": ["x", "y"]}) == 3
+    assert facade.powershell("param($S) $S", {"S": "caf\u00e9 \u2713"}) == "caf\u00e9 \u2713"
+    with pytest.raises(WindowsApiError) as caught:
+        facade.powershell("Get-Item -LiteralPath 'C:\\no\\such\\path'", {})
+    assert "no\\such" in str(caught.value)
+    # Stray host output does not break the framing.
+    assert facade.powershell("Write-Host 'noise'; Write-Warning 'w'; 42", {}) == 42
+
+
+def test_queries_of_missing_objects_return_none(facade: WindowsFacade) -> None:
+    name = f"transom-{uuid.uuid4().hex[:8]}"
+    assert facade.firewall_rule_get(name) is None
+    assert facade.task_get("\\", name) is None
+    feature = facade.feature_get("Web-Server")
+    assert feature is not None and "Web-WebServer" in feature["subFeatures"]
+
+
+def test_firewall_rule_round_trip(facade: WindowsFacade) -> None:
+    name = f"Transom-Test-{uuid.uuid4().hex[:8]}"
+    eng = engine(facade)
+    item = {
+        "name": "fw",
+        "firewallRule": {
+            "name": name,
+            "direction": "Inbound",
+            "action": "Allow",
+            "protocol": "TCP",
+            "localPorts": ["8081", "8443"],
+            "remoteAddresses": ["10.20.0.0/24"],
+            "profiles": ["Domain"],
+            "enabled": False,
+        },
+    }
+    try:
+        converges(eng, item)
+    finally:
+        converges(eng, {"name": "fw", "firewallRule": {"name": name, "ensure": "absent"}})
+
+
+def test_scheduled_task_round_trip(facade: WindowsFacade) -> None:
+    name = f"Transom-Test-{uuid.uuid4().hex[:8]}"
+    eng = engine(facade)
+    item = {
+        "name": "t",
+        "scheduledTask": {
+            "name": name,
+            "path": "\\Transom\\",
+            "action": {"execute": "cmd.exe", "arguments": "/c exit 0"},
+            "trigger": {"type": "Daily", "at": "03:30"},
+            "principal": {"userId": "SYSTEM", "runLevel": "Highest"},
+            "enabled": False,
+        },
+    }
+    try:
+        converges(eng, item)
+    finally:
+        converges(
+            eng,
+            {
+                "name": "t",
+                "scheduledTask": {"name": name, "path": "\\Transom\\", "ensure": "absent"},
+            },
+        )
