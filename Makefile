@@ -20,7 +20,7 @@ controlplane:
 	tools/controlplane/build.sh
 
 crds: venv
-	$(PY) -m transom.api.crds deploy/crds
+	$(PY) -m transom.api.crds deploy
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

@@ -168,5 +168,8 @@ def write(directory: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in write(Path(sys.argv[1] if len(sys.argv) > 1 else "deploy/crds")):
+    from transom.api import deployment
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "deploy")
+    for p in [*write(target / "crds"), *deployment.write(target)]:
         print(p)

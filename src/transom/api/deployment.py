@@ -1,0 +1,206 @@
+"""The controller's deployment manifests, generated like the CRDs: a Kustomize base in
+deploy/base/ and a Helm chart in deploy/charts/transom/ (`make crds` writes both)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from transom import __version__
+from transom.api import admission, rbac
+from transom.api.crds import HEADER, KINDS, crd
+from transom.api.names import CONTROLLER_NAMESPACE
+from transom.api.wire import GROUP
+
+NAME = "transom-controller"
+IMAGE = "ghcr.io/transom-dev/transom-controller"
+_LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "transom"}
+
+
+def _rule(
+    groups: list[str], resources: list[str], verbs: list[str], names: list[str] | None = None
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"apiGroups": groups, "resources": resources, "verbs": verbs}
+    if names:
+        rule["resourceNames"] = names
+    return rule
+
+
+def controller_cluster_role() -> dict[str, Any]:
+    rw = ["get", "list", "watch", "create", "update", "patch", "delete"]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": NAME, "labels": _LABELS},
+        "rules": [
+            _rule([GROUP], ["configurations", "hosts", "assignments"], rw),
+            _rule([GROUP], ["configurations/status", "hosts/status"], ["get", "patch", "update"]),
+            _rule([""], ["namespaces", "secrets"], rw),
+            _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch"]),
+            _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+            # Per-host RBAC: the controller grants hosts rights it does not hold itself.
+            _rule(
+                ["rbac.authorization.k8s.io"],
+                ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+                [*rw, "bind", "escalate"],
+            ),
+            _rule(
+                ["certificates.k8s.io"], ["certificatesigningrequests"], ["get", "list", "watch"]
+            ),
+            _rule(["certificates.k8s.io"], ["certificatesigningrequests/approval"], ["update"]),
+            _rule(
+                ["certificates.k8s.io"],
+                ["signers"],
+                ["approve"],
+                ["kubernetes.io/kube-apiserver-client"],
+            ),
+            _rule(
+                ["admissionregistration.k8s.io"],
+                ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+                rw,
+            ),
+            _rule(
+                ["apiextensions.k8s.io"],
+                ["customresourcedefinitions"],
+                ["get", "list", "watch", "create", "update", "patch"],
+            ),
+            _rule(["kustomize.toolkit.fluxcd.io"], ["kustomizations"], ["get", "list", "watch"]),
+        ],
+    }
+
+
+def objects(
+    namespace: str = CONTROLLER_NAMESPACE,
+    image: str = f"{IMAGE}:{__version__}",
+) -> list[dict[str, Any]]:
+    meta = {"name": NAME, "namespace": namespace, "labels": _LABELS}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": _LABELS},
+        },
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        controller_cluster_role(),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": NAME, "labels": _LABELS},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": NAME,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+        },
+        *rbac.bootstrap_rbac(),
+        admission.policy(),
+        admission.binding(),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+                "template": {
+                    "metadata": {"labels": _LABELS},
+                    "spec": {
+                        "serviceAccountName": NAME,
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "controller",
+                                "image": image,
+                                # CRDs, RBAC and the policy come from these manifests, not the process.
+                                "args": ["controller", "run", "--no-install"],
+                                "resources": {
+                                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                                    "limits": {"memory": "512Mi"},
+                                },
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _dump_all(docs: list[dict[str, Any]]) -> str:
+    return HEADER + yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=100)
+
+
+def _file_name(obj: dict[str, Any]) -> str:
+    return f"{obj['kind'].lower()}-{obj['metadata']['name'].replace(':', '-')}.yaml"
+
+
+def rendered() -> dict[str, str]:
+    """Relative path under deploy/ -> content, for every generated file but deploy/crds."""
+    out: dict[str, str] = {}
+    crd_files = [f"{GROUP}_{k.plural}.yaml" for k in KINDS]
+    objs = objects()
+    out["base/controller.yaml"] = _dump_all(objs)
+    out["base/kustomization.yaml"] = HEADER + yaml.dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [f"../crds/{f}" for f in crd_files] + ["controller.yaml"],
+        },
+        Dumper=_Dumper,
+        sort_keys=False,
+    )
+    chart = "charts/transom"
+    out[f"{chart}/Chart.yaml"] = HEADER + yaml.dump(
+        {
+            "apiVersion": "v2",
+            "name": "transom",
+            "version": __version__,
+            "appVersion": __version__,
+            "type": "application",
+            "description": "GitOps for Windows Server hosts, driven by Flux",
+        },
+        Dumper=_Dumper,
+        sort_keys=False,
+    )
+    out[f"{chart}/values.yaml"] = HEADER + yaml.dump(
+        {"image": {"repository": IMAGE, "tag": __version__}}, Dumper=_Dumper, sort_keys=False
+    )
+    for kind in KINDS:
+        out[f"{chart}/crds/{GROUP}_{kind.plural}.yaml"] = HEADER + yaml.dump(
+            crd(kind), Dumper=_Dumper, sort_keys=False, width=100
+        )
+    templated = objects(
+        namespace="{{ .Release.Namespace }}",
+        image="{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+    )
+    for obj in templated:
+        if obj["kind"] == "Namespace":
+            continue  # Helm owns the release namespace
+        out[f"{chart}/templates/{_file_name(obj)}"] = _dump_all([obj])
+    return out
+
+
+def write(deploy: Path) -> list[Path]:
+    paths = []
+    for rel, text in rendered().items():
+        path = deploy / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
