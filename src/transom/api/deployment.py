@@ -117,7 +117,7 @@ def objects(
                             {
                                 "name": "controller",
                                 "image": image,
-                                # CRDs, RBAC and the policy come from these manifests, not the process.
+                                # Installed by these manifests.
                                 "args": ["controller", "run", "--no-install"],
                                 "resources": {
                                     "requests": {"cpu": "100m", "memory": "128Mi"},
