@@ -72,7 +72,7 @@ def apply(lines: Lines, operation: str, index: int, other: int) -> None:
         items.insert(index, type(items[index])(items[index].segment, canonical_json(forged)))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     specs=records,
     operation=st.sampled_from(OPERATIONS),
