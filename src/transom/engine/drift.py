@@ -28,7 +28,7 @@ DEFAULT_INTERVAL_SECONDS = 300.0
 #: several events; a correction's own write should not start a second round).
 DEFAULT_SETTLE_SECONDS = 0.02
 #: How often the monitor thread looks at its stop flag while nothing happens.
-_WAKE_SECONDS = 0.5
+_WAKE_SECONDS = 0.25
 
 
 class Notifier(Protocol):
@@ -43,7 +43,7 @@ class Notifier(Protocol):
         changed (empty on timeout)."""
 
     def close(self) -> None:
-        """Release OS handles; a blocked wait returns."""
+        """Release OS handles; wait() returns nothing afterwards."""
 
 
 class DriftMonitor:
@@ -89,12 +89,13 @@ class DriftMonitor:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop for good: the notifier is closed once the thread has let go of it."""
         self._stop.set()
-        if self.notifier is not None:
-            self.notifier.close()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.notifier is not None:
+            self.notifier.close()
 
     def check_once(self, timeout: float) -> RunReport | None:
         """Wait up to ``timeout`` for notifications and check what they point at; None when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 from transom.api.errors import FieldError, SpecError
@@ -47,19 +48,25 @@ def check_acyclic(resources: Sequence[Resource], path: str = "resources") -> Non
 def topological_order(resources: Sequence[Resource]) -> list[Resource]:
     """Dependencies first; otherwise document order, so runs are predictable. Assumes
     check_acyclic passed."""
-    placed: set[str] = set()
-    known = {r.name for r in resources}
-    pending = list(resources)
+    index = {r.name: i for i, r in enumerate(resources)}
+    waiting_on = [0] * len(resources)
+    dependents: list[list[int]] = [[] for _ in resources]
+    for i, r in enumerate(resources):
+        for dep in set(r.depends_on):
+            if dep in index:
+                waiting_on[i] += 1
+                dependents[index[dep]].append(i)
+    # Of the resources whose dependencies are done, the earliest in the document goes next.
+    ready = [i for i, n in enumerate(waiting_on) if n == 0]
+    heapq.heapify(ready)
     order: list[Resource] = []
-    while pending:
-        remaining: list[Resource] = []
-        for r in pending:
-            if all(d in placed or d not in known for d in r.depends_on):
-                order.append(r)
-                placed.add(r.name)
-            else:
-                remaining.append(r)
-        if len(remaining) == len(pending):
-            raise ValueError("dependency cycle; run check_acyclic first")
-        pending = remaining
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(resources[i])
+        for j in dependents[i]:
+            waiting_on[j] -= 1
+            if waiting_on[j] == 0:
+                heapq.heappush(ready, j)
+    if len(order) != len(resources):
+        raise ValueError("dependency cycle; run check_acyclic first")
     return order
