@@ -171,3 +171,56 @@ def test_dsc_test_false_with_matching_get_still_drifts(sim: SimulatedFacade) -> 
     item = {"name": "r", "dscResource": {"module": "M", "name": "R", "properties": {"A": 1}}}
     report = converges(engine(sim), item)
     assert report.changed and report.reboot_required
+
+
+def test_once_trigger_compares_to_the_minute(sim: SimulatedFacade) -> None:
+    eng = engine(sim)
+    item = {
+        "name": "t",
+        "scheduledTask": {
+            "name": "Once",
+            "action": {"execute": "cmd.exe"},
+            "trigger": {"type": "Once", "at": "2026-12-01T03:00"},
+        },
+    }
+    converges(eng, item)
+    sim.tasks["\\once"]["trigger"]["at"] = "2026-12-01T03:00:00"
+    assert not apply(eng, item).changed
+    sim.tasks["\\once"]["trigger"]["at"] = "2026-12-02T03:00:00"
+    assert apply(eng, item).changed
+
+
+def test_command_runs_test_then_set(sim: SimulatedFacade) -> None:
+    state = {"done": False}
+
+    def test(_: dict[str, Any]) -> f.CommandResult:
+        return {"exitCode": 0 if state["done"] else 1, "output": ""}
+
+    def fix(args: dict[str, Any]) -> f.CommandResult:
+        assert args == {"workingDirectory": "C:\\ops", "environment": {"STAGE": "prod"}}
+        state["done"] = True
+        return {"exitCode": 0, "output": "fixed"}
+
+    sim.scripts["Test-Thing"] = test
+    sim.scripts["Set-Thing"] = fix
+    item = {
+        "name": "c",
+        "command": {
+            "test": "Test-Thing",
+            "set": "Set-Thing",
+            "workingDirectory": "C:\\ops",
+            "environment": {"STAGE": "prod"},
+        },
+    }
+    report = converges(engine(sim), item)
+    assert report.changed
+
+
+def test_failing_set_script_reports_its_output(sim: SimulatedFacade) -> None:
+    sim.scripts["Test-Thing"] = lambda _: {"exitCode": 1, "output": ""}
+    sim.scripts["Set-Thing"] = lambda _: {"exitCode": 2, "output": "disk full"}
+    report = apply(
+        engine(sim), {"name": "c", "command": {"test": "Test-Thing", "set": "Set-Thing"}}
+    )
+    assert report.results[0].reason == "CommandFailed"
+    assert "exited 2: disk full" in report.results[0].message

@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 
 from transom.providers.windows import win32
-from transom.providers.windows.facade import E_FAIL, ERROR_ACCESS_DENIED, WindowsApiError
-from transom.providers.windows.powershell import (
+from transom.providers.windows.facade import (
+    E_FAIL,
+    ERROR_ACCESS_DENIED,
     WAIT_TIMEOUT,
+    WindowsApiError,
+)
+from transom.providers.windows.powershell import (
     PowerShellHost,
     default_command,
     error_code,

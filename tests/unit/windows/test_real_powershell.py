@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from transom.providers.windows.facade import WindowsApiError, WindowsFacade
+from transom.providers.windows.win32 import Win32Facade
 
 from .conftest import REAL, converges, engine
 
@@ -15,13 +16,34 @@ pytestmark = pytest.mark.skipif(not REAL, reason="needs Windows PowerShell (TRAN
 
 
 def test_host_round_trip_and_errors(facade: WindowsFacade) -> None:
-    assert facade.powershell("param($A, $B) $A + $B.Count", {"A": 1, "B": ["x", "y"]}) == 3
-    assert facade.powershell("param($S) $S", {"S": "caf\u00e9 \u2713"}) == "caf\u00e9 \u2713"
+    assert isinstance(facade, Win32Facade)
+    ps = facade.ps
+    assert ps.invoke("param($A, $B) $A + $B.Count", {"A": 1, "B": ["x", "y"]}) == 3
+    assert ps.invoke("param($S) $S", {"S": "caf\u00e9 \u2713"}) == "caf\u00e9 \u2713"
     with pytest.raises(WindowsApiError) as caught:
-        facade.powershell("Get-Item -LiteralPath 'C:\\no\\such\\path'", {})
+        ps.invoke("Get-Item -LiteralPath 'C:\\no\\such\\path'")
     assert "no\\such" in str(caught.value)
     # Stray host output does not break the framing.
-    assert facade.powershell("Write-Host 'noise'; Write-Warning 'w'; 42", {}) == 42
+    assert ps.invoke("Write-Host 'noise'; Write-Warning 'w'; 42") == 42
+
+
+def test_commands_run_isolated_with_exit_codes(facade: WindowsFacade) -> None:
+    def run(script: str, cwd: str | None = None) -> tuple[int, str]:
+        done = facade.run_command(
+            script, working_directory=cwd, environment={"TRANSOM_X": "1"}, timeout=30
+        )
+        return done["exitCode"], done["output"]
+
+    assert run("exit 3")[0] == 3
+    assert run("cmd.exe /c exit 5")[0] == 5
+    assert run("Write-Error 'boom'")[0] == 1
+    assert run("$env:TRANSOM_X") == (0, "1")
+    assert run("(Get-Location).Path", cwd="C:\\Windows")[1].lower() == "c:\\windows"
+    # The host survived exit and keeps no state from earlier scripts.
+    assert run("$undefinedBefore = 1; 'ok'") == (0, "ok")
+    with pytest.raises(WindowsApiError) as caught:
+        facade.run_command("Start-Sleep 10", working_directory=None, environment={}, timeout=1)
+    assert caught.value.winerror == 258
 
 
 def test_queries_of_missing_objects_return_none(facade: WindowsFacade) -> None:

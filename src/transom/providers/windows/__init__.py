@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from transom.engine.provider import Provider
+from transom.providers.windows.command import CommandProvider
 from transom.providers.windows.dsc import DscResourceProvider
 from transom.providers.windows.facade import WindowsFacade
 from transom.providers.windows.files import DirectoryProvider, FileProvider
@@ -34,6 +35,7 @@ _PROVIDERS = (
     IisSiteProvider,
     FirewallRuleProvider,
     DscResourceProvider,
+    CommandProvider,
 )
 
 

@@ -38,6 +38,7 @@ ERROR_INSTALL_PACKAGE_OPEN_FAILED = 1619
 ERROR_INSTALL_ALREADY_RUNNING = 1618
 ERROR_SUCCESS_REBOOT_INITIATED = 1641
 ERROR_SUCCESS_REBOOT_REQUIRED = 3010
+WAIT_TIMEOUT = 258
 #: Not a Win32 code: a PowerShell cmdlet failed with no better code (HRESULT E_FAIL).
 E_FAIL = 0x80004005
 
@@ -308,6 +309,13 @@ class DscResult(TypedDict, total=False):
     rebootRequired: bool
 
 
+class CommandResult(TypedDict):
+    """What a script run reported: its exit code and its output and error text."""
+
+    exitCode: int
+    output: str
+
+
 class PowerShellOps(Protocol):
     def feature_get(self, name: str) -> FeatureInfo | None:
         """None when Get-WindowsFeature knows no such feature."""
@@ -355,9 +363,18 @@ class PowerShellOps(Protocol):
         properties: dict[str, Any],
     ) -> DscResult: ...
 
-    def powershell(self, script: str, args: dict[str, Any]) -> Any:
-        """Run a script block with named arguments in the long-lived host; its output as JSON
-        values (one value, or a list for several)."""
+    def run_command(
+        self,
+        script: str,
+        *,
+        working_directory: str | None,
+        environment: dict[str, str],
+        timeout: float,
+    ) -> CommandResult:
+        """Run a PowerShell script in a fresh runspace of the long-lived host (its variables,
+        location and ``exit`` stay its own). The exit code is ``exit N``'s N, else a non-zero
+        $LASTEXITCODE of the last native program, else 1 if it wrote an error, else 0.
+        WAIT_TIMEOUT (258) when it overran ``timeout``."""
 
 
 # --- MSI --------------------------------------------------------------------------------------

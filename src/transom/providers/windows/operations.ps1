@@ -255,3 +255,48 @@ function global:Invoke-TransomDsc {
         }
     }
 }
+
+function global:Invoke-TransomCommand {
+    param([string]$Script, [string]$WorkingDirectory, $Environment, [double]$TimeoutSeconds)
+    # Environment variables are per process: set them for the run, then put them back.
+    $saved = @{}
+    if ($Environment) {
+        foreach ($k in @($Environment.Keys)) {
+            $saved[$k] = [Environment]::GetEnvironmentVariable($k)
+            [Environment]::SetEnvironmentVariable($k, [string]$Environment[$k])
+        }
+    }
+    # A fresh runspace: the script's variables, location and exit stay out of the host.
+    $ps = [PowerShell]::Create()
+    try {
+        if ($WorkingDirectory) {
+            [void]$ps.AddCommand('Set-Location').AddParameter('LiteralPath', $WorkingDirectory).AddStatement()
+        }
+        [void]$ps.AddScript('$global:LASTEXITCODE = 0').AddStatement()
+        [void]$ps.AddScript($Script)
+        $async = $ps.BeginInvoke()
+        if (-not $async.AsyncWaitHandle.WaitOne([int]($TimeoutSeconds * 1000))) {
+            $ps.Stop()
+            $e = New-Object System.ComponentModel.Win32Exception 258, "script timed out after $TimeoutSeconds s"
+            throw $e
+        }
+        $code = 0
+        $output = @()
+        try {
+            $output = $ps.EndInvoke($async)
+        } catch {
+            $inner = $_.Exception
+            while ($inner.InnerException) { $inner = $inner.InnerException }
+            if ($inner -is [System.Management.Automation.ExitException]) { $code = [int]$inner.Argument }
+            else { $code = 1; $output = @($inner.Message) }
+        }
+        $last = $ps.Runspace.SessionStateProxy.GetVariable('LASTEXITCODE')
+        if ($code -eq 0 -and $last) { $code = [int]$last }
+        if ($code -eq 0 -and $ps.HadErrors) { $code = 1 }
+        $text = (($output | Out-String) + ($ps.Streams.Error | Out-String)).Trim()
+        @{ exitCode = $code; output = $text }
+    } finally {
+        $ps.Dispose()
+        foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
+    }
+}

@@ -26,12 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from typing import IO, Any
 
-from transom.providers.windows.facade import E_FAIL, WindowsApiError
+from transom.providers.windows.facade import E_FAIL, WAIT_TIMEOUT, WindowsApiError
 
 log = logging.getLogger(__name__)
 
-#: WAIT_TIMEOUT: the call did not answer in time.
-WAIT_TIMEOUT = 258
 _EOF = None
 _FACILITY_WIN32 = 0x8007_0000
 

@@ -130,7 +130,8 @@ class SimulatedFacade:
         self.app_pool_passwords: dict[str, str] = {}
         self.sites: dict[str, f.SiteInfo] = {}
         self.dsc_resources: dict[str, Callable[[str, dict[str, Any]], f.DscResult]] = {}
-        self.scripts: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        #: Script text -> what running it does (Command resources).
+        self.scripts: dict[str, Callable[[dict[str, Any]], f.CommandResult]] = {}
         self.packages: dict[str, SimPackage] = {}
         self.products: set[str] = set()
         self.msi_busy = False
@@ -749,13 +750,27 @@ class SimulatedFacade:
                 )
             return resource(method, deepcopy(properties))
 
-    def powershell(self, script: str, args: dict[str, Any]) -> Any:
+    def run_command(
+        self,
+        script: str,
+        *,
+        working_directory: str | None,
+        environment: dict[str, str],
+        timeout: float,
+    ) -> f.CommandResult:
         with self._lock:
-            self.calls.append("powershell")
+            self.calls.append("run_command")
             handler = self.scripts.get(script)
             if handler is None:
-                raise WindowsApiError(f.E_FAIL, "powershell", "no simulated handler for script")
-            return handler(deepcopy(args))
+                return {
+                    "exitCode": 1,
+                    "output": f"The term '{script.split(maxsplit=1)[0]}' is not "
+                    "recognized as the name of a cmdlet, function, script file, or "
+                    "operable program.",
+                }
+            return handler(
+                {"workingDirectory": working_directory, "environment": dict(environment)}
+            )
 
     # --- MSI ----------------------------------------------------------------------------------
 

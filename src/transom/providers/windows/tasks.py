@@ -31,17 +31,26 @@ def _principal(value: Any) -> Any:
     return out
 
 
-def _trigger(value: Any) -> Any:
-    """A trigger's start boundary as HH:MM unless it is a full date-time (Once)."""
-    if not isinstance(value, Mapping):
-        return value
-    out = dict(value)
-    at = out.get("at")
-    if isinstance(at, str) and "T" in at and out.get("type") != "Once":
-        out["at"] = at.split("T", 1)[1][:5]
-    elif isinstance(at, str) and len(at) == 8:
-        out["at"] = at[:5]
-    return out
+def _split_at(at: Any) -> tuple[str | None, str]:
+    """A start boundary as (date or None, HH:MM): Task Scheduler stores seconds and a date
+    even for a time-only trigger."""
+    text = str(at or "")
+    date, _, clock = text.rpartition("T")
+    return date or None, clock[:5]
+
+
+def _same_trigger(desired: Any, actual: Any) -> bool:
+    if not isinstance(desired, Mapping) or not isinstance(actual, Mapping):
+        return bool(desired == actual)
+    want_at, have_at = desired.get("at"), actual.get("at")
+    if want_at is not None:
+        want_date, want_clock = _split_at(want_at)
+        have_date, have_clock = _split_at(have_at)
+        # A date only matters when the resource gives one (a Once trigger's day).
+        if want_clock != have_clock or (want_date is not None and want_date != have_date):
+            return False
+    rest = {k: v for k, v in desired.items() if k != "at"}
+    return subset_equal(rest, actual)
 
 
 class ScheduledTaskProvider(WindowsProvider[ScheduledTaskProperties]):
@@ -60,7 +69,7 @@ class ScheduledTaskProvider(WindowsProvider[ScheduledTaskProperties]):
         if prop == "action":
             return subset_equal(desired, actual, frozenset({"execute", "workingDirectory"}))
         if prop == "trigger":
-            return subset_equal(_trigger(desired), _trigger(actual))
+            return _same_trigger(desired, actual)
         if prop == "principal":
             return subset_equal(_principal(desired), _principal(actual))
         return bool(desired == actual)

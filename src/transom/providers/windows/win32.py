@@ -497,8 +497,26 @@ class Win32Facade:
         )
         return result
 
-    def powershell(self, script: str, args: dict[str, Any]) -> Any:
-        return self.ps.invoke(script, args)
+    def run_command(
+        self,
+        script: str,
+        *,
+        working_directory: str | None,
+        environment: dict[str, str],
+        timeout: float,
+    ) -> f.CommandResult:
+        result: f.CommandResult = self.ps.call(
+            "Invoke-TransomCommand",
+            {
+                "Script": script,
+                "WorkingDirectory": working_directory or "",
+                "Environment": environment,
+                "TimeoutSeconds": timeout,
+            },
+            # The host's own deadline fires first; this one only catches a hung host.
+            timeout=timeout + 30,
+        )
+        return result
 
     # --- MSI ----------------------------------------------------------------------------------
 
