@@ -77,6 +77,7 @@ def _config(path: str | None) -> KubeConfig:
 
 def _run(args: argparse.Namespace) -> int:
     from transom.controller import setup
+    from transom.controller.flux_events import Notifier
     from transom.controller.manager import Controller
     from transom.kube.client import Kube
 
@@ -86,7 +87,8 @@ def _run(args: argparse.Namespace) -> int:
         async with Kube(_config(args.kubeconfig), field_manager="transom-controller") as kube:
             if not args.no_install:
                 await setup.ensure(kube)
-            await Controller(kube).run()
+            notifier = Notifier(args.events_addr) if args.events_addr else None
+            await Controller(kube, notifier=notifier).run()
 
     asyncio.run(main())
     return 0

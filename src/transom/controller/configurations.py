@@ -16,7 +16,7 @@ from transom.api import names
 from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.wire import API_VERSION
-from transom.controller import events, rollout
+from transom.controller import events, flux_events, rollout
 from transom.controller.hostview import HostView, view_from_assignment
 from transom.controller.informer import Key, Obj
 from transom.controller.secrets_copy import MissingSecretError, copy_secrets, rewrite_refs
@@ -218,24 +218,27 @@ async def _announce(
     ready = c.find_condition(status.conditions, c.READY)
     if ready is None:
         return
-    if c.find_condition(status.conditions, c.STALLED) is not None:
-        await events.emit(
-            ctl.kube,
+    failed = c.find_condition(status.conditions, c.STALLED) is not None
+    if not failed and ready.status != "True":
+        return
+    await events.emit(
+        ctl.kube,
+        obj,
+        type_=events.WARNING if failed else events.NORMAL,
+        reason=ready.reason,
+        action="Rollout",
+        note=ready.message,
+    )
+    if ctl.notifier is not None:
+        body = flux_events.event(
             obj,
-            type_=events.WARNING,
+            severity=flux_events.ERROR if failed else flux_events.INFO,
             reason=ready.reason,
-            action="Rollout",
-            note=ready.message,
+            message=ready.message,
+            revision=status.revision,
         )
-    elif ready.status == "True":
-        await events.emit(
-            ctl.kube,
-            obj,
-            type_=events.NORMAL,
-            reason=ready.reason,
-            action="Rollout",
-            note=ready.message,
-        )
+        if body is not None:
+            await ctl.notifier.post(body)
 
 
 def identities(spec: ConfigurationSpec) -> dict[str, str]:

@@ -13,6 +13,7 @@ from transom.api import names
 from transom.api.configuration import ConfigurationSpec
 from transom.api.wire import LabelSelector
 from transom.controller import configurations, csr, hosts
+from transom.controller.flux_events import Notifier
 from transom.controller.informer import Informer, Key, Obj, key_of
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, CSRS, HOSTS, KUSTOMIZATIONS, LEASES
@@ -36,6 +37,7 @@ class Controller:
         liveness_interval: float = 1.0,
         instance: str = "transom-controller",
         concurrency: int = 16,
+        notifier: Notifier | None = None,
     ) -> None:
         self.kube = kube
         self.instance = instance
@@ -43,6 +45,8 @@ class Controller:
         self.host_grace_seconds = host_grace_seconds
         self.liveness_interval = liveness_interval
         self.concurrency = concurrency
+        #: Forwards rollout outcomes to Flux's notification-controller when set.
+        self.notifier = notifier
         self._dirty: set[Key] = set()
         self._hosts_dirty: set[str] = set()
         self._wake = asyncio.Event()
