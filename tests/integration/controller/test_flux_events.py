@@ -100,7 +100,7 @@ async def test_success_and_halt_are_posted_about_the_kustomization(
         assert failed["severity"] == "error" and failed["reason"] == "ApplyFailed"
         assert host in failed["message"] and "motd" in failed["message"]
         for body in received:
-            assert REQUIRED <= body.keys()
+            assert body.keys() >= REQUIRED
             assert all(k.startswith(ALLOWED_PREFIXES) for k in body["metadata"]), body["metadata"]
     finally:
         task.cancel()
