@@ -83,3 +83,15 @@ def test_msi_uninstall(sim: SimulatedFacade) -> None:
     sim.products.add(PRODUCT)
     converges(engine(sim), msi(ensure="absent"))
     assert PRODUCT not in sim.products
+
+
+def test_host_policy_sees_the_package_and_log_paths(sim: SimulatedFacade) -> None:
+    from transom.engine.converge import Engine
+    from transom.engine.policy import HostPolicy
+    from transom.providers.windows import providers
+
+    sim.packages["d:\\pkgs\\app.msi"] = SimPackage(PRODUCT)
+    eng = Engine(providers(sim), policy=HostPolicy(path_roots=("C:\\Packages",)))
+    report = apply(eng, msi(path="D:\\pkgs\\app.msi"))
+    assert report.results[0].reason == "DeniedByHostPolicy"
+    assert PRODUCT not in sim.products

@@ -161,3 +161,14 @@ def test_account_aliases_are_equal(sim: SimulatedFacade) -> None:
     sim.service_change("TransomTest", account="NT AUTHORITY\\NetworkService")
     report = apply(engine(sim), service(account="nt authority\\network service"))
     assert not report.changed and report.in_desired_state
+
+
+def test_rebooter_tells_boots_apart(sim: SimulatedFacade) -> None:
+    from transom.providers.windows.reboot import WindowsRebooter
+
+    sim.reboot_pending = True
+    rebooter = WindowsRebooter(sim)
+    before = rebooter.boot_id()
+    rebooter.reboot("Transom: Web-Server installed")
+    assert rebooter.boot_id() != before
+    assert sim.reboot_reasons == ["Transom: Web-Server installed"] and not sim.reboot_pending

@@ -478,6 +478,10 @@ class MsiPackageProperties(ResourceProperties):
     def identity(self) -> str:
         return f"msi:{self.product_code.upper()}"
 
+    def touches(self) -> list[str]:
+        paths = [p for p in (self.path, self.log_path) if p is not None]
+        return [self.identity(), *(f"path:{p}" for p in paths)]
+
 
 # --- ScheduledTask ----------------------------------------------------------------------------
 
@@ -782,6 +786,10 @@ class IisSiteProperties(ResourceProperties):
 
     def identity(self) -> str:
         return f"iis-site:{self.name.lower()}"
+
+    def touches(self) -> list[str]:
+        extra = [f"path:{self.physical_path}"] if self.physical_path else []
+        return [self.identity(), *extra]
 
 
 # --- FirewallRule -----------------------------------------------------------------------------

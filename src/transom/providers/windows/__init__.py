@@ -20,6 +20,7 @@ from transom.providers.windows.registry import (
 )
 from transom.providers.windows.service import ServiceProvider
 from transom.providers.windows.tasks import ScheduledTaskProvider
+from transom.providers.windows.win32 import Win32Facade
 
 _PROVIDERS = (
     FileProvider,
@@ -44,4 +45,10 @@ def providers(facade: WindowsFacade) -> dict[str, Provider[Any]]:
     return {cls.kind: cls(facade) for cls in _PROVIDERS}
 
 
-__all__ = ["WindowsFacade", "providers"]
+def windows_providers() -> dict[str, Provider[Any]]:
+    """The providers over the real OS, for a one-shot ``transom apply``. A long-running agent
+    builds one Win32Facade and shares it with WindowsNotifier and WindowsRebooter instead."""
+    return providers(Win32Facade())
+
+
+__all__ = ["WindowsFacade", "providers", "windows_providers"]

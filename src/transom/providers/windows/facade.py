@@ -406,6 +406,12 @@ class System(Protocol):
 
     def temp_dir(self) -> str: ...
 
+    def boot_id(self) -> str:
+        """Changes with every boot: PrefetchParameters\\BootId, a counter Windows keeps."""
+
+    def reboot(self, reason: str) -> None:
+        """shutdown /r: a planned restart, the reason recorded in the System log (1074)."""
+
 
 # --- change notifications ---------------------------------------------------------------------
 

@@ -136,6 +136,8 @@ class SimulatedFacade:
         self.products: set[str] = set()
         self.msi_busy = False
         self.reboot_pending = False
+        self.boots = 1
+        self.reboot_reasons: list[str] = []
         self.environment_broadcasts = 0
         #: Every PowerShell-backed call, for tests that count host round trips.
         self.calls: list[str] = []
@@ -832,6 +834,15 @@ class SimulatedFacade:
 
     def broadcast_environment_change(self) -> None:
         self.environment_broadcasts += 1
+
+    def boot_id(self) -> str:
+        return str(self.boots)
+
+    def reboot(self, reason: str) -> None:
+        # The next boot: pending states settle, a reboot is no longer pending.
+        self.boots += 1
+        self.reboot_reasons.append(reason)
+        self.reboot_pending = False
 
     def temp_dir(self) -> str:
         with self._lock:

@@ -59,6 +59,9 @@ _HIVES = {
 _KEY_WOW64_64KEY = 0x0100
 _KEY_WOW64_32KEY = 0x0200
 _KEY_NOTIFY = 0x0010
+_BOOT_ID_KEY = (
+    r"SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\PrefetchParameters"
+)
 _FILE_RIGHTS: tuple[tuple[f.AccessRight, int], ...] = (
     ("FullControl", 0x1F01FF),
     ("Modify", 0x1301BF),
@@ -550,6 +553,22 @@ class Win32Facade:
 
     def temp_dir(self) -> str:
         return tempfile.gettempdir()
+
+    def boot_id(self) -> str:
+        data, _ = self.reg_query_value("HKLM", _BOOT_ID_KEY, "BootId", 64)
+        return str(data)
+
+    def reboot(self, reason: str) -> None:
+        # /d p:2:4: planned, Operating System: Reconfiguration. A minute's grace lets the
+        # agent report before it goes down.
+        done = subprocess.run(
+            ["shutdown.exe", "/r", "/t", "60", "/d", "p:2:4", "/c", reason[:512]],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise WindowsApiError(done.returncode, "shutdown", done.stderr.strip())
 
     # --- notifications ------------------------------------------------------------------------
 
