@@ -7,12 +7,10 @@ Every process is tied to its parent (PR_SET_PDEATHSIG), so a killed test run lea
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,22 +26,16 @@ from typing import Any
 import yaml
 
 from transom.dev import pki
+from transom.dev.processes import Process, free_port, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "tools" / "controlplane" / "build.sh"
 SERVICE_CIDR = "10.0.0.0/24"
 ADMIN_USER = "transom-admin"
-_PR_SET_PDEATHSIG = 1
 
 
 class ControlPlaneError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def binaries() -> Path:
@@ -53,51 +46,6 @@ def binaries() -> Path:
         return Path(override)
     out = subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True).stdout
     return Path(out.strip().splitlines()[-1])
-
-
-def _die_with_parent() -> None:
-    # Linux-only dev tooling: the kernel signals the child when the parent dies.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass
-class _Proc:
-    name: str
-    args: list[str]
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for orphan-free teardown
-            )
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.popen = None
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
 
 @dataclass
@@ -119,7 +67,7 @@ class ControlPlane:
         self.apiserver_port = free_port()
         self.kcm_port = free_port()
         self.url = f"https://127.0.0.1:{self.apiserver_port}"
-        self._procs: dict[str, _Proc] = {}
+        self._procs: dict[str, Process] = {}
         self.startup_seconds = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -143,15 +91,15 @@ class ControlPlane:
             d.mkdir(parents=True, exist_ok=True)
         self._make_pki()
         self._write_kubeconfig(self.kubeconfig, self.admin)
-        self._procs["etcd"] = _Proc("etcd", self._etcd_args(bins), self.logs / "etcd.log")
+        self._procs["etcd"] = Process("etcd", self._etcd_args(bins), self.logs / "etcd.log")
         self._procs["etcd"].start()
         self._wait(self._etcd_healthy, "etcd", 30)
-        self._procs["kube-apiserver"] = _Proc(
+        self._procs["kube-apiserver"] = Process(
             "kube-apiserver", self._apiserver_args(bins), self.logs / "kube-apiserver.log"
         )
         self._procs["kube-apiserver"].start()
         self._wait(self.apiserver_ready, "kube-apiserver", 90)
-        self._procs["kube-controller-manager"] = _Proc(
+        self._procs["kube-controller-manager"] = Process(
             "kube-controller-manager",
             self._kcm_args(bins),
             self.logs / "kube-controller-manager.log",
@@ -181,17 +129,8 @@ class ControlPlane:
 
     # -- readiness -----------------------------------------------------------------------------
 
-    def _wait(self, check: Any, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        proc = self._procs.get(name)
-        while time.monotonic() < deadline:
-            if proc is not None and not proc.alive():
-                raise ControlPlaneError(f"{name} exited during start-up:\n{proc.tail()}")
-            if check():
-                return
-            time.sleep(0.1)
-        tail = proc.tail() if proc else ""
-        raise ControlPlaneError(f"{name} not ready after {timeout:.0f} s:\n{tail}")
+    def _wait(self, check: Callable[[], bool], name: str, timeout: float) -> None:
+        wait_ready(check, self._procs.get(name), name, timeout, ControlPlaneError)
 
     def _etcd_healthy(self) -> bool:
         try:

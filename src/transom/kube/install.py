@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from transom.api.crds import KINDS, crd
-from transom.kube.client import Kube
+from transom.kube.client import Kube, Obj
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import CRDS
 
 
 async def install_crds(kube: Kube, timeout: float = 60.0) -> list[str]:
+    return await apply_crds(kube, [crd(kind) for kind in KINDS], timeout)
+
+
+async def apply_crds(kube: Kube, bodies: Iterable[Obj], timeout: float = 60.0) -> list[str]:
+    """Server-side apply CRD manifests (Transom's or another project's, such as Flux's) and
+    wait until each is Established; returns their names."""
     names = []
-    for kind in KINDS:
-        body = crd(kind)
+    for body in bodies:
         name = body["metadata"]["name"]
         await kube.apply(CRDS.path(name=name), body)
         names.append(name)
