@@ -466,6 +466,10 @@ class Agent:
         self.lease_renewals = 0
         #: Set once the first list of Assignments has been handed to the workers.
         self.synced = asyncio.Event()
+        self._rv: str | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        if rotator is not None:
+            rotator.on_rotated = lambda _cert: self.reconnect()
 
     async def run(self) -> None:
         (self.state_dir / ASSIGNMENTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -490,42 +494,56 @@ class Agent:
 
     # -- assignments ------------------------------------------------------------------------
 
+    def reconnect(self) -> None:
+        """Restart the watch: after a certificate rotation the old connection would otherwise
+        hang on a closed session instead of ending."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+
     async def _watch_loop(self) -> None:
-        path = ASSIGNMENTS.path(self.namespace)
-        rv: str | None = None
         backoff = Backoff(self.options.backoff_max_seconds)
         while True:
+            self._watch_task = asyncio.create_task(self._watch_once(backoff))
             try:
-                if rv is None:
-                    listed = await self.kube.list(path)
-                    rv = listed["metadata"]["resourceVersion"]
-                    self._sync(listed.get("items") or [])
-                    self.synced.set()
-                async for event in self.kube.watch(
-                    path, resource_version=rv, timeout_seconds=self.options.watch_timeout_seconds
-                ):
-                    kind, obj = event.get("type"), event.get("object") or {}
-                    if kind == "ERROR":
-                        if obj.get("code") == 410:
-                            rv = None  # too old: list again
-                            break
-                        raise ApiError(int(obj.get("code", 500)), obj)
-                    rv = obj.get("metadata", {}).get("resourceVersion", rv)
-                    backoff.reset()
-                    name = obj.get("metadata", {}).get("name", "")
-                    if kind in ("ADDED", "MODIFIED"):
-                        self._worker(name).offer(obj, from_list=False)
-                    elif kind == "DELETED" and name in self.workers:
-                        self.workers[name].delete()
+                await self._watch_task
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                # Only the watch was cancelled (reconnect): resume from where it was.
             except ApiError as exc:
                 if exc.status == 410:
-                    rv = None
+                    self._rv = None
                     continue
                 log.warning("watching assignments: %s", exc)
                 await backoff.sleep()
             except _NETWORK_ERRORS as exc:
                 log.debug("watching assignments: %s", exc)
                 await backoff.sleep()
+
+    async def _watch_once(self, backoff: Backoff) -> None:
+        path = ASSIGNMENTS.path(self.namespace)
+        if self._rv is None:
+            listed = await self.kube.list(path)
+            self._rv = listed["metadata"]["resourceVersion"]
+            self._sync(listed.get("items") or [])
+            self.synced.set()
+        async for event in self.kube.watch(
+            path, resource_version=self._rv, timeout_seconds=self.options.watch_timeout_seconds
+        ):
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    self._rv = None  # too old: list again
+                    return
+                raise ApiError(int(obj.get("code", 500)), obj)
+            self._rv = obj.get("metadata", {}).get("resourceVersion", self._rv)
+            backoff.reset()
+            name = obj.get("metadata", {}).get("name", "")
+            if kind in ("ADDED", "MODIFIED"):
+                self._worker(name).offer(obj, from_list=False)
+            elif kind == "DELETED" and name in self.workers:
+                self.workers[name].delete()
 
     def _sync(self, items: list[Obj]) -> None:
         seen = set()
@@ -543,14 +561,21 @@ class Agent:
     async def _lease_loop(self) -> None:
         lease: Obj | None = None
         path = LEASES.path(self.namespace, LEASE_NAME)
+        offline = False
         while True:
             try:
                 lease = await self._renew(lease, path)
                 self.lease_renewals += 1
+                if offline:
+                    # Back from an outage: a watch on a connection that died silently would
+                    # wait for its read timeout; start a fresh one now.
+                    offline = False
+                    self.reconnect()
             except ApiError as exc:
                 lease = None  # conflict or gone: read it again next time
                 log.warning("lease not renewed: %s", exc)
             except _NETWORK_ERRORS as exc:
+                offline = True
                 log.debug("lease not renewed: %s", exc)
             await asyncio.sleep(self.options.renew_interval_seconds)
 
