@@ -25,6 +25,14 @@ _PATCH_CONTENT_TYPES = {
     "apply": "application/apply-patch+yaml",
 }
 Obj = dict[str, Any]
+_THROTTLE_RETRIES = 10
+
+
+def _retry_after(header: str | None) -> float:
+    try:
+        return min(max(float(header or 1), 0.1), 1.0)
+    except ValueError:
+        return 1.0
 
 
 class ApiError(Exception):
@@ -104,21 +112,28 @@ class Kube:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        self.requests[f"{method} {path}"] += 1
         data = None if body is None else json.dumps(body)
-        headers = await self._headers(content_type if data is not None else None)
-        async with self._client().request(
-            method, path, data=data, params=params, headers=headers
-        ) as resp:
-            text = await resp.text()
-            payload: Obj | str
-            try:
-                payload = json.loads(text) if text else {}
-            except json.JSONDecodeError:
-                payload = text
-            if resp.status >= 400:
-                raise ApiError(resp.status, payload)
-            return payload if isinstance(payload, dict) else {"raw": payload}
+        for attempt in range(_THROTTLE_RETRIES + 1):
+            self.requests[f"{method} {path}"] += 1
+            headers = await self._headers(content_type if data is not None else None)
+            async with self._client().request(
+                method, path, data=data, params=params, headers=headers
+            ) as resp:
+                text = await resp.text()
+                payload: Obj | str
+                try:
+                    payload = json.loads(text) if text else {}
+                except json.JSONDecodeError:
+                    payload = text
+                if resp.status == 429 and attempt < _THROTTLE_RETRIES:
+                    # Throttled, or storage still initializing after a (re)start: wait as told,
+                    # as client-go does, rather than fail the caller.
+                    await asyncio.sleep(_retry_after(resp.headers.get("Retry-After")))
+                    continue
+                if resp.status >= 400:
+                    raise ApiError(resp.status, payload)
+                return payload if isinstance(payload, dict) else {"raw": payload}
+        raise AssertionError("unreachable")
 
     async def get(self, path: str, **params: str) -> Obj:
         return await self.request("GET", path, params=params or None)
