@@ -17,6 +17,7 @@ COMMANDS = (
     "transom.cli.agent",
     "transom.cli.status",
     "transom.cli.audit",
+    "transom.cli.trace",
 )
 
 

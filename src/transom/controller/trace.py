@@ -1,0 +1,158 @@
+"""`transom trace HOST [RESOURCE]`: from a host's resource back to the commit, like
+`flux trace`, but down to the Windows host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transom.api import names
+from transom.controller.report import rows
+from transom.kube.client import Kube
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, GIT_REPOSITORIES, KUSTOMIZATIONS, Kind
+
+_SOURCE_KINDS = {"GitRepository": GIT_REPOSITORIES}
+
+
+@dataclass
+class Trace:
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, label: str, text: str) -> None:
+        self.lines.append((label, text))
+
+    def render(self) -> str:
+        width = max((len(k) for k, _ in self.lines), default=0) + 1
+        return "\n".join(f"{(k + ':').ljust(width)} {v}" for k, v in self.lines)
+
+
+def _ready(obj: dict[str, Any]) -> str:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return f"Ready={c.get('status')} ({c.get('reason')}: {c.get('message', '')[:100]})"
+    return "Ready=<none>"
+
+
+async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trace]:
+    """One trace per Assignment of the host that holds ``resource`` (every one if None)."""
+    host_row = {r.configuration: r for r in await rows(kube, host)}
+    assignments = (await kube.list(ASSIGNMENTS.path(names.host_namespace(host))))["items"]
+    out = []
+    for a in sorted(assignments, key=lambda a: a["metadata"]["name"]):
+        wanted = [r for r in a["spec"]["resources"] if resource in (None, r["name"])]
+        if resource is not None and not wanted:
+            continue
+        t = Trace()
+        src = a["spec"]["source"]
+        conf_ref = src["configuration"]
+        conf_key = f"{conf_ref.get('namespace', '')}/{conf_ref['name']}"
+        row = host_row.get(conf_key)
+        t.add("Host", f"{host} ({'online' if row and row.online else 'OFFLINE'})")
+        results = {r["name"]: r for r in (a.get("status") or {}).get("results") or []}
+        for r in wanted if resource is not None else []:
+            member = next(k for k in r if k not in ("name", "dependsOn"))
+            res = results.get(r["name"], {})
+            state = (
+                "in desired state"
+                if res.get("inDesiredState")
+                else res.get("message") or "not yet applied"
+            )
+            t.add("Resource", f"{r['name']} [{member}] {state}")
+        status = a.get("status") or {}
+        applied = status.get("observedGeneration") == a["metadata"].get("generation")
+        t.add(
+            "Assignment",
+            f"{a['metadata']['namespace']}/{a['metadata']['name']} "
+            f"generation {src['generation']} "
+            f"{'applied' if applied else 'NOT YET APPLIED'}; {_ready(a)}",
+        )
+        t.add("Applied rev", str(status.get("appliedRevision") or "-"))
+        conf = await kube.get_or_none(
+            CONFIGURATIONS.path(conf_ref.get("namespace"), conf_ref["name"])
+        )
+        if conf is None:
+            t.add("Configuration", f"{conf_key} (deleted)")
+            out.append(t)
+            continue
+        cs = conf.get("status") or {}
+        t.add(
+            "Configuration",
+            f"{conf_key} generation {conf['metadata'].get('generation')} "
+            f"hosts {cs.get('summary', '-')}; {_ready(conf)}",
+        )
+        ks_ref = src.get("kustomization")
+        if not ks_ref:
+            t.add("Kustomization", "none (not applied by Flux)")
+            out.append(t)
+            continue
+        ks = await kube.get_or_none(KUSTOMIZATIONS.path(ks_ref.get("namespace"), ks_ref["name"]))
+        if ks is None:
+            t.add("Kustomization", f"{ks_ref.get('namespace')}/{ks_ref['name']} (not found)")
+            out.append(t)
+            continue
+        kss = ks.get("status") or {}
+        t.add(
+            "Kustomization",
+            f"{ks_ref.get('namespace')}/{ks_ref['name']} "
+            f"path {ks['spec'].get('path', '/')}; {_ready(ks)}",
+        )
+        t.add("Last applied", str(kss.get("lastAppliedRevision") or "-"))
+        source_ref = ks["spec"].get("sourceRef") or {}
+        kind: Kind | None = _SOURCE_KINDS.get(source_ref.get("kind", ""))
+        if kind is not None:
+            repo = await kube.get_or_none(
+                kind.path(
+                    source_ref.get("namespace") or ks_ref.get("namespace"), source_ref["name"]
+                )
+            )
+            if repo is not None:
+                artifact = (repo.get("status") or {}).get("artifact") or {}
+                t.add(
+                    source_ref["kind"],
+                    f"{repo['metadata']['namespace']}/"
+                    f"{repo['metadata']['name']} {repo['spec'].get('url')}",
+                )
+                t.add("Source rev", str(artifact.get("revision") or "-"))
+        t.add(
+            "Commit",
+            f"{src.get('revision') or '-'} (generation {src['generation']} "
+            "was introduced by this commit)",
+        )
+        out.append(t)
+    if resource is not None and not out:
+        raise LookupError(f"host {host} has no resource named {resource!r}")
+    return out
+
+
+async def _flux(kube: Kube, t: Trace, src: dict[str, Any]) -> None:
+    """The Flux end of the trace: Kustomization, its source, and the commit."""
+    ks_ref = src.get("kustomization")
+    if not ks_ref:
+        t.add("Kustomization", "none (not applied by Flux)")
+        return
+    ks = await kube.get_or_none(KUSTOMIZATIONS.path(ks_ref.get("namespace"), ks_ref["name"]))
+    if ks is None:
+        t.add("Kustomization", f"{ks_ref.get('namespace')}/{ks_ref['name']} (not found)")
+        return
+    kss = ks.get("status") or {}
+    t.add(
+        "Kustomization",
+        f"{ks_ref.get('namespace')}/{ks_ref['name']} "
+        f"path {ks['spec'].get('path', '/')}; {_ready(ks)}",
+    )
+    t.add("Last applied", str(kss.get("lastAppliedRevision") or "-"))
+    source_ref = ks["spec"].get("sourceRef") or {}
+    kind: Kind | None = _SOURCE_KINDS.get(source_ref.get("kind", ""))
+    if kind is not None:
+        repo = await kube.get_or_none(
+            kind.path(source_ref.get("namespace") or ks_ref.get("namespace"), source_ref["name"])
+        )
+        if repo is not None:
+            artifact = (repo.get("status") or {}).get("artifact") or {}
+            t.add(
+                source_ref["kind"],
+                f"{repo['metadata']['namespace']}/"
+                f"{repo['metadata']['name']} {repo['spec'].get('url')}",
+            )
+            t.add("Source rev", str(artifact.get("revision") or "-"))
+    t.add("Commit", f"{src.get('revision') or '-'} (introduced generation {src['generation']})")
