@@ -80,44 +80,7 @@ async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trac
             f"{conf_key} generation {conf['metadata'].get('generation')} "
             f"hosts {cs.get('summary', '-')}; {_ready(conf)}",
         )
-        ks_ref = src.get("kustomization")
-        if not ks_ref:
-            t.add("Kustomization", "none (not applied by Flux)")
-            out.append(t)
-            continue
-        ks = await kube.get_or_none(KUSTOMIZATIONS.path(ks_ref.get("namespace"), ks_ref["name"]))
-        if ks is None:
-            t.add("Kustomization", f"{ks_ref.get('namespace')}/{ks_ref['name']} (not found)")
-            out.append(t)
-            continue
-        kss = ks.get("status") or {}
-        t.add(
-            "Kustomization",
-            f"{ks_ref.get('namespace')}/{ks_ref['name']} "
-            f"path {ks['spec'].get('path', '/')}; {_ready(ks)}",
-        )
-        t.add("Last applied", str(kss.get("lastAppliedRevision") or "-"))
-        source_ref = ks["spec"].get("sourceRef") or {}
-        kind: Kind | None = _SOURCE_KINDS.get(source_ref.get("kind", ""))
-        if kind is not None:
-            repo = await kube.get_or_none(
-                kind.path(
-                    source_ref.get("namespace") or ks_ref.get("namespace"), source_ref["name"]
-                )
-            )
-            if repo is not None:
-                artifact = (repo.get("status") or {}).get("artifact") or {}
-                t.add(
-                    source_ref["kind"],
-                    f"{repo['metadata']['namespace']}/"
-                    f"{repo['metadata']['name']} {repo['spec'].get('url')}",
-                )
-                t.add("Source rev", str(artifact.get("revision") or "-"))
-        t.add(
-            "Commit",
-            f"{src.get('revision') or '-'} (generation {src['generation']} "
-            "was introduced by this commit)",
-        )
+        await _flux(kube, t, src)
         out.append(t)
     if resource is not None and not out:
         raise LookupError(f"host {host} has no resource named {resource!r}")
