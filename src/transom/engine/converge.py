@@ -212,7 +212,7 @@ class Engine:
                 reason=DEPENDENCY_NOT_READY,
                 message=f"skipped: dependency {blocker.name!r} {_blocked_because(blocker)}",
             )
-        denial = self.policy.denial(r.properties)
+        denial = self.policy.denial(r.properties, step.provider.touches(r.properties))
         if denial is not None:
             return outcome(Status.DENIED, False, reason=DENIED_BY_HOST_POLICY, message=denial)
         provider = step.provider

@@ -55,19 +55,19 @@ class HostPolicy(BaseModel):
         default=False, alias="allowScripts", description="Whether types that run code may run."
     )
 
-    def denial(self, props: ResourceProperties) -> str | None:
+    def denial(self, props: ResourceProperties, touches: Sequence[str] | None = None) -> str | None:
         """Why the policy denies this resource, prefixed 'denied by host policy: '; None if
-        allowed."""
-        reason = self._why_denied(props)
+        allowed. ``touches`` (default: the resource's own) lists the host objects to check."""
+        reason = self._why_denied(props, props.touches() if touches is None else touches)
         return None if reason is None else DENIED_PREFIX + reason
 
-    def _why_denied(self, props: ResourceProperties) -> str | None:
+    def _why_denied(self, props: ResourceProperties, touches: Sequence[str]) -> str | None:
         if self.allowed_types is not None and props.kind not in self.allowed_types:
             allowed = ", ".join(self.allowed_types) or "none"
             return f"resource type {props.kind} is not allowed (allowed: {allowed})"
         if props.runs_code and not self.allow_scripts:
             return f"resource type {props.kind} runs code and scripts are off on this host"
-        for target in props.touches():
+        for target in touches:
             scheme, _, value = target.partition(":")
             if scheme == "path" and self.path_roots is not None:
                 why = path_outside(value, self.path_roots)

@@ -94,6 +94,12 @@ class Provider(ABC, Generic[P]):
         (case-insensitive names, equivalent encodings, ...)."""
         return bool(desired == actual)
 
+    def touches(self, desired: P) -> list[str]:
+        """Host objects this provider will touch for ``desired``, as identities (``path:...``);
+        host policy checks each. Override when the platform adds one the model cannot know,
+        e.g. a default file."""
+        return desired.touches()
+
     def watch_targets(self, desired: P) -> list[WatchTarget]:
         """OS objects whose change notifications should trigger a check of this resource."""
         return []

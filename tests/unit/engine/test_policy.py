@@ -143,3 +143,18 @@ def test_directory_in_allowed_root_is_allowed(tmp_path: Path) -> None:
     (tmp_path / "allowed").mkdir()
     report = posix_engine(_policy(tmp_path)).apply(doc(directory("d", tmp_path / "allowed" / "d")))
     assert report.results[0].status is Status.CHANGED
+
+
+def test_default_environment_file_is_checked_against_path_roots(tmp_path: Path) -> None:
+    policy = HostPolicy.model_validate({"pathRoots": [str(tmp_path)]})
+    default = doc({"name": "e", "environmentVariable": {"name": "A", "value": "1"}})
+    report = posix_engine(policy).apply(default, what_if=True)
+    assert report.results[0].status is Status.DENIED
+    assert "path /etc/environment" in report.results[0].message
+    inside = doc(
+        {
+            "name": "e",
+            "environmentVariable": {"name": "A", "value": "1", "file": str(tmp_path / "env")},
+        }
+    )
+    assert posix_engine(policy).apply(inside).in_desired_state

@@ -12,7 +12,9 @@ import pytest
 
 from tests.unit.engine.helpers import doc, posix_engine
 from transom.api.conditions import CHECKSUM_MISMATCH, COMMAND_FAILED
+from transom.engine.converge import Engine
 from transom.engine.result import Status
+from transom.providers.posix import posix_providers
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> str:
@@ -145,3 +147,29 @@ def test_command_timeout_kills_the_process_group(tmp_path: Path) -> None:
     assert report.results[0].reason == COMMAND_FAILED
     assert "timed out after 1 s" in report.results[0].message
     assert time.monotonic() - started < 10
+
+
+def test_archive_from_url_is_downloaded_once_and_cache_is_verified(
+    tmp_path: Path, web: tuple[str, Path]
+) -> None:
+    url, served = web
+    sha = _zip(served / "app.zip", {"index.html": b"<h1>v1</h1>"})
+    cache = tmp_path / "cache"
+    engine = Engine(posix_providers(str(cache)))
+    resources = doc(
+        {
+            "name": "app",
+            "archive": {"path": str(tmp_path / "app"), "source": f"{url}/app.zip", "sha256": sha},
+        }
+    )
+    assert engine.test(resources).results[0].status is Status.DIFFERS
+    assert engine.apply(resources).changed
+    assert (tmp_path / "app" / "index.html").read_bytes() == b"<h1>v1</h1>"
+    (served / "app.zip").unlink()  # no second download needed
+    assert not engine.apply(resources).changed
+    # Something replaces the cached archive: it is not trusted by its name.
+    _zip(cache / f"{sha}.zip", {"index.html": b"<h1>evil</h1>"})
+    (tmp_path / "app" / "index.html").write_bytes(b"x")
+    report = engine.apply(resources)
+    assert report.results[0].reason == CHECKSUM_MISMATCH
+    assert (tmp_path / "app" / "index.html").read_bytes() == b"x"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -153,26 +150,6 @@ def test_directory_create_mode_and_delete(tmp_path: Path) -> None:
     absent["directory"]["recurseDelete"] = True  # type: ignore[index]
     assert engine.apply(doc(absent)).in_desired_state
     assert not path.exists()
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    served = tmp_path / "www"
-    served.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kw: object) -> None:
-            super().__init__(*args, directory=str(served), **kw)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", served
-    server.shutdown()
-    server.server_close()
 
 
 def test_file_from_url_checked_by_sha256(tmp_path: Path, web: tuple[str, Path]) -> None:

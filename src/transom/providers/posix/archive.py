@@ -28,7 +28,7 @@ from transom.engine.provider import (
     State,
     WatchTarget,
 )
-from transom.providers.posix.download import CHUNK, download, sha256_of
+from transom.providers.posix.download import CHUNK, DigestCache, download
 
 _REMOTE = ("http://", "https://")
 
@@ -39,8 +39,7 @@ class ArchiveProvider(Provider[ArchiveProperties]):
     def __init__(self, cache_dir: str | None = None) -> None:
         #: Downloaded archives, by sha256; shared across runs.
         self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "transom-archives")  # noqa: PTH118
-        #: sha256 of local archives by (path, size, mtime, inode): hash each archive once.
-        self._digests: dict[tuple[str, int, int, int], str] = {}
+        self._digests = DigestCache()
 
     def get(self, desired: ArchiveProperties, ctx: Context) -> State:
         if not os.path.isdir(desired.path):  # noqa: PTH112
@@ -88,6 +87,7 @@ class ArchiveProvider(Provider[ArchiveProperties]):
         """Local path of the zip, checked against its sha256; None if it is remote, not yet
         downloaded, and ``fetch`` is false."""
         assert desired.source is not None and desired.sha256 is not None
+        path = desired.source
         if desired.source.startswith(_REMOTE):
             path = os.path.join(self.cache_dir, f"{desired.sha256}.zip")  # noqa: PTH118
             if not os.path.exists(path):  # noqa: PTH110
@@ -95,17 +95,14 @@ class ArchiveProvider(Provider[ArchiveProperties]):
                     return None
                 os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)  # noqa: PTH103
                 download(desired.source, desired.sha256, path)
-            return path
-        st = os.stat(desired.source)  # noqa: PTH116
-        key = (desired.source, st.st_size, st.st_mtime_ns, st.st_ino)
-        digest = self._digests.get(key) or sha256_of(desired.source)
+        # Cached downloads are checked too: the cache is only a place, not a proof.
+        digest = self._digests.sha256(path)
         if digest != desired.sha256:
             raise ProviderError(
-                f"archive {desired.source} has sha256 {digest}, expected {desired.sha256}",
+                f"archive {path} has sha256 {digest}, expected {desired.sha256}",
                 reason=CHECKSUM_MISMATCH,
             )
-        self._digests[key] = digest
-        return desired.source
+        return path
 
 
 def _target(root: str, name: str) -> str:

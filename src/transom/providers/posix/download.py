@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import urllib.request
 from collections.abc import Callable
 
@@ -20,6 +21,25 @@ def sha256_of(path: str) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class DigestCache:
+    """sha256 of files, hashed again only when the file may have changed. The key includes
+    ctime, which no user call can set back, so a write that restores size and mtime is still
+    seen."""
+
+    def __init__(self) -> None:
+        self._digests: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+
+    def sha256(self, path: str) -> str:
+        st = os.stat(path)  # noqa: PTH116 - str paths throughout providers
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._digests.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        digest = sha256_of(path)
+        self._digests[path] = (key, digest)
+        return digest
 
 
 def download(

@@ -108,5 +108,8 @@ class EnvironmentVariableProvider(Provider[EnvironmentVariableProperties]):
         write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"", prepare)
         return SetOutcome()
 
+    def touches(self, desired: EnvironmentVariableProperties) -> list[str]:
+        return [desired.identity(), f"path:{_file(desired)}"]
+
     def watch_targets(self, desired: EnvironmentVariableProperties) -> list[WatchTarget]:
         return [WatchTarget("file", _file(desired))]

@@ -20,7 +20,7 @@ from transom.engine.provider import (
     State,
     WatchTarget,
 )
-from transom.providers.posix.download import download, sha256_of
+from transom.providers.posix.download import DigestCache, download
 from transom.providers.posix.ownership import apply_fd, apply_path, modes_equal, observe
 
 NEW_FILE_MODE = 0o644
@@ -38,6 +38,9 @@ def _stat(path: str) -> os.stat_result | None:
 
 class FileProvider(Provider[FileProperties]):
     kind: ClassVar[str] = "File"
+
+    def __init__(self) -> None:
+        self._digests = DigestCache()
 
     def get(self, desired: FileProperties, ctx: Context) -> State:
         st = _stat(desired.path)
@@ -59,7 +62,7 @@ class FileProvider(Provider[FileProperties]):
             # A differing secret file is never shown: only that it differs.
             state["contentFrom"] = _wire(desired.content_from) if same else None
         elif desired.source is not None:
-            actual = sha256_of(desired.path)
+            actual = self._digests.sha256(desired.path)
             state["source"] = (
                 _wire(desired.source)
                 if actual == desired.source.sha256
