@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from transom.api import conditions as c
 from transom.api.resources.files import AccessRule, DirectoryProperties, FileProperties
@@ -41,7 +41,7 @@ def _acl_satisfied(desired: Any, actual: Any) -> bool:
 def _missing_aces(os: f.WindowsFacade, path: str, rules: list[AccessRule]) -> list[f.Ace]:
     have = [fold(_ace_wire(a)) for a in os.acl_get(path)]
     return [
-        f.Ace(r.identity, r.rights, r.type)  # type: ignore[arg-type]
+        f.Ace(r.identity, cast(f.AccessRight, r.rights), "Deny" if r.type == "Deny" else "Allow")
         for r in rules
         if fold(r.model_dump()) not in have
     ]

@@ -227,11 +227,11 @@ function global:Resolve-TransomDscResource([string]$Module, [string]$Version, [s
     $key = "$Module|$Version|$Name".ToLowerInvariant()
     if (-not $global:TransomDscCache.ContainsKey($key)) {
         $spec = $Module
-        if ($Version) { $spec = @{ ModuleName = $Module; ModuleVersion = $Version } }
+        if ($Version) { $spec = @{ ModuleName = $Module; RequiredVersion = $Version } }
         $found = @(Get-DscResource -Name $Name -Module $spec)
         if ($found.Count -eq 0) { throw "DSC resource $Name was not found in module $Module $Version" }
         $best = $found | Sort-Object { [version]$_.Version } -Descending | Select-Object -First 1
-        $global:TransomDscCache[$key] = @{ ModuleName = $best.ModuleName; ModuleVersion = [string]$best.Version }
+        $global:TransomDscCache[$key] = @{ ModuleName = $best.ModuleName; RequiredVersion = [string]$best.Version }
     }
     $global:TransomDscCache[$key]
 }

@@ -18,7 +18,7 @@ from transom.api.resources.windows import (
 )
 from transom.engine.provider import Change, Context, ProviderError, SetOutcome, State, WatchTarget
 from transom.providers.windows import facade as f
-from transom.providers.windows._common import WindowsProvider, os_call, present
+from transom.providers.windows._common import WindowsProvider, os_call, present, unsupported
 from transom.providers.windows.facade import WindowsApiError
 
 _TYPE_CODES: dict[RegistryValueType, int] = {
@@ -174,6 +174,7 @@ class EnvironmentVariableProvider(WindowsProvider[EnvironmentVariableProperties]
     kind = "EnvironmentVariable"
 
     def get(self, desired: EnvironmentVariableProperties, ctx: Context) -> State:
+        unsupported(desired.model_dump(), ("file",), "EnvironmentVariable")
         with os_call(f"read machine environment variable {desired.name}"):
             found = _query(self.os, "HKLM", ENVIRONMENT_KEY, desired.name, 64)
         if found is None or not isinstance(found[0], str):

@@ -232,6 +232,10 @@ class Win32Facade:
         password: str | None = None,
     ) -> None:
         ws = _mod("win32service")
+        if account is not None and password is None and _passwordless(account):
+            # Built-in, virtual and managed service accounts take an empty password; None
+            # would keep the previous account's.
+            password = ""
         with self._service(name, "ChangeServiceConfig") as h:
             if any(v is not None for v in (binary_path, start_type, display_name, account)):
                 ws.ChangeServiceConfig(
@@ -580,6 +584,15 @@ class Win32Facade:
 
     def subscribe_service(self, name: str) -> f.Subscription:
         return _ServiceSubscription(name)
+
+
+def _passwordless(account: str) -> bool:
+    name = account.casefold()
+    return (
+        name in ("localsystem", ".\\localsystem")
+        or name.startswith(("nt authority\\", "nt service\\"))
+        or name.endswith("$")
+    )
 
 
 def _msi_arg(arg: str) -> str:
