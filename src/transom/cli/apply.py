@@ -89,13 +89,13 @@ class DirectorySecrets:
             ) from None
 
 
-def host_providers() -> dict[str, Provider[Any]]:
+def host_providers(state_dir: Path | None = None) -> dict[str, Provider[Any]]:
     if sys.platform == "win32":
         # Imported by name: the windows backend pulls in pywin32, which only Windows has.
         windows = importlib.import_module("transom.providers.windows")
         providers: dict[str, Provider[Any]] = windows.windows_providers()
         return providers
-    return posix_providers()
+    return posix_providers(str(state_dir / "cache") if state_dir else None)
 
 
 class Progress:
@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         document = load_document(args.file, variables)
         policy = load_policy(args.policy) if args.policy else PERMISSIVE
         secrets = DirectorySecrets(args.secrets_dir) if args.secrets_dir else None
-        engine = Engine(host_providers(), policy=policy, secrets=secrets)
+        state_dir = getattr(args, "state_dir", None)
+        engine = Engine(host_providers(state_dir), policy=policy, secrets=secrets)
         plan = engine.plan(document.resources)
     except SpecError as exc:
         print(f"error: {args.file}: invalid, nothing was applied:", file=sys.stderr)
@@ -133,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         report = engine.test(plan, on_result=progress)
     else:
         report = engine.apply(plan, what_if=args.what_if, on_result=progress)
-        if not args.what_if and args.state_dir is not None:
-            Journal(args.state_dir).record(
+        if not args.what_if and state_dir is not None:
+            Journal(state_dir).record(
                 plan.resources,
                 document.mode,
                 document.reboot_policy,
