@@ -312,8 +312,8 @@ class RegistryValueProperties(ResourceProperties):
         description=f"REG_DWORD: 0..{DWORD_MAX}. REG_QWORD: {QWORD_MIN}..{QWORD_MAX}; a "
         "negative number is stored as its 64-bit two's complement (Kubernetes integers are "
         "signed 64-bit).",
-        ge=QWORD_MIN,
-        le=QWORD_MAX,
+        # No minimum/maximum in the schema: the apiserver reads +-2^63 as a float and rejects
+        # the CRD; format int64 already bounds it there, and _check does here.
     )
     binary: str | None = Field(
         default=None,
@@ -341,6 +341,8 @@ class RegistryValueProperties(ResourceProperties):
         if wrong or not given[wanted]:
             extra = f" and no {', '.join(wrong)}" if wrong else ""
             raise ValueError(f"type {self.type.value} takes {wanted}{extra}")
+        if not QWORD_MIN <= (self.number or 0) <= QWORD_MAX:
+            raise ValueError(f"number must be {QWORD_MIN}..{QWORD_MAX}")
         if self.type is RegistryValueType.REG_DWORD and not 0 <= (self.number or 0) <= DWORD_MAX:
             raise ValueError(f"a REG_DWORD number is 0..{DWORD_MAX}")
         if self.multi_data is not None and any(s == "" for s in self.multi_data):
