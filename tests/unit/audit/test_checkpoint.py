@@ -177,3 +177,14 @@ def test_without_a_pinned_key_the_embedded_key_is_used(tmp_path: Path) -> None:
     bare = [Checkpoint(c.sequence, c.head_hash, c.time, c.signature) for c in checkpoints]
     report = verify(tmp_path, bare)
     assert {f.kind for f in report.findings} == {FindingKind.UNVERIFIABLE}
+
+
+def test_torn_store_line_falls_back_to_the_previous_checkpoint(tmp_path: Path) -> None:
+    clock = Clock()
+    cp = checkpointer(tmp_path, clock)
+    change(AuditTrail(cp.log), 1)
+    signed = cp.checkpoint()
+    with (tmp_path / "checkpoints.jsonl").open("ab") as f:
+        f.write(b'{"sequence": 2, "headH')
+    assert checkpointer(tmp_path, clock).latest == signed
+    assert load_checkpoints(tmp_path / "checkpoints.jsonl") == [signed]

@@ -6,9 +6,12 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
+
 from transom.engine.audit import (
     AuditAction,
     AuditLog,
+    AuditLogError,
     AuditTrail,
     FindingKind,
     read_records,
@@ -17,7 +20,7 @@ from transom.engine.audit import (
 from transom.engine.audit.canonical import GENESIS_HASH
 from transom.engine.audit.log import list_segments
 
-from .helpers import SOURCE, Lines, write_records
+from .helpers import SOURCE, Lines, edit_record, write_records
 
 
 def test_untouched_log_verifies(tmp_path: Path) -> None:
@@ -117,3 +120,17 @@ def test_no_rotation_while_an_intent_is_open(tmp_path: Path) -> None:
     trail.record(SOURCE, "f", "File", AuditAction.DRIFT_DETECTED, after={"i": 9})
     assert len(list_segments(tmp_path)) == 2
     assert verify(tmp_path).ok
+
+
+def test_unreadable_lines_do_not_stop_the_writer_unless_at_the_head(tmp_path: Path) -> None:
+    write_records(tmp_path, 5)
+    edit_record(tmp_path, 2, seq="three")
+    log = AuditLog(tmp_path)
+    assert log.head[0] == 5
+    bad = verify(tmp_path).first_bad
+    assert bad is not None and (bad.kind, bad.sequence) == (FindingKind.ALTERED, 3)
+
+    segment = tmp_path / "audit-00000001.jsonl"
+    segment.write_bytes(segment.read_bytes() + b"not json\n")
+    with pytest.raises(AuditLogError, match="last record unreadable"):
+        AuditLog(tmp_path)

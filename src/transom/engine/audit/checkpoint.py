@@ -31,6 +31,8 @@ CHECKPOINTS_FILE = "checkpoints.jsonl"
 SIGNATURE_CONTEXT = "transom.dev/audit-checkpoint/v1"
 #: The issue's promise: a checkpoint at least every minute while changes happen.
 DEFAULT_INTERVAL_SECONDS = 60.0
+#: Comfortably more than one stored checkpoint line (about 400 bytes).
+TAIL_BYTES = 8192
 
 
 def rfc3339(timestamp: float) -> str:
@@ -167,8 +169,7 @@ class Checkpointer:
         self.clock = clock
         self.path = log.directory / CHECKPOINTS_FILE
         self._lock = threading.Lock()
-        stored = load_checkpoints(self.path) if self.path.exists() else []
-        self.latest: Checkpoint | None = stored[-1] if stored else None
+        self.latest: Checkpoint | None = _last_stored(self.path)
         self._latest_at = 0.0 if self.latest is None else _parse_time(self.latest.time)
 
     def seconds_until_due(self) -> float | None:
@@ -225,6 +226,23 @@ def parse_checkpoints(parsed: Any) -> list[Checkpoint]:
     else:
         items = [parsed]
     return [Checkpoint.from_json(item) for item in items]
+
+
+def _last_stored(path: Path) -> Checkpoint | None:
+    """The newest stored checkpoint, reading only the end of a store that grows forever."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - TAIL_BYTES))
+            tail = f.read()
+    except FileNotFoundError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            return Checkpoint.from_json(json.loads(line))
+        except ValueError:
+            continue  # a torn last line, or the cut-off first one
+    return None
 
 
 def _parse_time(value: str) -> float:

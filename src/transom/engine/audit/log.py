@@ -163,12 +163,17 @@ class AuditLog:
         if not data and len(segments) > 1:
             prev = segments[-2][1].read_bytes()
             data = prev[: prev.rfind(b"\n") + 1]
-        for line in data.splitlines():
+        lines = data.splitlines()
+        for number, line in enumerate(lines, start=1):
             try:
                 record = AuditRecord.from_json(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
+                # A whole line we did not write is tampering or disk damage, not a crash:
+                # verify reports it. Only the head must be readable to chain on from it.
+                if number < len(lines):
+                    continue
                 raise AuditLogError(
-                    f"{path.name}: unreadable record; run `transom audit verify` ({exc})"
+                    f"{path.name}: last record unreadable; run `transom audit verify` ({exc})"
                 ) from exc
             self._head_seq, self._head_hash = record.seq, record.hash
             self._track(record)
