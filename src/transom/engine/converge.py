@@ -75,6 +75,8 @@ class Engine:
         self._secrets = RedactingResolver(secrets or NoSecrets(), self.redactor)
         self._lock = threading.RLock()
         self._secret_props: dict[type[ResourceProperties], frozenset[str]] = {}
+        #: Resources whose change waits for a reboot: not set again until then.
+        self._awaiting_reboot: set[str] = set()
 
     # -- validation -----------------------------------------------------------------------
 
@@ -209,7 +211,8 @@ class Engine:
                 Status.SKIPPED,
                 False,
                 skipped=True,
-                reason=DEPENDENCY_NOT_READY,
+                # Waiting for a reboot is not a failure, and neither is waiting behind one.
+                reason=REBOOT_PENDING if blocker.reason == REBOOT_PENDING else DEPENDENCY_NOT_READY,
                 message=f"skipped: dependency {blocker.name!r} {_blocked_because(blocker)}",
             )
         denial = self.policy.denial(r.properties, step.provider.touches(r.properties))
@@ -219,6 +222,7 @@ class Engine:
         try:
             changes = compare(step.desired, provider.get(r.properties, ctx), provider)
             if not changes:
+                self._awaiting_reboot.discard(_key(r))
                 return outcome(Status.OK, True)
             diff = self._redacted(r.properties, changes)
             if action is not Action.APPLY:
@@ -230,59 +234,81 @@ class Engine:
                     message=f"differs: {', '.join(changes)}",
                     diff=diff,
                 )
-            flap_key = f"{r.name}|{r.properties.identity()}"
-            held_back = self.flap_guard.flapping(flap_key) if drift else None
-            if held_back is not None:
-                return outcome(
-                    Status.FLAPPING,
-                    False,
-                    drifted=True,
-                    reason=FLAPPING,
-                    message=held_back,
-                    diff=diff,
-                )
-            result = provider.set(r.properties, changes, ctx)
-            if drift:
-                self.flap_guard.record(flap_key)
-            # Verify: a set that did not converge must not be reported as done.
-            left = compare(step.desired, provider.get(r.properties, ctx), provider)
-            if left and result.reboot_required:
-                return outcome(
-                    Status.REBOOT_PENDING,
-                    False,
-                    changed=True,
-                    drifted=drift,
-                    reason=REBOOT_PENDING,
-                    message=result.message or "takes effect after a reboot",
-                    diff=diff,
-                    reboot_required=True,
-                )
-            if left:
-                return outcome(
-                    Status.FAILED,
-                    False,
-                    changed=True,
-                    drifted=drift,
-                    reason=NOT_CONVERGED,
-                    message=f"still differs after set: {', '.join(left)}",
-                    diff=diff,
-                )
-            return outcome(
-                Status.CHANGED,
-                True,
-                changed=True,
-                drifted=drift,
-                reason=DRIFT_CORRECTED if drift else "",
-                message=result.message,
-                diff=diff,
-                reboot_required=result.reboot_required,
-            )
+            return self._correct(step, changes, ctx, drift=drift, outcome=outcome, diff=diff)
         except ProviderError as exc:
             return outcome(Status.FAILED, False, reason=exc.reason, message=str(exc))
         except Exception as exc:  # a provider bug or OS error fails one resource, not the run
             return outcome(
                 Status.FAILED, False, reason=PROVIDER_FAILED, message=f"{type(exc).__name__}: {exc}"
             )
+
+    def _correct(
+        self,
+        step: Step,
+        changes: Mapping[str, Change],
+        ctx: Context,
+        *,
+        drift: bool,
+        outcome: Callable[..., ResourceOutcome],
+        diff: tuple[DiffEntry, ...],
+    ) -> ResourceOutcome:
+        """Set what differs, then verify; with flapping protection on drift corrections and
+        no repeat of a change that waits for a reboot."""
+        r, provider = step.resource, step.provider
+        key = _key(r)
+        if key in self._awaiting_reboot:
+            return outcome(
+                Status.REBOOT_PENDING,
+                False,
+                drifted=drift,
+                reason=REBOOT_PENDING,
+                message="changed; takes effect after a reboot",
+                diff=diff,
+                reboot_required=True,
+            )
+        held_back = self.flap_guard.flapping(key) if drift else None
+        if held_back is not None:
+            return outcome(
+                Status.FLAPPING, False, drifted=True, reason=FLAPPING, message=held_back, diff=diff
+            )
+        result = provider.set(r.properties, changes, ctx)
+        if drift:
+            self.flap_guard.record(key)
+        # Verify: a set that did not converge must not be reported as done.
+        left = compare(step.desired, provider.get(r.properties, ctx), provider)
+        if left and result.reboot_required:
+            # This process ends with the reboot, and with it this memory.
+            self._awaiting_reboot.add(key)
+            return outcome(
+                Status.REBOOT_PENDING,
+                False,
+                changed=True,
+                drifted=drift,
+                reason=REBOOT_PENDING,
+                message=result.message or "takes effect after a reboot",
+                diff=diff,
+                reboot_required=True,
+            )
+        if left:
+            return outcome(
+                Status.FAILED,
+                False,
+                changed=True,
+                drifted=drift,
+                reason=NOT_CONVERGED,
+                message=f"still differs after set: {', '.join(left)}",
+                diff=diff,
+            )
+        return outcome(
+            Status.CHANGED,
+            True,
+            changed=True,
+            drifted=drift,
+            reason=DRIFT_CORRECTED if drift else "",
+            message=result.message,
+            diff=diff,
+            reboot_required=result.reboot_required,
+        )
 
     def _redacted(
         self, props: ResourceProperties, changes: Mapping[str, Change]
@@ -305,6 +331,11 @@ class Engine:
             )
             self._secret_props[cls] = names
         return names
+
+
+def _key(r: Resource) -> str:
+    """One resource across runs and documents: flapping and reboot memory are kept by it."""
+    return f"{r.name}|{r.properties.identity()}"
 
 
 def _looked_status(action: Action, drift: bool) -> Status:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from transom.api.assignment import ResourceResult
+from transom.api.conditions import REBOOT_PENDING
 
 MESSAGE_MAX_LENGTH = 1024
 
@@ -100,7 +101,7 @@ class RunReport:
     @property
     def failed(self) -> bool:
         """A resource failed, was denied or was skipped for a failed dependency."""
-        return any(r.failed or r.skipped for r in self.results)
+        return any(r.failed or (r.skipped and r.reason != REBOOT_PENDING) for r in self.results)
 
     @property
     def in_desired_state(self) -> bool:

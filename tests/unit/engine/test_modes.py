@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
-from transom.api.conditions import DRIFT_CORRECTED, DRIFT_DETECTED, FLAPPING
+from transom.api.conditions import DRIFT_CORRECTED, DRIFT_DETECTED, FLAPPING, REBOOT_PENDING
 from transom.api.configuration import Mode
 from transom.api.resources import Resource
+from transom.api.resources.files import FileProperties
 from transom.engine.converge import Engine
 from transom.engine.drift import DriftMonitor
 from transom.engine.flapping import FlapGuard
+from transom.engine.provider import Change, Context, SetOutcome
 from transom.engine.result import Status
 
-from .helpers import doc, file, posix_engine
+from .helpers import MemoryFiles, doc, file, posix_engine
 
 
 class Clock:
@@ -109,3 +113,47 @@ def test_explicit_apply_does_not_count_as_correction(tmp_path: Path) -> None:
     for _ in range(3):
         (tmp_path / "f").write_text("other")
         assert engine.apply(resources).results[0].status is Status.CHANGED
+
+
+class RebootingFiles(MemoryFiles):
+    """Like an OS feature install: the change shows only after a reboot."""
+
+    kind: ClassVar[str] = "File"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.staged: dict[str, str] = {}
+
+    def set(
+        self, desired: FileProperties, changes: Mapping[str, Change], ctx: Context
+    ) -> SetOutcome:
+        if desired.path != "/feature":
+            return super().set(desired, changes, ctx)
+        self.sets += 1
+        self.staged[desired.path] = desired.content or ""
+        return SetOutcome(reboot_required=True, message="feature staged")
+
+    def reboot(self) -> None:
+        self.files.update(self.staged)
+
+
+def test_change_waiting_for_a_reboot_is_not_repeated_and_dependents_wait() -> None:
+    provider = RebootingFiles()
+    engine = Engine({"File": provider})
+    resources = doc(file("feature", "/feature"), file("site", "/s", dependsOn=["feature"]))
+    first = engine.apply(resources)
+    feature, site = first.results
+    assert (feature.status, feature.reason, feature.message) == (
+        Status.REBOOT_PENDING,
+        REBOOT_PENDING,
+        "feature staged",
+    )
+    assert first.reboot_required and not first.failed
+    assert site.skipped and site.message == "skipped: dependency 'feature' waits for a reboot"
+    assert site.reason == REBOOT_PENDING
+    again = engine.check(resources, Mode.APPLY_AND_AUTO_CORRECT)
+    assert again.results[0].status is Status.REBOOT_PENDING
+    assert provider.sets == 1
+    provider.reboot()
+    after = Engine({"File": provider}).apply(resources)  # the agent after the reboot
+    assert [r.status for r in after.results] == [Status.OK, Status.CHANGED]
