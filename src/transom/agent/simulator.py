@@ -1,0 +1,313 @@
+"""Many agents in one process, for benchmarks and fleet tests against a real control plane.
+
+Each simulated host is a real `Agent`: its own key and client certificate (so the apiserver
+sees ``transom:host:<name>`` and RBAC applies), its own watch, Lease and status writes, and the
+posix engine converging its own root directory. Only the certificates are obtained in bulk:
+one bootstrap token submits every CSR (the requester the controller expects), so either the
+real controller approves them or, with ``approve=True``, the simulator does as admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, csr_object, make_csr, new_key
+from transom.agent.runner import Agent, AgentOptions
+from transom.api import names, rbac
+from transom.api.wire import API_VERSION
+from transom.engine.policy import HostPolicy
+from transom.kube.client import ApiError, Kube
+from transom.kube.config import KubeConfig
+from transom.kube.kinds import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    CSRS,
+    HOSTS,
+    NAMESPACES,
+    ROLE_BINDINGS,
+    ROLES,
+    SECRETS,
+)
+from transom.providers.posix import posix_providers
+
+log = logging.getLogger(__name__)
+
+_RBAC_KINDS = {
+    "Role": ROLES,
+    "RoleBinding": ROLE_BINDINGS,
+    "ClusterRole": CLUSTER_ROLES,
+    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
+}
+#: Scale runs: no drift-monitor thread per host, a Lease every 10 s as on real hosts.
+SCALE_OPTIONS = AgentOptions(drift_monitor=False)
+
+
+def rbac_path(obj: dict[str, Any]) -> str:
+    meta = obj["metadata"]
+    return _RBAC_KINDS[obj["kind"]].path(meta.get("namespace"), meta["name"])
+
+
+@dataclass
+class SimulatedHost:
+    name: str
+    root: Path
+    kube: Kube
+    agent: Agent
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Simulator:
+    """``async with Simulator(admin, count=100, workdir=d) as sim:`` starts every agent."""
+
+    admin: KubeConfig
+    count: int
+    workdir: Path
+    prefix: str = "sim"
+    labels: dict[str, str] = field(default_factory=dict)
+    options: AgentOptions = field(default_factory=lambda: SCALE_OPTIONS)
+    #: Create namespace, RBAC and Host as admin (no controller running).
+    provision: bool = True
+    #: Approve the CSRs as admin (no controller running).
+    approve: bool = True
+    expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS
+    #: Concurrent admin/bootstrap requests while setting up.
+    concurrency: int = 32
+    hosts: list[SimulatedHost] = field(default_factory=list)
+    setup_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.names = [f"{self.prefix}-{i}" for i in range(self.count)]
+        self._token_id = secrets.token_hex(3)
+        self._admin_kube: Kube | None = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def kube(self) -> Kube:
+        if self._admin_kube is None:
+            self._admin_kube = Kube(self.admin, field_manager="transom-simulator")
+        return self._admin_kube
+
+    async def start(self) -> None:
+        t0 = time.monotonic()
+        token = await self._token()
+        if self.provision:
+            for obj in rbac.bootstrap_rbac():
+                await self.kube.apply(rbac_path(obj), obj)
+            await self._gather(self._provision(n) for n in self.names)
+        certs = await self._certificates(token)
+        if self.labels and not self.provision:
+            await self._gather(self._label(n) for n in self.names)
+        for name in self.names:
+            cert, key = certs[name]
+            root = self.workdir / name / "root"
+            root.mkdir(parents=True, exist_ok=True)
+            config = KubeConfig(
+                server=self.admin.server, ca_pem=self.admin.ca_pem, cert_pem=cert, key_pem=key
+            )
+            kube = Kube(config, field_manager="transom-agent")
+            agent = Agent(
+                name,
+                kube,
+                providers=posix_providers(str(self.workdir / name / "cache")),
+                state_dir=self.workdir / name / "state",
+                policy=HostPolicy(path_roots=(str(root),), allow_scripts=True),
+                options=self.options,
+            )
+            host = SimulatedHost(name, root, kube, agent)
+            host.task = asyncio.create_task(agent.run(), name=f"agent {name}")
+            self.hosts.append(host)
+        await asyncio.gather(*(h.agent.synced.wait() for h in self.hosts))
+        self.setup_seconds = time.monotonic() - t0
+        log.info("simulator: %d agents up in %.1f s", self.count, self.setup_seconds)
+
+    async def stop(self) -> None:
+        for h in self.hosts:
+            if h.task is not None:
+                h.task.cancel()
+        await asyncio.gather(*(h.task for h in self.hosts if h.task), return_exceptions=True)
+        for h in self.hosts:
+            await h.kube.close()
+        await self.kube.delete(SECRETS.path("kube-system", f"bootstrap-token-{self._token_id}"))
+        await self.kube.close()
+
+    async def cleanup(self) -> None:
+        """Delete what `provision` created (namespaces, RBAC, Hosts)."""
+
+        async def one(name: str) -> None:
+            for obj in rbac.host_rbac(name):
+                if obj["kind"].startswith("Cluster"):
+                    await self.kube.delete(rbac_path(obj))
+            await self.kube.delete(HOSTS.path(name=name))
+            await self.kube.delete(NAMESPACES.path(name=names.host_namespace(name)))
+
+        await self._gather(one(n) for n in self.names)
+
+    def requests(self) -> Counter[str]:
+        """Requests all agents sent, by "METHOD path"."""
+        total: Counter[str] = Counter()
+        for h in self.hosts:
+            total.update(h.kube.requests)
+        return total
+
+    def reset_requests(self) -> None:
+        for h in self.hosts:
+            h.kube.requests.clear()
+
+    # -- setup ------------------------------------------------------------------------------
+
+    async def _gather(self, calls: Any) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(call: Any) -> None:
+            async with gate:
+                await call
+
+        await asyncio.gather(*(bounded(c) for c in calls))
+
+    async def _token(self) -> str:
+        token_secret = secrets.token_hex(8)
+        expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        await self.kube.create(
+            SECRETS.path("kube-system"),
+            {
+                "metadata": {
+                    "name": f"bootstrap-token-{self._token_id}",
+                    "annotations": {
+                        names.ANNOTATION_ALLOWED_HOSTS: ",".join(self.names),
+                        names.ANNOTATION_MAX_USES: str(self.count),
+                    },
+                },
+                "type": "bootstrap.kubernetes.io/token",
+                "stringData": {
+                    "token-id": self._token_id,
+                    "token-secret": token_secret,
+                    "expiration": expiration,
+                    "usage-bootstrap-authentication": "true",
+                    "auth-extra-groups": names.BOOTSTRAPPERS_GROUP,
+                },
+            },
+        )
+        return f"{self._token_id}.{token_secret}"
+
+    async def _create_ok(self, path: str, body: dict[str, Any]) -> None:
+        try:
+            await self.kube.create(path, body)
+        except ApiError as exc:
+            if exc.status != 409:  # the controller may have made it already
+                raise
+
+    async def _provision(self, host: str) -> None:
+        await self._create_ok(NAMESPACES.path(), {"metadata": {"name": names.host_namespace(host)}})
+        for obj in rbac.host_rbac(host):
+            await self.kube.apply(rbac_path(obj), obj)
+        await self._create_ok(
+            HOSTS.path(),
+            {
+                "apiVersion": API_VERSION,
+                "kind": "Host",
+                "metadata": {"name": host, "labels": self.labels},
+            },
+        )
+
+    async def _label(self, host: str) -> None:
+        """Label a Host the controller created on approval."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await self.kube.patch(HOSTS.path(name=host), {"metadata": {"labels": self.labels}})
+                return
+            except ApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def _certificates(self, token: str) -> dict[str, tuple[bytes, bytes]]:
+        """Submit one CSR per host with the bootstrap token; collect the signed certs."""
+        keys: dict[str, bytes] = {}
+        created: dict[str, dict[str, Any]] = {}
+        bootstrap = Kube(
+            KubeConfig(server=self.admin.server, ca_pem=self.admin.ca_pem, token=token),
+            field_manager="transom-agent",
+        )
+
+        async def submit(host: str) -> None:
+            key, key_pem = new_key()
+            keys[host] = key_pem
+            body = csr_object(host, make_csr(host, key), self.expiration_seconds)
+            created[host] = await bootstrap.create(CSRS.path(), body)
+
+        listed = await self.kube.list(CSRS.path())
+        rv = listed["metadata"]["resourceVersion"]
+        try:
+            await self._gather(submit(h) for h in self.names)
+        finally:
+            await bootstrap.close()
+        if self.approve:
+            await self._gather(self._approve(obj) for obj in created.values())
+        by_csr = {obj["metadata"]["name"]: host for host, obj in created.items()}
+        certs: dict[str, tuple[bytes, bytes]] = {}
+        deadline = time.monotonic() + 120
+        while len(certs) < self.count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(certs)} of {self.count} certificates signed")
+            async for event in self.kube.watch(
+                CSRS.path(), resource_version=rv, timeout_seconds=30
+            ):
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    break
+                rv = obj["metadata"]["resourceVersion"]
+                host = by_csr.get(obj["metadata"]["name"])
+                if host is not None:
+                    cert = self._signed(obj, host)
+                    if cert is not None:
+                        certs[host] = (cert, keys[host])
+                if len(certs) == self.count:
+                    break
+        return certs
+
+    @staticmethod
+    def _signed(obj: dict[str, Any], host: str) -> bytes | None:
+        status = obj.get("status") or {}
+        for cond in status.get("conditions") or []:
+            if cond.get("type") in ("Denied", "Failed"):
+                raise RuntimeError(
+                    f"certificate request for {host} {cond['type'].lower()}: "
+                    f"{cond.get('message', '')}"
+                )
+        cert = status.get("certificate")
+        return base64.b64decode(cert) if cert else None
+
+    async def _approve(self, obj: dict[str, Any]) -> None:
+        obj["status"] = {
+            "conditions": [
+                {
+                    "type": "Approved",
+                    "status": "True",
+                    "reason": "TransomSimulator",
+                    "message": "simulated host",
+                }
+            ]
+        }
+        try:
+            await self.kube.replace(
+                CSRS.path(name=obj["metadata"]["name"], subresource="approval"), obj
+            )
+        except ApiError as exc:
+            if exc.status != 409:  # the controller decided first
+                raise

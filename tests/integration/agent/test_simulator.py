@@ -1,0 +1,84 @@
+"""The multi-agent simulator: N real agents (own certificates, own watches) in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+
+from transom.agent.runner import AgentOptions
+from transom.agent.simulator import Simulator
+from transom.api import kstatus, names
+from transom.api.wire import API_VERSION
+from transom.dev.controlplane import ControlPlane
+from transom.kube.client import Kube
+from transom.kube.config import KubeConfig
+from transom.kube.kinds import ASSIGNMENTS
+
+from .conftest import eventually
+
+pytestmark = pytest.mark.controlplane
+
+COUNT = 20
+
+
+async def test_simulated_fleet_converges_and_idles_on_leases(
+    controlplane: ControlPlane, kube: Kube, tmp_path: Path
+) -> None:
+    sim = Simulator(
+        KubeConfig.from_file(controlplane.kubeconfig),
+        count=COUNT,
+        workdir=tmp_path,
+        prefix=f"sim{secrets.token_hex(2)}",
+        labels={"role": "web"},
+        options=AgentOptions(drift_monitor=False, renew_interval_seconds=1.0),
+    )
+    try:
+        async with sim:
+            assert len({h.kube.config.cert_pem for h in sim.hosts}) == COUNT
+            started = time.monotonic()
+            for h in sim.hosts:
+                ns = names.host_namespace(h.name)
+                await kube.create(
+                    ASSIGNMENTS.path(ns),
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": "Assignment",
+                        "metadata": {"name": "default.web", "namespace": ns},
+                        "spec": {
+                            "host": h.name,
+                            "source": {
+                                "configuration": {"namespace": "default", "name": "web"},
+                                "generation": 1,
+                            },
+                            "resources": [
+                                {"name": "f", "file": {"path": str(h.root / "f"), "content": "1"}}
+                            ],
+                        },
+                    },
+                )
+
+            async def all_current() -> bool:
+                for h in sim.hosts:
+                    obj = await kube.get(
+                        ASSIGNMENTS.path(names.host_namespace(h.name), "default.web")
+                    )
+                    if kstatus.compute(obj).status is not kstatus.Status.CURRENT:
+                        return False
+                return True
+
+            await eventually(all_current, timeout=60, interval=0.2)
+            elapsed = time.monotonic() - started
+            assert all((h.root / "f").read_text() == "1" for h in sim.hosts)
+            print(f"\n[simulator] {COUNT} hosts Ready {elapsed:.2f} s after assignment")
+
+            await asyncio.sleep(1.0)
+            sim.reset_requests()
+            await asyncio.sleep(3.0)
+            kinds = {key.split(" ")[0] + " " + key.rsplit("/", 2)[-2] for key in sim.requests()}
+            assert kinds == {"PUT leases"}, sim.requests()
+    finally:
+        await sim.cleanup()
