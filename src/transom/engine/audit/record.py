@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -75,7 +75,7 @@ class AuditRecord:
     #: For a completion or recovery: the seq of the intent it closes; 0 otherwise.
     intent: int = 0
     prev_hash: str = ""
-    hash: str = field(default="", compare=False)
+    hash: str = ""
 
     def to_json(self) -> dict[str, Any]:
         raw = asdict(self)
