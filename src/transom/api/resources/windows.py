@@ -345,6 +345,10 @@ class RegistryValueProperties(ResourceProperties):
             raise ValueError(f"number must be {QWORD_MIN}..{QWORD_MAX}")
         if self.type is RegistryValueType.REG_DWORD and not 0 <= (self.number or 0) <= DWORD_MAX:
             raise ValueError(f"a REG_DWORD number is 0..{DWORD_MAX}")
+        strings = [self.data or "", *(self.multi_data or [])]
+        if any("\0" in s for s in strings):
+            # Windows reads a string back only up to its first NUL: it could never converge.
+            raise ValueError("registry strings cannot contain NUL characters")
         if self.multi_data is not None and any(s == "" for s in self.multi_data):
             raise ValueError("REG_MULTI_SZ strings cannot be empty (an empty string ends the list)")
         if self.binary is not None:
