@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from transom.providers.windows import facade as f
 from transom.providers.windows.simulated import SimulatedFacade
@@ -172,3 +174,34 @@ def test_rebooter_tells_boots_apart(sim: SimulatedFacade) -> None:
     rebooter.reboot("Transom: Web-Server installed")
     assert rebooter.boot_id() != before
     assert sim.reboot_reasons == ["Transom: Web-Server installed"] and not sim.reboot_pending
+
+
+_START_TYPES = {
+    "Automatic": f.SERVICE_AUTO_START,
+    "Manual": f.SERVICE_DEMAND_START,
+    "Disabled": f.SERVICE_DISABLED,
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    start=st.sampled_from(sorted(_START_TYPES)),
+    running=st.booleans(),
+    pending_polls=st.integers(0, 3),
+    want_start=st.sampled_from(["Automatic", "AutomaticDelayedStart", "Manual", "Disabled"]),
+    want_state=st.sampled_from(["Running", "Stopped"]),
+)
+def test_any_state_converges_to_any_valid_desired_state(
+    start: str, running: bool, pending_polls: int, want_start: str, want_state: str
+) -> None:
+    assume(not (want_start == "Disabled" and want_state == "Running"))
+    sim = SimulatedFacade(pending_polls=pending_polls)
+    sim.add_service(
+        "TransomTest",
+        f.ServiceConfig("C:\\svc.exe", _START_TYPES[start]),
+        running=running and start != "Disabled",
+    )
+    converges(engine(sim), service(startType=want_start, state=want_state))
+    config, state = sim.service_query("TransomTest")
+    assert state == (f.SERVICE_RUNNING if want_state == "Running" else f.SERVICE_STOPPED)
+    assert config.delayed_auto_start == (want_start == "AutomaticDelayedStart")
