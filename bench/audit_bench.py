@@ -93,10 +93,10 @@ def row(benchmark: str, metric: str, value: float, unit: str, note: str) -> dict
     return {"benchmark": benchmark, "metric": metric, "value": value, "unit": unit, "note": note}
 
 
-def run() -> list[dict[str, Any]]:
+def run(changes: int = 500, rounds: int = 200, records: int = 10_000) -> list[dict[str, Any]]:
     # Silence the per-record log lines: the benchmark measures the file, not a console.
     logging.getLogger("transom.audit").setLevel(logging.CRITICAL)
-    return change_overhead() + checkpoint_cost() + verification_speed()
+    return change_overhead(changes) + checkpoint_cost(rounds) + verification_speed(records)
 
 
 if __name__ == "__main__":
