@@ -7,6 +7,7 @@ provider's error message may quote it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +27,9 @@ class Redactor:
 
     def add(self, value: bytes | str) -> None:
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        for candidate in (text, text.strip()):
+        # Error messages often quote values escaped, by repr() or as JSON: catch those too.
+        forms = (text, text.strip(), repr(text)[1:-1], json.dumps(text)[1:-1])
+        for candidate in forms:
             if candidate and candidate not in self._secrets:
                 self._secrets.add(candidate)
                 # Longest first, so a secret containing another is replaced whole.

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transom.api.resources.files import FileProperties
 from transom.engine.converge import Engine
@@ -88,3 +90,13 @@ def test_redactor_replaces_longest_secret_first_and_stripped_forms() -> None:
     r.add(b"abcdef\n")
     assert r.text("x abcdef y abc") == f"x {REDACTED} y {REDACTED}"
     assert r.value({"a": ["abc", 1]}) == {"a": [REDACTED, 1]}
+
+
+@settings(max_examples=50, deadline=None)
+@given(secret=st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=8, max_size=40))
+def test_no_secret_value_survives_into_results(secret: str) -> None:
+    secrets = Secrets({("db", "password"): secret.encode()})
+    report = Engine({"File": LeakyFiles()}, secrets=secrets).apply(doc(_from_secret("pw", "/p")))
+    rendered = json.dumps(report.to_json(), ensure_ascii=False)
+    assert secret not in rendered and secret.strip() not in rendered
+    assert REDACTED in report.results[0].message
