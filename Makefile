@@ -38,6 +38,7 @@ demo: venv controlplane
 	$(PY) -m transom.dev.demo
 
 bench: venv controlplane
+	bench/setup.sh
 	$(PY) -m bench.run
 
 clean:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("bench.engine_bench", "bench.drift_bench", "bench.footprint_bench")
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,0 +1,147 @@
+"""No-op consistency check of N File resources already in their desired state: the engine
+in-process, `transom apply` / `transom test` as whole processes, and the peers (`puppet apply`,
+`ansible-playbook`) on the same files, with ratios.
+
+TRANSOM_BENCH_SKIP_ANSIBLE=1 leaves ansible-playbook out (one run takes minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench import peers
+from bench.workload import (
+    Row,
+    Workload,
+    load_average,
+    make_workload,
+    percentile,
+    progress,
+    python_env,
+    row,
+    transom_command,
+)
+from transom.engine.converge import Engine
+from transom.engine.document import load_document
+from transom.providers.posix import posix_providers
+
+BENCHMARK = "no-op check"
+
+
+def run(
+    n: int = 500, runs: int = 20, cli_runs: int = 10, puppet_runs: int = 5, peer: bool = True
+) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="transom-bench-noop-") as tmp:
+        work = make_workload(Path(tmp), n)
+        rows = in_process(work, runs)
+        whole = {action: whole_process(work, action, cli_runs) for action in ("apply", "test")}
+        for action, (wall, cpu) in whole.items():
+            note = f"median of {cli_runs}; {load_average()}"
+            rows.append(row(BENCHMARK, f"transom {action}, whole process", wall, "s", note))
+            rows.append(row(BENCHMARK, f"transom {action}, whole process CPU", cpu, "s", note))
+        if peer:
+            rows += peer_rows(work, Path(tmp) / "peers", whole["apply"], puppet_runs)
+        return rows
+
+
+def in_process(work: Workload, runs: int) -> list[Row]:
+    """Engine.apply on a prepared plan, as the agent's periodic check runs it."""
+    progress(f"engine in-process: {runs} runs over {len(work.files)} files")
+    engine = Engine(posix_providers())
+    plan = engine.plan(load_document(work.document).resources)
+    _no_op(engine.apply(plan).summary(), len(work.files))  # warms caches, proves the no-op
+    times: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        report = engine.apply(plan)
+        times.append(time.perf_counter() - started)
+        _no_op(report.summary(), len(work.files))
+    note = f"{len(work.files)} files, {runs} runs"
+    return [
+        row(BENCHMARK, "engine in-process, median", statistics.median(times), "s", note),
+        row(BENCHMARK, "engine in-process, p90", percentile(times, 90), "s", note),
+    ]
+
+
+def whole_process(work: Workload, action: str, runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of `transom <action> -f DOC`, from exec to exit."""
+    progress(f"transom {action}: {runs} whole-process runs")
+    cmd = [*transom_command(), action, "-f", str(work.document)]
+    env = python_env()
+    _cli(cmd, env, len(work.files))  # compiles bytecode once, as an install does
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(runs):
+        before = os.times()
+        started = time.perf_counter()
+        _cli(cmd, env, len(work.files))
+        walls.append(time.perf_counter() - started)
+        after = os.times()
+        cpus.append(
+            after.children_user
+            - before.children_user
+            + after.children_system
+            - before.children_system
+        )
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def peer_rows(
+    work: Workload, state: Path, transom_apply: tuple[float, float], puppet_runs: int
+) -> list[Row]:
+    rows: list[Row] = []
+    wall, cpu = transom_apply
+    if peers.puppet_available():
+        progress(f"puppet apply: 1 warm-up and {puppet_runs} runs")
+        peers.puppet_apply(work, state / "puppet")  # first run writes Puppet's state dirs
+        results = []
+        for i in range(puppet_runs):
+            results.append(peers.puppet_apply(work, state / "puppet"))
+            progress(f"puppet apply {i + 1}/{puppet_runs}: {results[-1].wall_seconds:.1f} s")
+        p_wall = statistics.median(r.wall_seconds for r in results)
+        p_cpu = statistics.median(r.cpu_seconds for r in results)
+        catalog = statistics.median(r.reported_seconds or 0.0 for r in results)
+        note = f"median of {puppet_runs}; changed {max(r.changed for r in results)}"
+        rows += [
+            row(BENCHMARK, "puppet apply, whole process", p_wall, "s", f"{note}; {load_average()}"),
+            row(BENCHMARK, "puppet apply, whole process CPU", p_cpu, "s", note),
+            row(BENCHMARK, "puppet apply, 'Applied catalog in'", catalog, "s", note),
+            row(BENCHMARK, "ratio puppet/transom apply, whole process", p_wall / wall, "x"),
+            row(BENCHMARK, "ratio puppet/transom apply, whole process CPU", p_cpu / cpu, "x"),
+        ]
+    else:
+        progress("puppet missing (bench/setup.sh installs it): skipped")
+    if os.environ.get("TRANSOM_BENCH_SKIP_ANSIBLE") == "1":
+        progress("ansible-playbook skipped (TRANSOM_BENCH_SKIP_ANSIBLE=1)")
+    elif peers.ansible_available():
+        progress(f"ansible-playbook: 1 run over {len(work.files)} files (minutes)")
+        a = peers.ansible_playbook(work, state / "ansible")
+        note = f"1 run, copy loop, connection local; changed {a.changed}; {load_average()}"
+        rows += [
+            row(BENCHMARK, "ansible-playbook, whole process", a.wall_seconds, "s", note),
+            row(BENCHMARK, "ansible-playbook, whole process CPU", a.cpu_seconds, "s", "1 run"),
+            row(
+                BENCHMARK, "ratio ansible/transom apply, whole process", a.wall_seconds / wall, "x"
+            ),
+        ]
+    else:
+        progress(f"ansible-playbook missing in {peers.ANSIBLE_VENV} (bench/setup.sh): skipped")
+    return rows
+
+
+def _cli(cmd: list[str], env: dict[str, str], n: int) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    _no_op(proc.stdout.strip().splitlines()[-1], n)
+
+
+def _no_op(summary: str, n: int) -> None:
+    """The benchmark is of a no-op check: anything but 'n ok' means it measured something else."""
+    if f"{n} resources: {n} ok" not in summary:
+        raise RuntimeError(f"expected a no-op over {n} resources, got: {summary}")
