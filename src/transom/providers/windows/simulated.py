@@ -122,7 +122,7 @@ class SimulatedFacade:
         self._files: dict[str, _Entry] = {}
         self.pending_polls = pending_polls
         self.protected: set[str] = set()
-        #: Feature name (lowercase) -> [installed, sub-feature names, restart needed on change].
+        #: lowercase name -> (name, installed, sub-feature names, whether a change needs a restart).
         self.features: dict[str, tuple[str, bool, list[str], bool]] = {}
         self.firewall: dict[str, f.FirewallRuleInfo] = {}
         self.tasks: dict[str, f.TaskInfo] = {}
@@ -139,8 +139,6 @@ class SimulatedFacade:
         self.boots = 1
         self.reboot_reasons: list[str] = []
         self.environment_broadcasts = 0
-        #: Every PowerShell-backed call, for tests that count host round trips.
-        self.calls: list[str] = []
         self._subs: dict[tuple[str, str], list[_Sub]] = {}
 
     # --- configuration helpers ----------------------------------------------------------------
@@ -570,7 +568,6 @@ class SimulatedFacade:
 
     def feature_get(self, name: str) -> f.FeatureInfo | None:
         with self._lock:
-            self.calls.append("feature_get")
             found = self.features.get(name.lower())
             if found is None:
                 return None
@@ -602,23 +599,19 @@ class SimulatedFacade:
         self, name: str, *, sub_features: bool, management_tools: bool, source: str | None
     ) -> f.InstallResult:
         with self._lock:
-            self.calls.append("feature_install")
             return self._feature_change(name, True, sub_features, "Install-WindowsFeature")
 
     def feature_uninstall(self, name: str) -> f.InstallResult:
         with self._lock:
-            self.calls.append("feature_uninstall")
             return self._feature_change(name, False, True, "Uninstall-WindowsFeature")
 
     def firewall_rule_get(self, name: str) -> f.FirewallRuleInfo | None:
         with self._lock:
-            self.calls.append("firewall_rule_get")
             rule = self.firewall.get(name.lower())
             return deepcopy(rule) if rule is not None else None
 
     def firewall_rule_set(self, rule: f.FirewallRuleInfo) -> None:
         with self._lock:
-            self.calls.append("firewall_rule_set")
             self._check_access("firewall", "Set-NetFirewallRule")
             if "localPorts" in rule and rule.get("protocol") not in ("TCP", "UDP"):
                 raise WindowsApiError(
@@ -632,7 +625,6 @@ class SimulatedFacade:
 
     def firewall_rule_remove(self, name: str) -> None:
         with self._lock:
-            self.calls.append("firewall_rule_remove")
             if self.firewall.pop(name.lower(), None) is None:
                 raise WindowsApiError(
                     f.E_FAIL,
@@ -647,18 +639,15 @@ class SimulatedFacade:
 
     def task_get(self, path: str, name: str) -> f.TaskInfo | None:
         with self._lock:
-            self.calls.append("task_get")
             task = self.tasks.get(self._task_key(path, name))
             return deepcopy(task) if task is not None else None
 
     def task_register(self, task: f.TaskInfo) -> None:
         with self._lock:
-            self.calls.append("task_register")
             self.tasks[self._task_key(task["path"], task["name"])] = deepcopy(task)
 
     def task_unregister(self, path: str, name: str) -> None:
         with self._lock:
-            self.calls.append("task_unregister")
             if self.tasks.pop(self._task_key(path, name), None) is None:
                 raise WindowsApiError(
                     f.ERROR_FILE_NOT_FOUND,
@@ -668,13 +657,11 @@ class SimulatedFacade:
 
     def app_pool_get(self, name: str) -> f.AppPoolInfo | None:
         with self._lock:
-            self.calls.append("app_pool_get")
             pool = self.app_pools.get(name.lower())
             return deepcopy(pool) if pool is not None else None
 
     def app_pool_set(self, pool: f.AppPoolInfo, password: str | None) -> None:
         with self._lock:
-            self.calls.append("app_pool_set")
             name = pool["name"]
             current = self.app_pools.get(name.lower())
             if current is None:
@@ -693,18 +680,15 @@ class SimulatedFacade:
 
     def app_pool_remove(self, name: str) -> None:
         with self._lock:
-            self.calls.append("app_pool_remove")
             self.app_pools.pop(name.lower(), None)
 
     def site_get(self, name: str) -> f.SiteInfo | None:
         with self._lock:
-            self.calls.append("site_get")
             site = self.sites.get(name.lower())
             return deepcopy(site) if site is not None else None
 
     def site_set(self, site: f.SiteInfo) -> None:
         with self._lock:
-            self.calls.append("site_set")
             name = site["name"]
             current = self.sites.get(name.lower())
             if current is None:
@@ -730,7 +714,6 @@ class SimulatedFacade:
 
     def site_remove(self, name: str) -> None:
         with self._lock:
-            self.calls.append("site_remove")
             self.sites.pop(name.lower(), None)
 
     def dsc_invoke(
@@ -742,7 +725,6 @@ class SimulatedFacade:
         properties: dict[str, Any],
     ) -> f.DscResult:
         with self._lock:
-            self.calls.append(f"dsc_{method.lower()}")
             resource = self.dsc_resources.get(f"{module}/{name}".lower())
             if resource is None:
                 raise WindowsApiError(
@@ -761,7 +743,6 @@ class SimulatedFacade:
         timeout: float,
     ) -> f.CommandResult:
         with self._lock:
-            self.calls.append("run_command")
             handler = self.scripts.get(script)
             if handler is None:
                 return {
