@@ -358,21 +358,14 @@ class Win32Facade:
             sd = sec.GetNamedSecurityInfo(path, sec.SE_FILE_OBJECT, sec.DACL_SECURITY_INFORMATION)
             dacl = sd.GetSecurityDescriptorDacl()
             out: list[f.Ace] = []
-            for i in range(dacl.GetAceCount() if dacl is not None else 0):
-                (ace_type, flags), mask, sid = dacl.GetAce(i)
-                if flags & _INHERITED_ACE or ace_type not in (
-                    sec.ACCESS_ALLOWED_ACE_TYPE,
-                    sec.ACCESS_DENIED_ACE_TYPE,
-                ):
-                    continue
+            for ace_type, _, mask, sid in _explicit_aces(sec, dacl):
                 rights = next((n for n, bits in _FILE_RIGHTS if mask & bits == bits), None)
                 if rights is None:
                     continue
-                name, domain, _ = sec.LookupAccountSid(None, sid)
                 kind: Literal["Allow", "Deny"] = (
                     "Allow" if ace_type == sec.ACCESS_ALLOWED_ACE_TYPE else "Deny"
                 )
-                out.append(f.Ace(f"{domain}\\{name}" if domain else name, rights, kind))
+                out.append(f.Ace(_account_name(sec, sid), rights, kind))
         return out
 
     def acl_add(self, path: str, aces: list[f.Ace]) -> None:
@@ -381,14 +374,7 @@ class Win32Facade:
         with _win("SetNamedSecurityInfo"):
             sd = sec.GetNamedSecurityInfo(path, sec.SE_FILE_OBJECT, sec.DACL_SECURITY_INFORMATION)
             old = sd.GetSecurityDescriptorDacl()
-            entries: list[tuple[int, int, int, Any]] = []
-            for i in range(old.GetAceCount() if old is not None else 0):
-                (ace_type, flags), mask, sid = old.GetAce(i)
-                if not flags & _INHERITED_ACE and ace_type in (
-                    sec.ACCESS_ALLOWED_ACE_TYPE,
-                    sec.ACCESS_DENIED_ACE_TYPE,
-                ):
-                    entries.append((ace_type, flags, mask, sid))
+            entries = _explicit_aces(sec, old)
             rights = dict(_FILE_RIGHTS)
             for ace in aces:
                 sid = sec.LookupAccountName(None, ace.identity)[0]
@@ -584,6 +570,31 @@ class Win32Facade:
 
     def subscribe_service(self, name: str) -> f.Subscription:
         return _ServiceSubscription(name)
+
+
+def _explicit_aces(sec: Any, dacl: Any) -> list[tuple[int, int, int, Any]]:
+    """(type, flags, mask, sid) of a DACL's explicit allow and deny entries. Object and
+    callback entries (other tuple shapes) are not file-system rights we manage: skipped."""
+    out = []
+    for i in range(dacl.GetAceCount() if dacl is not None else 0):
+        ace = dacl.GetAce(i)
+        ace_type, flags = ace[0]
+        if flags & _INHERITED_ACE or ace_type not in (
+            sec.ACCESS_ALLOWED_ACE_TYPE,
+            sec.ACCESS_DENIED_ACE_TYPE,
+        ):
+            continue
+        out.append((ace_type, flags, ace[1], ace[2]))
+    return out
+
+
+def _account_name(sec: Any, sid: Any) -> str:
+    """DOMAIN\\name, or the SID string for an account that no longer resolves."""
+    try:
+        name, domain, _ = sec.LookupAccountSid(None, sid)
+    except Exception:  # pywintypes.error: ERROR_NONE_MAPPED for a deleted account
+        return str(sec.ConvertSidToStringSid(sid))
+    return f"{domain}\\{name}" if domain else str(name)
 
 
 def _passwordless(account: str) -> bool:
