@@ -51,7 +51,7 @@ from transom.engine.policy import PERMISSIVE, HostPolicy
 from transom.engine.provider import Provider
 from transom.engine.result import RunReport
 from transom.kube.client import ApiError, Kube
-from transom.kube.kinds import ASSIGNMENTS, EVENTS, HOSTS, LEASES
+from transom.kube.kinds import ASSIGNMENTS, EVENTS, HOSTS, LEASES, SECRETS
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,16 @@ def _absent_twin(props: ResourceProperties) -> ResourceProperties | None:
     return None
 
 
+@dataclass
+class _Watched:
+    """One watched collection: where it is, where we are in it, who gets what."""
+
+    path: str
+    on_list: Callable[[list[Obj]], None]
+    on_event: Callable[[str, Obj], None]
+    rv: str | None = None
+
+
 class Backoff:
     def __init__(self, maximum: float) -> None:
         self.maximum = maximum
@@ -151,6 +161,8 @@ class Worker:
         self.entry: JournalEntry | None = None
         #: The Assignment as last seen, for Events.
         self.current: Obj | None = None
+        #: Run the current spec again even though it was applied (a Secret it uses changed).
+        self.rerun = False
         self._wake = asyncio.Event()
         self._drift: list[tuple[DriftMonitor, RunReport]] = []
         self._push = asyncio.Event()
@@ -169,6 +181,13 @@ class Worker:
     def delete(self) -> None:
         self.deleted = True
         self._wake.set()
+
+    def secret_changed(self, name: str) -> None:
+        if self.current is None or self.plan is None:
+            return
+        if name in secret_names(self.plan.resources):
+            self.rerun = True
+            self.offer(self.current, from_list=False)
 
     def _on_drift(self, monitor: DriftMonitor, report: RunReport) -> None:
         self._drift.append((monitor, report))
@@ -232,6 +251,10 @@ class Worker:
             reconciling is not None and reconciling.status == "True"
         )
         self.current = obj
+        if self.rerun:
+            self.rerun = False
+            await self._run(obj, key, api_status)
+            return
         if self.processed == key and self.desired_status is not None:
             # Our own status echoing back, or a re-list after a reconnect: push what the API
             # missed, if anything.
@@ -466,8 +489,7 @@ class Agent:
         self.lease_renewals = 0
         #: Set once the first list of Assignments has been handed to the workers.
         self.synced = asyncio.Event()
-        self._rv: str | None = None
-        self._watch_task: asyncio.Task[None] | None = None
+        self._watch_tasks: dict[str, asyncio.Task[None]] = {}
         if rotator is not None:
             rotator.on_rotated = lambda _cert: self.reconnect()
 
@@ -480,7 +502,16 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._lease_loop())
                 tg.create_task(self._report_host())
-                tg.create_task(self._watch_loop())
+                tg.create_task(
+                    self._watch_loop(
+                        _Watched(ASSIGNMENTS.path(self.namespace), self._sync, self._on_assignment)
+                    )
+                )
+                tg.create_task(
+                    self._watch_loop(
+                        _Watched(SECRETS.path(self.namespace), lambda _items: None, self._on_secret)
+                    )
+                )
                 if self.rotator is not None:
                     tg.create_task(self.rotator.run())
         finally:
@@ -495,55 +526,66 @@ class Agent:
     # -- assignments ------------------------------------------------------------------------
 
     def reconnect(self) -> None:
-        """Restart the watch: after a certificate rotation the old connection would otherwise
+        """Restart the watches: after a certificate rotation an old connection would otherwise
         hang on a closed session instead of ending."""
-        if self._watch_task is not None:
-            self._watch_task.cancel()
+        for task in self._watch_tasks.values():
+            task.cancel()
 
-    async def _watch_loop(self) -> None:
+    async def _watch_loop(self, watched: _Watched) -> None:
         backoff = Backoff(self.options.backoff_max_seconds)
         while True:
-            self._watch_task = asyncio.create_task(self._watch_once(backoff))
+            task = asyncio.create_task(self._watch_once(watched, backoff))
+            self._watch_tasks[watched.path] = task
             try:
-                await self._watch_task
+                await task
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
                     raise
                 # Only the watch was cancelled (reconnect): resume from where it was.
             except ApiError as exc:
                 if exc.status == 410:
-                    self._rv = None
+                    watched.rv = None
                     continue
-                log.warning("watching assignments: %s", exc)
+                log.warning("watching %s: %s", watched.path, exc)
                 await backoff.sleep()
             except _NETWORK_ERRORS as exc:
-                log.debug("watching assignments: %s", exc)
+                log.debug("watching %s: %s", watched.path, exc)
                 await backoff.sleep()
 
-    async def _watch_once(self, backoff: Backoff) -> None:
-        path = ASSIGNMENTS.path(self.namespace)
-        if self._rv is None:
-            listed = await self.kube.list(path)
-            self._rv = listed["metadata"]["resourceVersion"]
-            self._sync(listed.get("items") or [])
-            self.synced.set()
+    async def _watch_once(self, watched: _Watched, backoff: Backoff) -> None:
+        if watched.rv is None:
+            listed = await self.kube.list(watched.path)
+            watched.rv = listed["metadata"]["resourceVersion"]
+            watched.on_list(listed.get("items") or [])
         async for event in self.kube.watch(
-            path, resource_version=self._rv, timeout_seconds=self.options.watch_timeout_seconds
+            watched.path,
+            resource_version=watched.rv,
+            timeout_seconds=self.options.watch_timeout_seconds,
         ):
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 if obj.get("code") == 410:
-                    self._rv = None  # too old: list again
+                    watched.rv = None  # too old: list again
                     return
                 raise ApiError(int(obj.get("code", 500)), obj)
-            self._rv = obj.get("metadata", {}).get("resourceVersion", self._rv)
+            watched.rv = obj.get("metadata", {}).get("resourceVersion", watched.rv)
             backoff.reset()
-            name = obj.get("metadata", {}).get("name", "")
-            if kind in ("ADDED", "MODIFIED"):
-                self._worker(name).offer(obj, from_list=False)
-            elif kind == "DELETED" and name in self.workers:
-                self.workers[name].delete()
+            if kind != "BOOKMARK":
+                watched.on_event(str(kind), obj)
+
+    def _on_assignment(self, kind: str, obj: Obj) -> None:
+        name = obj.get("metadata", {}).get("name", "")
+        if kind in ("ADDED", "MODIFIED"):
+            self._worker(name).offer(obj, from_list=False)
+        elif kind == "DELETED" and name in self.workers:
+            self.workers[name].delete()
+
+    def _on_secret(self, kind: str, obj: Obj) -> None:
+        """A Secret an Assignment uses changed: run that Assignment again."""
+        name = obj.get("metadata", {}).get("name", "")
+        for worker in self.workers.values():
+            worker.secret_changed(name)
 
     def _sync(self, items: list[Obj]) -> None:
         seen = set()
@@ -555,6 +597,7 @@ class Agent:
         for name, worker in list(self.workers.items()):
             if name not in seen:
                 worker.delete()
+        self.synced.set()
 
     # -- lease, host, events ----------------------------------------------------------------
 

@@ -193,6 +193,18 @@ async def test_secret_content_reaches_the_file_and_nothing_else(
     events = await standin.events(a.host)
     assert value not in repr(obj) and value not in repr(events)
 
+    # A changed Secret is applied without a new generation.
+    rotated = "rotated-password-value"
+    await standin.kube.patch(
+        SECRETS.path(ns, secret_name),
+        {"data": {"password": base64.b64encode(rotated.encode()).decode()}},
+    )
+
+    async def updated() -> bool:
+        return target.read_text() == rotated
+
+    await eventually(updated, timeout=15)
+
 
 async def test_drift_is_corrected_and_reported(agents: Agents, standin: StandIn) -> None:
     a = await _started(agents, "drift")
