@@ -84,7 +84,7 @@ function global:Get-TransomTask {
             'MSFT_TaskLogonTrigger' { 'AtLogOn' } default { $tr.CimClass.CimClassName }
         }
         $trigger = @{ type = $type }
-        if ($tr.StartBoundary) { $trigger.at = ([datetime]$tr.StartBoundary).ToString('yyyy-MM-ddTHH:mm:ss') }
+        if ($tr.StartBoundary) { $trigger.at = ([datetime]$tr.StartBoundary).ToString("yyyy-MM-dd'T'HH:mm:ss") }
         if ($type -eq 'Daily') { $trigger.daysInterval = [int]$tr.DaysInterval }
         if ($type -eq 'Weekly') {
             $trigger.daysOfWeek = @([enum]::GetValues([DayOfWeek]) |
