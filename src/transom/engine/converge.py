@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from transom.api.conditions import (
     DENIED_BY_HOST_POLICY,
@@ -41,6 +41,25 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[ResourceOutcome, int, int], None]
 
 
+class ChangeObserver(Protocol):
+    """Told around every change the engine makes to the OS (the audit trail's write-ahead
+    intent and its outcome). States are in wire keys and already redacted."""
+
+    def before_set(self, resource: Resource, before: State, desired: State, *, drift: bool) -> Any:
+        """Called before set; raising stops the change. Returns a token for after_set."""
+
+    def after_set(
+        self,
+        token: Any,
+        resource: Resource,
+        after: State | None,
+        *,
+        error: str = "",
+        reboot_required: bool = False,
+    ) -> None:
+        """Called after set and its verification; ``after`` is None when set raised."""
+
+
 @dataclass(frozen=True)
 class Step:
     resource: Resource
@@ -67,8 +86,10 @@ class Engine:
         policy: HostPolicy = PERMISSIVE,
         secrets: SecretResolver | None = None,
         flap_guard: FlapGuard | None = None,
+        observer: ChangeObserver | None = None,
     ) -> None:
         self.providers = dict(providers)
+        self.observer = observer
         self.policy = policy
         self.redactor = Redactor()
         self.flap_guard = flap_guard or FlapGuard()
@@ -220,7 +241,8 @@ class Engine:
             return outcome(Status.DENIED, False, reason=DENIED_BY_HOST_POLICY, message=denial)
         provider = step.provider
         try:
-            changes = compare(step.desired, provider.get(r.properties, ctx), provider)
+            actual = provider.get(r.properties, ctx)
+            changes = compare(step.desired, actual, provider)
             if not changes:
                 self._awaiting_reboot.discard(_key(r))
                 return outcome(Status.OK, True)
@@ -234,7 +256,9 @@ class Engine:
                     message=f"differs: {', '.join(changes)}",
                     diff=diff,
                 )
-            return self._correct(step, changes, ctx, drift=drift, outcome=outcome, diff=diff)
+            return self._correct(
+                step, actual, changes, ctx, drift=drift, outcome=outcome, diff=diff
+            )
         except ProviderError as exc:
             return outcome(Status.FAILED, False, reason=exc.reason, message=str(exc))
         except Exception as exc:  # a provider bug or OS error fails one resource, not the run
@@ -245,6 +269,7 @@ class Engine:
     def _correct(
         self,
         step: Step,
+        actual: State,
         changes: Mapping[str, Change],
         ctx: Context,
         *,
@@ -271,11 +296,32 @@ class Engine:
             return outcome(
                 Status.FLAPPING, False, drifted=True, reason=FLAPPING, message=held_back, diff=diff
             )
-        result = provider.set(r.properties, changes, ctx)
-        if drift:
-            self.flap_guard.record(key)
+        token = None
+        if self.observer is not None:
+            # Write-ahead: if the observer cannot record the change, it is not made.
+            token = self.observer.before_set(
+                r, self._shown(r, actual), self._shown(r, step.desired), drift=drift
+            )
+        try:
+            result = provider.set(r.properties, changes, ctx)
+            if drift:
+                self.flap_guard.record(key)
+            after = provider.get(r.properties, ctx)
+        except Exception as exc:
+            if self.observer is not None:
+                self.observer.after_set(token, r, None, error=self.redactor.text(str(exc)))
+            raise
         # Verify: a set that did not converge must not be reported as done.
-        left = compare(step.desired, provider.get(r.properties, ctx), provider)
+        left = compare(step.desired, after, provider)
+        if self.observer is not None:
+            error = "" if not left or result.reboot_required else "still differs after set"
+            self.observer.after_set(
+                token,
+                r,
+                self._shown(r, after),
+                error=error,
+                reboot_required=result.reboot_required,
+            )
         if left and result.reboot_required:
             # This process ends with the reboot, and with it this memory.
             self._awaiting_reboot.add(key)
@@ -309,6 +355,11 @@ class Engine:
             diff=diff,
             reboot_required=result.reboot_required,
         )
+
+    def _shown(self, r: Resource, state: State) -> State:
+        """A state as it may be shown or recorded: secret properties and values redacted."""
+        secret = self._secret_wire_names(type(r.properties))
+        return {k: REDACTED if k in secret else self.redactor.value(v) for k, v in state.items()}
 
     def _redacted(
         self, props: ResourceProperties, changes: Mapping[str, Change]
