@@ -14,6 +14,7 @@ from transom.engine.audit.checkpoint import (
     parse_checkpoints,
 )
 from transom.engine.audit.log import AuditLog, AuditLogError, TornTail, read_records
+from transom.engine.audit.observer import AuditObserver
 from transom.engine.audit.record import AuditAction, AuditRecord, AuditResult, ChangeSource
 from transom.engine.audit.sinks import (
     EventId,
@@ -32,6 +33,7 @@ __all__ = [
     "AuditKey",
     "AuditLog",
     "AuditLogError",
+    "AuditObserver",
     "AuditRecord",
     "AuditResult",
     "AuditTrail",

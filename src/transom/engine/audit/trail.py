@@ -18,6 +18,7 @@ from transom.engine.audit.checkpoint import Checkpoint, Checkpointer, rfc3339
 from transom.engine.audit.log import AuditLog
 from transom.engine.audit.record import AuditAction, AuditRecord, AuditResult, ChangeSource
 from transom.engine.audit.sinks import EventId, EventLogSink, Severity, describe, event_for
+from transom.engine.result import ResourceOutcome, Status
 
 LOGGER = logging.getLogger("transom.audit")
 
@@ -104,8 +105,8 @@ class AuditTrail:
         error: str = "",
         reboot: bool = False,
     ) -> AuditRecord:
-        """A record with no OS change behind it, e.g. drift found in ApplyAndMonitor mode
-        (before: the desired state, after: the state found)."""
+        """A record without an intent, e.g. drift found in ApplyAndMonitor mode (before: the
+        desired state, after: the state found)."""
         return self._append(
             self._record(
                 source,
@@ -118,6 +119,24 @@ class AuditTrail:
                 error=self._text(error),
                 reboot=reboot,
             )
+        )
+
+    def record_drift(self, source: ChangeSource, outcome: ResourceOutcome) -> AuditRecord | None:
+        """Record drift the engine found but did not correct (ApplyAndMonitor, or held back
+        as flapping); None for any other outcome. Corrections are recorded around the set
+        itself (see AuditObserver). States come from the engine's redacted diff: before is
+        the desired value of each drifted property, after the value found."""
+        if outcome.status not in (Status.DRIFTED, Status.FLAPPING):
+            return None
+        return self.record(
+            source,
+            outcome.name,
+            outcome.kind,
+            AuditAction.DRIFT_DETECTED,
+            before={d.prop: d.desired for d in outcome.diff},
+            after={d.prop: d.actual for d in outcome.diff},
+            result=AuditResult.PENDING,
+            error=outcome.message if outcome.status is Status.FLAPPING else "",
         )
 
     def pending(self) -> list[AuditRecord]:
