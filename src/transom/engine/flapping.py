@@ -52,8 +52,3 @@ class FlapGuard:
             times.popleft()
         if len(times) > self.max_corrections:
             self._until[key] = now + self.backoff
-
-    def reset(self) -> None:
-        """Forget history, e.g. when a new desired state arrives."""
-        self._corrections.clear()
-        self._until.clear()

@@ -15,6 +15,7 @@ from transom.api.conditions import CHECKSUM_MISMATCH, COMMAND_FAILED
 from transom.engine.converge import Engine
 from transom.engine.result import Status
 from transom.providers.posix import posix_providers
+from transom.providers.posix.reboot import PosixRebooter
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> str:
@@ -173,3 +174,10 @@ def test_archive_from_url_is_downloaded_once_and_cache_is_verified(
     report = engine.apply(resources)
     assert report.results[0].reason == CHECKSUM_MISMATCH
     assert (tmp_path / "app" / "index.html").read_bytes() == b"x"
+
+
+@pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="Linux only")
+def test_boot_id_is_stable_within_a_boot() -> None:
+    rebooter = PosixRebooter()
+    assert rebooter.boot_id() == rebooter.boot_id()
+    assert len(rebooter.boot_id()) == 36
