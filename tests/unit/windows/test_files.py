@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,22 @@ def test_directory_create_and_remove(facade: WindowsFacade, root: str) -> None:
         eng, {"name": "d", "directory": {"path": path, "ensure": "absent", "recurseDelete": True}}
     )
     assert facade.path_kind(path) is None
+
+
+def test_archive_is_the_portable_provider(sim: SimulatedFacade, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "site.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("bin/app.dll", b"MZ")
+        zf.writestr("web.config", b"<configuration/>")
+    item = {
+        "name": "a",
+        "archive": {
+            "path": str(tmp_path / "site"),
+            "source": str(archive),
+            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        },
+    }
+    converges(engine(sim), item)
+    assert (tmp_path / "site" / "bin" / "app.dll").read_bytes() == b"MZ"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from transom.engine.provider import Provider
+from transom.providers.posix.archive import ArchiveProvider
 from transom.providers.windows.command import CommandProvider
 from transom.providers.windows.dsc import DscResourceProvider
 from transom.providers.windows.facade import WindowsFacade
@@ -41,8 +42,14 @@ _PROVIDERS = (
 
 
 def providers(facade: WindowsFacade) -> dict[str, Provider[Any]]:
-    """Every Windows provider, by resource kind (e.g. ``"RegistryValue"``)."""
-    return {cls.kind: cls(facade) for cls in _PROVIDERS}
+    """Every Windows provider, by resource kind (e.g. ``"RegistryValue"``).
+
+    Archive is the portable stdlib provider (zipfile, atomic rename) that posix uses too: it
+    works on the real file system, not through the facade, so the simulation does not model it.
+    """
+    out: dict[str, Provider[Any]] = {cls.kind: cls(facade) for cls in _PROVIDERS}
+    out[ArchiveProvider.kind] = ArchiveProvider()
+    return out
 
 
 def windows_providers() -> dict[str, Provider[Any]]:
