@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field, model_validator
 
 from transom.api.resources.base import Ensure, Platform, ResourceProperties, register
-from transom.api.resources.files import PATH_MAX_LENGTH, SHA256_PATTERN
+from transom.api.resources.files import ABSOLUTE_PATH_PATTERN, PATH_MAX_LENGTH, SHA256_PATTERN
 
 
 @register("Archive", Platform.POSIX, Platform.WINDOWS)
@@ -30,12 +30,14 @@ class ArchiveProperties(ResourceProperties):
         r"C:\inetpub\web.",
         min_length=1,
         max_length=PATH_MAX_LENGTH,
+        pattern=ABSOLUTE_PATH_PATTERN,
     )
     source: str | None = Field(
         default=None,
         description="The zip: an absolute path on the host, or an http(s) URL to download.",
         min_length=1,
         max_length=PATH_MAX_LENGTH,
+        pattern=r"^(https?://|/|[A-Za-z]:[\\/]|\\\\)",
     )
     sha256: str | None = Field(
         default=None,

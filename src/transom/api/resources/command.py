@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import ConfigDict, Field, model_validator
 
 from transom.api.resources.base import Ensure, Platform, ResourceProperties, register
-from transom.api.resources.files import PATH_MAX_LENGTH
+from transom.api.resources.files import ABSOLUTE_PATH_PATTERN, PATH_MAX_LENGTH
 from transom.api.wire import cel
 
 COMMAND_MAX_LENGTH = 16_384
@@ -48,6 +48,7 @@ class CommandProperties(ResourceProperties):
         description="Absolute working directory for both commands.",
         min_length=1,
         max_length=PATH_MAX_LENGTH,
+        pattern=ABSOLUTE_PATH_PATTERN,
     )
     environment: dict[str, str] = Field(
         default_factory=dict,

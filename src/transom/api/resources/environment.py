@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field, model_validator
 
 from transom.api.resources.base import Ensure, Platform, ResourceProperties, register
-from transom.api.resources.files import PATH_MAX_LENGTH
+from transom.api.resources.files import ABSOLUTE_PATH_PATTERN, PATH_MAX_LENGTH
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_VALUE_MAX_LENGTH = 32_767  # the Windows limit for one environment variable
@@ -47,6 +47,7 @@ class EnvironmentVariableProperties(ResourceProperties):
         "(default /etc/environment). Not used on windows.",
         min_length=1,
         max_length=PATH_MAX_LENGTH,
+        pattern=ABSOLUTE_PATH_PATTERN,
     )
 
     @model_validator(mode="after")

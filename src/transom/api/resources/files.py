@@ -16,6 +16,8 @@ from transom.api.resources.base import (
 from transom.api.wire import cel
 
 PATH_MAX_LENGTH = 4096
+#: An absolute posix path, or a Windows path with a drive letter or a UNC share.
+ABSOLUTE_PATH_PATTERN = r"^(/|[A-Za-z]:[\\/]|\\\\)"
 INLINE_CONTENT_MAX_LENGTH = 262_144
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
 MODE_PATTERN = r"^0?[0-7]{3,4}$"
@@ -81,6 +83,7 @@ class FileProperties(ResourceProperties):
         description=r"Absolute path, e.g. /etc/app.conf or C:\inetpub\web\web.config.",
         min_length=1,
         max_length=PATH_MAX_LENGTH,
+        pattern=ABSOLUTE_PATH_PATTERN,
     )
     content: str | None = Field(
         default=None,
@@ -119,7 +122,12 @@ class FileProperties(ResourceProperties):
 class DirectoryProperties(ResourceProperties):
     """A directory, with permissions and ownership."""
 
-    path: str = Field(description="Absolute path.", min_length=1, max_length=PATH_MAX_LENGTH)
+    path: str = Field(
+        description="Absolute path.",
+        min_length=1,
+        max_length=PATH_MAX_LENGTH,
+        pattern=ABSOLUTE_PATH_PATTERN,
+    )
     mode: str | None = Field(
         default=None, description="posix permission bits in octal.", pattern=MODE_PATTERN
     )
