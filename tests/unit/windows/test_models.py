@@ -88,3 +88,11 @@ def test_schema_bounds_survive_the_apiserver() -> None:
 def test_dsc_properties_are_free_form_in_the_crd() -> None:
     schema = RESOURCE_TYPES["dscResource"].model_json_schema()
     assert schema["properties"]["properties"]["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_every_windows_type_has_a_provider() -> None:
+    from transom.providers.windows import providers
+    from transom.providers.windows.simulated import SimulatedFacade
+
+    windows = {cls.kind for cls in RESOURCE_TYPES.values() if Platform.WINDOWS in cls.platforms}
+    assert windows == set(providers(SimulatedFacade()))
