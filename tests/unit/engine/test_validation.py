@@ -66,6 +66,17 @@ resources:
         ([{"name": "x", "fil": {"path": "/x"}}], "resources[0].fil", "unknown resource type"),
         ([file("x", "/x"), file("x", "/y")], "resources[1].name", "duplicate name"),
         ([file("x", "/x", dependsOn=["nope"])], "resources[0].dependsOn[0]", "no resource named"),
+        ([file("x", "relative/x")], "resources[0].file.path", "should match pattern"),
+        (
+            [{"name": "c", "command": {"test": "true", "set": "true", "ensure": "absent"}}],
+            "resources[0].command",
+            "only ensure: present",
+        ),
+        (
+            [{"name": "a", "archive": {"path": "/srv/app"}}],
+            "resources[0].archive",
+            "needs source and sha256",
+        ),
     ],
 )
 def test_document_errors(raw: list[dict[str, object]], path: str, fragment: str) -> None:
