@@ -215,7 +215,8 @@ class Files(Protocol):
     def file_read(self, path: str) -> bytes: ...
 
     def file_write_atomic(self, path: str, data: bytes) -> None:
-        """Write a sibling temp file, then MoveFileEx(REPLACE_EXISTING | WRITE_THROUGH): a
+        """Write a sibling temp file, then ReplaceFile (which keeps the replaced file's ACL
+        and attributes) or, for a new file, MoveFileEx(REPLACE_EXISTING | WRITE_THROUGH): a
         reader sees the old or the new content, never a mix. The directory must exist."""
 
     def file_delete(self, path: str) -> None: ...
