@@ -95,8 +95,13 @@ def row(benchmark: str, metric: str, value: float, unit: str, note: str) -> dict
 
 def run(changes: int = 500, rounds: int = 200, records: int = 10_000) -> list[dict[str, Any]]:
     # Silence the per-record log lines: the benchmark measures the file, not a console.
-    logging.getLogger("transom.audit").setLevel(logging.CRITICAL)
-    return change_overhead(changes) + checkpoint_cost(rounds) + verification_speed(records)
+    logger = logging.getLogger("transom.audit")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return change_overhead(changes) + checkpoint_cost(rounds) + verification_speed(records)
+    finally:
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def test_each_kind_of_record_has_its_event_id(tmp_path: Path) -> None:
 def test_event_log_failure_does_not_lose_the_record(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="transom.audit")
     trail = AuditTrail(AuditLog(tmp_path), event_log=InMemoryEventLog(registered=False))
     record = trail.record(SOURCE, "x", "File", AuditAction.SET, after={})
     assert trail.log.head == (record.seq, record.hash)
