@@ -187,3 +187,11 @@ def test_url_with_wrong_sha256_never_lands(tmp_path: Path, web: tuple[str, Path]
     assert report.results[0].reason == CHECKSUM_MISMATCH
     assert target.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)] == []
+
+
+def test_windows_acl_on_posix_fails_instead_of_being_ignored(tmp_path: Path) -> None:
+    rule = {"identity": "BUILTIN\\Users", "rights": "Read"}
+    report = posix_engine().apply(doc(file("f", tmp_path / "f", acl=[rule])))
+    assert report.results[0].status is Status.FAILED
+    assert "Windows-only" in report.results[0].message
+    assert not (tmp_path / "f").exists()

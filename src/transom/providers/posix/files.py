@@ -43,6 +43,7 @@ class FileProvider(Provider[FileProperties]):
         self._digests = DigestCache()
 
     def get(self, desired: FileProperties, ctx: Context) -> State:
+        _no_acl(desired)
         st = _stat(desired.path)
         if st is None:
             return dict(_ABSENT)
@@ -116,6 +117,7 @@ class DirectoryProvider(Provider[DirectoryProperties]):
     kind: ClassVar[str] = "Directory"
 
     def get(self, desired: DirectoryProperties, ctx: Context) -> State:
+        _no_acl(desired)
         st = _stat(desired.path)
         if st is None:
             return dict(_ABSENT)
@@ -156,6 +158,12 @@ class DirectoryProvider(Provider[DirectoryProperties]):
 
     def watch_targets(self, desired: DirectoryProperties) -> list[WatchTarget]:
         return [WatchTarget("directory", desired.path)]
+
+
+def _no_acl(desired: FileProperties | DirectoryProperties) -> None:
+    # Ignoring an access rule would report a host as converged while it is not.
+    if desired.acl:
+        raise ProviderError("acl is Windows-only; on posix use mode, owner and group")
 
 
 def _read_if_size(path: str, st: os.stat_result, size: int) -> bytes | None:
