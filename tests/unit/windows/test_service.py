@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 import pytest
@@ -205,3 +206,32 @@ def test_any_state_converges_to_any_valid_desired_state(
     config, state = sim.service_query("TransomTest")
     assert state == (f.SERVICE_RUNNING if want_state == "Running" else f.SERVICE_STOPPED)
     assert config.delayed_auto_start == (want_start == "AutomaticDelayedStart")
+
+
+def test_configuration_round_trip_on_any_facade(facade: f.WindowsFacade) -> None:
+    """Runs on the real facade too: a Disabled service that is never started."""
+    name = f"TransomTest{uuid.uuid4().hex[:8]}"
+    eng = engine(facade)
+    base = {
+        "name": name,
+        "binaryPath": "C:\\Windows\\System32\\cmd.exe /c exit 0",
+        "displayName": "Transom test",
+        "description": "Created by Transom's tests",
+        "startType": "Disabled",
+        "recovery": {
+            "resetPeriodSeconds": 600,
+            "actions": [{"type": "Restart", "delaySeconds": 5}],
+        },
+    }
+    try:
+        converges(eng, {"name": "svc", "service": base})
+        with pytest.raises(f.WindowsApiError) as caught:
+            facade.service_start(name)
+        assert caught.value.winerror == f.ERROR_SERVICE_DISABLED
+        report = converges(
+            eng,
+            {"name": "svc", "service": {**base, "startType": "Manual", "displayName": "Renamed"}},
+        )
+        assert sorted(d.prop for d in report.results[0].diff) == ["displayName", "startType"]
+    finally:
+        converges(eng, {"name": "svc", "service": {"name": name, "ensure": "absent"}})
