@@ -70,3 +70,14 @@ def test_rewatch_drops_old_targets(sim: SimulatedFacade, notifier: WindowsNotifi
 def test_parse_registry_path() -> None:
     assert parse_registry_path("HKLM\\SOFTWARE\\X@32") == ("HKLM", "SOFTWARE\\X", 32)
     assert parse_registry_path("hklm\\SYSTEM\\a@b") == ("HKLM", "SYSTEM\\a@b", 64)
+
+
+def test_implements_the_engine_protocols(sim: SimulatedFacade) -> None:
+    from transom.engine.drift import Notifier
+    from transom.engine.reboot import Rebooter
+    from transom.providers.windows.reboot import WindowsRebooter
+
+    notifier: Notifier = WindowsNotifier(sim)  # checked by mypy, not at run time
+    rebooter: Rebooter = WindowsRebooter(sim)
+    notifier.close()
+    assert rebooter.boot_id() == "1"
