@@ -21,6 +21,7 @@ from transom.controller.hostview import HostView, view_from_assignment
 from transom.controller.informer import Key, Obj
 from transom.controller.secrets_copy import MissingSecretError, copy_secrets, rewrite_refs
 from transom.controller.status import aggregate, stalled
+from transom.controller.substitute import SubstitutionError, substitute_host
 from transom.engine.graph import check_acyclic
 from transom.kube.client import ApiError
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
@@ -94,7 +95,7 @@ async def reconcile(ctl: Controller, key: Key) -> None:
     for host in plan.assign:
         try:
             await _write_assignment(ctl, obj, spec, host, generation=generation, revision=revision)
-        except MissingSecretError as exc:
+        except (MissingSecretError, SubstitutionError) as exc:
             await _write_status(ctl, obj, stalled(previous, generation, c.INVALID_SPEC, str(exc)))
             return
         views[host] = HostView(name=host, online=views[host].online, assigned=generation)
@@ -123,7 +124,10 @@ async def _write_assignment(
 ) -> None:
     namespace, name = conf["metadata"]["namespace"], conf["metadata"]["name"]
     host_ns = names.host_namespace(host)
-    resources = [r.to_wire() for r in spec.resources]
+    host_labels = (ctl.hosts.get("", host) or {}).get("metadata", {}).get("labels") or {}
+    resources = substitute_host(
+        [r.to_wire() for r in spec.resources], host, host_labels, "spec.resources"
+    )
     wanted = rewrite_refs(resources, namespace)
     labels = conf["metadata"].get("labels") or {}
     source: dict[str, Any] = {
