@@ -74,28 +74,35 @@ def _verify(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
     if not log_dir.is_dir():
         print(f"error: {log_dir} is not a directory", file=sys.stderr)
         return 2
-    checkpoints: Sequence[Checkpoint]
-    if args.host:
-        if fetch is None:
-            print("error: --host needs a cluster connection in this build", file=sys.stderr)
-            return 2
-        checkpoints = fetch(args.host)
-    elif args.checkpoints:
-        checkpoints = load_checkpoints(args.checkpoints)
-    elif (log_dir / CHECKPOINTS_FILE).exists():
-        print("note: using the log's own checkpoints, which are no witness", file=sys.stderr)
-        checkpoints = load_checkpoints(log_dir / CHECKPOINTS_FILE)
-    else:
-        checkpoints = []
-    public_key = args.public_key.read_bytes() if args.public_key else None
-    if public_key is None and checkpoints:
-        print(
-            "note: no --public-key: signatures checked against the key each checkpoint carries",
-            file=sys.stderr,
-        )
-    report = verify(log_dir, checkpoints, public_key)
+    if args.host and fetch is None:
+        print("error: --host needs a cluster connection in this build", file=sys.stderr)
+        return 2
+    try:
+        checkpoints = _checkpoints(args, fetch)
+        public_key = args.public_key.read_bytes() if args.public_key else None
+        if public_key is None and checkpoints:
+            print(
+                "note: no --public-key: signatures checked against the key each checkpoint carries",
+                file=sys.stderr,
+            )
+        report = verify(log_dir, checkpoints, public_key)
+    except (OSError, ValueError) as exc:  # unreadable checkpoints or key
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report_json(report), indent=2) if args.output == "json" else _text(report))
     return 0 if report.ok else 1
+
+
+def _checkpoints(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> Sequence[Checkpoint]:
+    if args.host and fetch is not None:
+        return fetch(args.host)
+    if args.checkpoints:
+        return load_checkpoints(args.checkpoints)
+    local = args.log / CHECKPOINTS_FILE
+    if local.exists():
+        print("note: using the log's own checkpoints, which are no witness", file=sys.stderr)
+        return load_checkpoints(local)
+    return []
 
 
 def report_json(report: VerifyReport) -> dict[str, object]:

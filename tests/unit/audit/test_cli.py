@@ -111,3 +111,15 @@ def test_parse_since() -> None:
 def test_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["audit", "verify", "--log", str(tmp_path / "nope")]) == 2
     assert run(["audit", "show", "--log", str(tmp_path / "nope")]) == 2
+
+
+def test_unreadable_key_or_checkpoints_is_a_usage_error(
+    signed: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_dir, published, public_key = signed
+    public_key.write_text("not a key")
+    argv = ["audit", "verify", "--log", str(log_dir), "--checkpoints", str(published)]
+    assert run([*argv, "--public-key", str(public_key)]) == 2
+    published.write_text('{"sequence": "x"}')
+    assert run(argv) == 2
+    assert "error:" in capsys.readouterr().err

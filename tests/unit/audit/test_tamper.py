@@ -169,3 +169,21 @@ def test_a_whole_segment_removed(tmp_path: Path) -> None:
     assert bad.sequence == missing[0]
     assert bad.segment == lines.segments[2].name and bad.line == 1
     assert f"{missing[0]}-{missing[-1]} missing" in bad.message
+
+
+def test_a_line_without_canonical_form_is_altered(tmp_path: Path) -> None:
+    write_records(tmp_path, 5)
+    segment = tmp_path / "audit-00000001.jsonl"
+    lines = segment.read_bytes().splitlines()
+    lines[2] = lines[2].replace(b'"generation":7', b'"generation":NaN')
+    segment.write_bytes(b"\n".join(lines) + b"\n")
+    bad = verify(tmp_path).first_bad
+    assert bad is not None and (bad.kind, bad.sequence, bad.line) == (FindingKind.ALTERED, 3, 3)
+
+
+def test_head_stops_before_a_rewritten_record(tmp_path: Path) -> None:
+    write_records(tmp_path, 10)
+    tamper(tmp_path, edit_and_rehash(4))
+    report = verify(tmp_path)
+    assert report.first_bad is not None and report.first_bad.sequence == 5
+    assert report.head[0] == 4

@@ -102,7 +102,8 @@ def verify(
     lines = [_parse(raw) for raw in read_lines(log_dir)]
     walker = _Walker(lines)
     first_bad = walker.walk()
-    valid = walker.valid
+    # A rewritten or forged record can sit just before where the walk stopped.
+    valid = walker.valid[: first_bad.sequence - 1] if first_bad else walker.valid
     findings = [first_bad] if first_bad else []
     by_seq: dict[int, _Line] = {}
     for line in lines:
@@ -133,9 +134,9 @@ def _parse(raw: RawLine) -> _Line:
         seq, prev = record["seq"], record["prevHash"]
         if not (isinstance(seq, int) and isinstance(prev, str) and isinstance(stored, str)):
             raise TypeError("bad field types")
-    except (ValueError, KeyError, TypeError):
+        computed = sha256_hex(canonical_json(record))
+    except (ValueError, KeyError, TypeError):  # NaN and the like have no canonical form
         return _Line(raw, None)
-    computed = sha256_hex(canonical_json(record))
     return _Line(raw, record, seq, prev, stored, computed == stored and raw.complete)
 
 
@@ -242,10 +243,15 @@ def _check_checkpoints(
     for checkpoint in sorted(checkpoints, key=lambda c: c.sequence):
         signer = key
         if signer is None and checkpoint.public_key:
-            signer = load_public_key(checkpoint.public_key)
+            try:
+                signer = load_public_key(checkpoint.public_key)
+            except ValueError:
+                signer = None
         if signer is None:
             findings.append(
-                Finding(FindingKind.UNVERIFIABLE, checkpoint.sequence, message="no public key")
+                Finding(
+                    FindingKind.UNVERIFIABLE, checkpoint.sequence, message="no usable public key"
+                )
             )
             continue
         if not checkpoint.signature_valid(signer):
