@@ -188,3 +188,16 @@ def test_torn_store_line_falls_back_to_the_previous_checkpoint(tmp_path: Path) -
         f.write(b'{"sequence": 2, "headH')
     assert checkpointer(tmp_path, clock).latest == signed
     assert load_checkpoints(tmp_path / "checkpoints.jsonl") == [signed]
+
+
+def test_a_failed_checkpoint_is_retried_not_raised(tmp_path: Path) -> None:
+    clock = Clock()
+    cp = checkpointer(tmp_path, clock)
+    trail = AuditTrail(cp.log, checkpointer=cp, clock=clock)
+    change(trail, 1)
+    (tmp_path / "checkpoints.jsonl").mkdir()  # storing fails
+    assert trail.maybe_checkpoint() is None
+    assert cp.seconds_until_due() == 0
+    (tmp_path / "checkpoints.jsonl").rmdir()
+    retried = trail.maybe_checkpoint()
+    assert retried is not None and retried.sequence == 1

@@ -180,7 +180,12 @@ class AuditTrail:
         """Sign the head if due; publish the result (``to_api()``) in Host status."""
         if self.checkpointer is None:
             return None
-        checkpoint = self.checkpointer.maybe_checkpoint()
+        try:
+            checkpoint = self.checkpointer.maybe_checkpoint()
+        except OSError:
+            # The change is recorded; the checkpoint stays due and is retried next time.
+            self.logger.warning("could not store an audit checkpoint", exc_info=True)
+            return None
         if checkpoint is not None:
             message = f"Audit checkpoint: record {checkpoint.sequence}, {checkpoint.head_hash}"
             self._emit(EventId.CHECKPOINT_SIGNED, Severity.INFORMATION, message, None)
