@@ -83,6 +83,8 @@ class Simulator:
     concurrency: int = 32
     hosts: list[SimulatedHost] = field(default_factory=list)
     setup_seconds: float = 0.0
+    #: Cumulative seconds at the end of each set-up phase.
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.names = [f"{self.prefix}-{i}" for i in range(self.count)]
@@ -109,7 +111,9 @@ class Simulator:
             for obj in rbac.bootstrap_rbac():
                 await self.kube.apply(rbac_path(obj), obj)
             await self._gather(self._provision(n) for n in self.names)
+        self.phase_seconds["provision"] = time.monotonic() - t0
         certs = await self._certificates(token)
+        self.phase_seconds["certificates"] = time.monotonic() - t0
         if self.labels and not self.provision:
             await self._gather(self._label(n) for n in self.names)
         for name in self.names:
@@ -132,8 +136,8 @@ class Simulator:
             host.task = asyncio.create_task(agent.run(), name=f"agent {name}")
             self.hosts.append(host)
         await asyncio.gather(*(h.agent.synced.wait() for h in self.hosts))
-        self.setup_seconds = time.monotonic() - t0
-        log.info("simulator: %d agents up in %.1f s", self.count, self.setup_seconds)
+        self.setup_seconds = self.phase_seconds["synced"] = time.monotonic() - t0
+        log.info("simulator: %d agents up in %s", self.count, self.phase_seconds)
 
     async def stop(self) -> None:
         for h in self.hosts:

@@ -29,9 +29,13 @@ class KubeConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
         if self.ca_pem:
+            # Trust the cluster's CA only. Loading the system bundle as well costs ~0.15 s per
+            # context, which a simulator with 1,000 agents pays 1,000 times.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.load_verify_locations(cadata=self.ca_pem.decode())
+        else:
+            ctx = ssl.create_default_context()
         if self.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
