@@ -233,6 +233,20 @@ async def _announce(
         action="Rollout",
         note=ready.message,
     )
+    kustomization = ctl.kustomization_of(obj)
+    if failed and kustomization is not None:
+        # Flux's health-check message carries only "Configuration/ns/name status: 'Failed'"
+        # (fluxcd/pkg/ssa builds it from kstatus alone); this Event puts host, resource and
+        # reason where `kubectl describe` and `flux events` on the Kustomization show them.
+        await events.emit(
+            ctl.kube,
+            kustomization,
+            type_=events.WARNING,
+            reason=ready.reason,
+            action="HealthCheck",
+            note=f"Configuration {obj['metadata']['namespace']}/{obj['metadata']['name']}: "
+            f"{ready.message}",
+        )
     if ctl.notifier is not None:
         body = flux_events.event(
             obj,

@@ -168,17 +168,20 @@ class Controller:
                 rev = str(spec["source"].get("revision") or "")
                 self._revisions[key] = rev
                 return rev
-        labels = meta.get("labels") or {}
-        ks_name = labels.get(names.FLUX_KUSTOMIZATION_NAME)
-        if not ks_name:
-            return ""
-        ks = self.kustomizations.get(
-            labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, meta["namespace"]), ks_name
-        )
+        ks = self.kustomization_of(conf)
         rev = str(((ks or {}).get("status") or {}).get("lastAttemptedRevision") or "")
         if rev:
             self._revisions[key] = rev
         return rev
+
+    def kustomization_of(self, conf: Obj) -> Obj | None:
+        """The Flux Kustomization that applied a Configuration, from Flux's labels."""
+        labels = conf["metadata"].get("labels") or {}
+        name = labels.get(names.FLUX_KUSTOMIZATION_NAME)
+        if not name:
+            return None
+        namespace = labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, conf["metadata"]["namespace"])
+        return self.kustomizations.get(namespace, name)
 
     def conflicts(self, key: Key, spec: ConfigurationSpec, selected: list[str]) -> str:
         """A message naming the other Configuration when both manage one OS object on a host."""
