@@ -15,7 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODULES: tuple[str, ...] = ("bench.engine_bench", "bench.drift_bench", "bench.footprint_bench")
+MODULES: tuple[str, ...] = (
+    "bench.engine_bench",
+    "bench.drift_bench",
+    "bench.footprint_bench",
+    "bench.audit_bench",
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
