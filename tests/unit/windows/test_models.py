@@ -96,3 +96,26 @@ def test_every_windows_type_has_a_provider() -> None:
 
     windows = {cls.kind for cls in RESOURCE_TYPES.values() if Platform.WINDOWS in cls.platforms}
     assert windows == set(providers(SimulatedFacade()))
+
+
+@pytest.mark.parametrize(
+    ("member", "props"),
+    [
+        ("msiPackage", {"productCode": PRODUCT, "path": "pkgs\\app.msi"}),
+        ("msiPackage", {"productCode": PRODUCT, "path": "C:\\a.msi", "logPath": "a.log"}),
+        ("iisSite", {"name": "x", "physicalPath": "%SystemDrive%\\inetpub\\x"}),
+        ("windowsFeature", {"name": "NET-Framework-Core", "source": "sxs"}),
+    ],
+)
+def test_windows_paths_must_be_absolute(member: str, props: dict[str, Any]) -> None:
+    with pytest.raises(SpecError, match="pattern"):
+        parse_resource({"name": "r", member: props}, "")
+    good = {
+        k: (
+            "\\\\files\\share\\x"
+            if isinstance(v, str) and k not in {"name", "productCode"}
+            else v
+        )
+        for k, v in props.items()
+    }
+    parse_resource({"name": "r", member: good}, "")

@@ -25,6 +25,8 @@ REGISTRY_KEY_MAX_LENGTH = 1024
 #: Windows account names: DOMAIN\user, user@domain, NT AUTHORITY\..., NT SERVICE\...
 ACCOUNT_MAX_LENGTH = 256
 GUID_PATTERN = r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$"
+#: A Windows path with a drive letter or a UNC share (environment variables are not expanded).
+WINDOWS_PATH_PATTERN = r"^([A-Za-z]:[\\/]|\\\\)"
 THUMBPRINT_PATTERN = r"^[0-9A-Fa-f]{40}$"
 DWORD_MAX = 2**32 - 1
 QWORD_MIN = -(2**63)
@@ -420,6 +422,7 @@ class WindowsFeatureProperties(ResourceProperties):
         description=r"Side-by-side store for features removed from the image, e.g. "
         r"\\fileserver\sxs or D:\sources\sxs.",
         max_length=PATH_MAX_LENGTH,
+        pattern=WINDOWS_PATH_PATTERN,
     )
 
     def identity(self) -> str:
@@ -456,6 +459,7 @@ class MsiPackageProperties(ResourceProperties):
         default=None,
         description=r"Local or UNC path of the .msi, e.g. \\fileserver\pkgs\app-2.1.msi.",
         max_length=PATH_MAX_LENGTH,
+        pattern=WINDOWS_PATH_PATTERN,
     )
     source: RemoteSource | None = Field(
         default=None, description="URL of the .msi and its sha256, checked before installing."
@@ -472,6 +476,7 @@ class MsiPackageProperties(ResourceProperties):
         description="Where to keep the verbose msiexec log; the tail of the log is reported "
         "when the install fails. Default: a file in the agent's temp directory.",
         max_length=PATH_MAX_LENGTH,
+        pattern=WINDOWS_PATH_PATTERN,
     )
 
     @model_validator(mode="after")
@@ -776,6 +781,7 @@ class IisSiteProperties(ResourceProperties):
         description=r"Content root, e.g. C:\inetpub\web; "
         "required to create the site.",
         max_length=PATH_MAX_LENGTH,
+        pattern=WINDOWS_PATH_PATTERN,
     )
     app_pool: str | None = Field(
         default=None,
