@@ -111,11 +111,7 @@ def test_windows_paths_must_be_absolute(member: str, props: dict[str, Any]) -> N
     with pytest.raises(SpecError, match="pattern"):
         parse_resource({"name": "r", member: props}, "")
     good = {
-        k: (
-            "\\\\files\\share\\x"
-            if isinstance(v, str) and k not in {"name", "productCode"}
-            else v
-        )
+        k: ("\\\\files\\share\\x" if isinstance(v, str) and k not in {"name", "productCode"} else v)
         for k, v in props.items()
     }
     parse_resource({"name": "r", member: good}, "")
