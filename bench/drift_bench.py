@@ -56,7 +56,13 @@ def run(n: int = 500, trials: int = 100) -> list[Row]:
     note = f"{trials} trials, {n} files watched, inotify, ApplyAndAutoCorrect"
     return [
         row(BENCHMARK, "change to corrected, p50", statistics.median(latencies) * 1000, "ms", note),
-        row(BENCHMARK, "change to corrected, p99", percentile(latencies, 99) * 1000, "ms", note),
+        row(
+            BENCHMARK,
+            "change to corrected, p99",
+            percentile(latencies, 99) * 1000,
+            "ms",
+            f"{note}; target < 1000 ms",
+        ),
         row(BENCHMARK, "change to corrected, max", max(latencies) * 1000, "ms", note),
     ]
 

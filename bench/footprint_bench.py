@@ -86,9 +86,9 @@ def _rows(
     periodic = f"idle + one full check ({agent.full_check_cpu * 1000:.0f} ms CPU) every "
     periodic += f"{DEFAULT_INTERVAL_SECONDS:.0f} s"
     return [
-        row(BENCHMARK, f"{label}: idle RSS", rss / 1024, "MiB", note),
+        row(BENCHMARK, f"{label}: idle RSS", rss / 1024, "MiB", f"{note}; target < 60 MB"),
         row(BENCHMARK, f"{label}: peak RSS (start-up apply)", peak / 1024, "MiB", note),
-        row(BENCHMARK, f"{label}: idle CPU", idle_cpu, "% of a core", note),
+        row(BENCHMARK, f"{label}: idle CPU", idle_cpu, "% of a core", f"{note}; target < 0.5"),
         row(
             BENCHMARK,
             f"{label}: CPU with periodic full check",
