@@ -163,6 +163,10 @@ class Worker:
         self.current: Obj | None = None
         #: Run the current spec again even though it was applied (a Secret it uses changed).
         self.rerun = False
+        #: The newest spec was invalid: the previous desired state is still enforced.
+        self.spec_invalid = False
+        #: Drifted resources last announced by an Event, so persistent drift is told once.
+        self.reported_drift: set[str] = set()
         self._wake = asyncio.Event()
         self._drift: list[tuple[DriftMonitor, RunReport]] = []
         self._push = asyncio.Event()
@@ -283,6 +287,8 @@ class Worker:
             await self._invalid(obj, key, api_status, exc)
             return
         revision = spec.source.revision
+        self.spec_invalid = False
+        self.reported_drift = set()
         await self._stop_monitor()
         self.plan, self.mode = plan, spec.mode
         source = {
@@ -333,6 +339,7 @@ class Worker:
         self, obj: Obj, key: tuple[str, int], api_status: AssignmentStatus, error: SpecError
     ) -> None:
         self.processed = key
+        self.spec_invalid = True
         await self._set_status(st.invalid(self.desired_status or api_status, key[1], error))
         await self.agent.emit(
             obj, warning=True, reason="InvalidSpec", action="Validate", note=str(error)
@@ -341,33 +348,38 @@ class Worker:
     async def _handle_check(self, report: RunReport) -> None:
         outstanding, corrected = st.drift_summary(report)
         failed = [o for o in report.results if o.failed]
-        if not (outstanding or corrected or failed):
-            return  # converged: nothing to say, nothing to write
-        obj = self.current
-        base = self.desired_status
+        obj, base = self.current, self.desired_status
         if base is None or obj is None or self.processed is None:
             return  # offline and no status yet: the run after reconnect reports it
+        was_clean = all(r.in_desired_state for r in base.results)
+        if not (outstanding or corrected or failed) and was_clean:
+            return  # converged, as reported: nothing to say, nothing to write
         source = (self.entry.source if self.entry else {}) or {}
         generation = int(source.get("assignmentGeneration", self.processed[1]))
         revision = str(source.get("revision", ""))
-        await self._set_status(st.checked(base, generation, revision, report))
-        if outstanding:
+        status = st.checked(base, generation, revision, report)
+        if self.spec_invalid:
+            # The newest spec is invalid; a check of the previous one must not make it look
+            # Ready.
+            status = status.model_copy(update={"conditions": base.conditions})
+        await self._set_status(status)
+        note = st.revision_text(generation, revision)
+        if outstanding and set(outstanding) != self.reported_drift:
             await self.agent.emit(
                 obj,
                 warning=True,
                 reason=DRIFT_DETECTED,
                 action="DriftCheck",
-                note=f"{st.revision_text(generation, revision)}: drifted: "
-                + ", ".join(outstanding),
+                note=f"{note}: drifted: {', '.join(outstanding)}",
             )
+        self.reported_drift = set(outstanding)
         if corrected:
             await self.agent.emit(
                 obj,
                 warning=False,
                 reason=DRIFT_CORRECTED,
                 action="DriftCheck",
-                note=f"{st.revision_text(generation, revision)}: corrected: "
-                + ", ".join(corrected),
+                note=f"{note}: corrected: {', '.join(corrected)}",
             )
 
     # -- drift monitor ----------------------------------------------------------------------

@@ -142,9 +142,15 @@ def checked(
 ) -> AssignmentStatus:
     """Merge a drift check (possibly of a few resources) into the last results."""
     fresh = {o.name: o.to_result() for o in report.results}
-    results = [fresh.pop(r.name, r) for r in status.results]
+    results = [_unless_same(fresh.pop(r.name, r), r) for r in status.results]
     results.extend(fresh.values())
     return _with_results(status, results, generation, revision, finished_run=False)
+
+
+def _unless_same(new: ResourceResult, old: ResourceResult) -> ResourceResult:
+    """The old result when only the time taken differs: a check that finds the same thing
+    again is not a status change."""
+    return old if new.model_copy(update={"duration_ms": old.duration_ms}) == old else new
 
 
 def drift_summary(report: RunReport) -> tuple[list[str], list[str]]:

@@ -249,6 +249,16 @@ async def test_drift_is_reported_in_monitor_mode(agents: Agents, standin: StandI
     assert target.read_text() == "b\n"  # reported, not corrected
     await eventually(lambda: standin.event(a.host, "DriftDetected"))
 
+    # Put right by hand: the status says so without a new generation.
+    target.write_text("a\n")
+
+    async def clean() -> dict[str, Any] | None:
+        obj = await standin.assignment(a.host)
+        return obj if obj["status"]["drifted"] == 0 else None
+
+    obj = await eventually(clean, timeout=10)
+    assert kstatus.compute(obj).status is kstatus.Status.CURRENT
+
 
 @pytest.mark.parametrize(("policy", "kept"), [("Orphan", True), ("Delete", False)])
 async def test_removal_policy(agents: Agents, standin: StandIn, policy: str, kept: bool) -> None:
