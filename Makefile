@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 controlplane:
 	tools/controlplane/build.sh
+	tools/flux/build.sh
 
 crds: venv
 	$(PY) -m transom.api.crds deploy
