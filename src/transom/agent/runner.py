@@ -44,6 +44,14 @@ from transom.api.configuration import Mode, RemovalPolicy
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.names import LEASE_NAME, host_namespace, host_user
 from transom.api.resources import Ensure, Resource, ResourceProperties
+from transom.engine.audit import (
+    AuditKey,
+    AuditLog,
+    AuditObserver,
+    AuditTrail,
+    ChangeSource,
+    Checkpointer,
+)
 from transom.engine.converge import Engine, Plan
 from transom.engine.drift import DEFAULT_INTERVAL_SECONDS, DriftMonitor, Notifier
 from transom.engine.journal import Journal, JournalEntry
@@ -56,6 +64,8 @@ from transom.kube.kinds import ASSIGNMENTS, EVENTS, HOSTS, LEASES, SECRETS
 log = logging.getLogger(__name__)
 
 ASSIGNMENTS_DIR = "assignments"
+AUDIT_DIR = "audit"
+AUDIT_KEY = "audit.key"
 _NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 Obj = dict[str, Any]
 
@@ -73,6 +83,8 @@ class AgentOptions:
     backoff_max_seconds: float = 30.0
     #: How long "in progress" may take to reach the API before the run starts anyway.
     in_progress_timeout_seconds: float = 10.0
+    #: Record every change in the hash-chained audit log and publish signed checkpoints.
+    audit: bool = True
 
 
 def host_info() -> dict[str, str]:
@@ -149,6 +161,16 @@ class Worker:
         self.agent = agent
         self.name = name
         self.journal = Journal(agent.state_dir / ASSIGNMENTS_DIR / name)
+        # An engine per Assignment, so the audit observer names the right source even when
+        # one Assignment's drift check runs while another applies.
+        self.observer = (
+            AuditObserver(agent.audit, ChangeSource(agent.host, host_user(agent.host)))
+            if agent.audit is not None
+            else None
+        )
+        self.engine = Engine(
+            agent.providers, policy=agent.policy, secrets=agent.secrets, observer=self.observer
+        )
         self.obj: Obj | None = None
         self.from_list = False
         self.deleted = False
@@ -231,19 +253,20 @@ class Worker:
             return
         self.entry = entry
         source = entry.source
+        self._audit_source(source)
         try:
-            self.plan = self.agent.engine.plan(entry.resources)
+            self.plan = self.engine.plan(entry.resources)
         except SpecError:
             return
         self.mode = entry.mode
         if source.get("completed"):
             self.processed = (str(source.get("uid")), int(source.get("assignmentGeneration", 0)))
-            report = await asyncio.to_thread(self.agent.engine.check, self.plan, self.mode)
+            report = await asyncio.to_thread(self.engine.check, self.plan, self.mode)
             await self._handle_check(report)
         else:
             # Interrupted mid-run: finish it from the journal; status follows once the API
             # shows the Assignment again.
-            await asyncio.to_thread(self.agent.engine.apply, self.plan)
+            await asyncio.to_thread(self.engine.apply, self.plan)
         await self._start_monitor()
 
     async def _handle(self, obj: Obj, *, from_list: bool) -> None:
@@ -269,7 +292,7 @@ class Worker:
             # Applied before this start (the journal says so) and the API knows it: a no-op
             # check, not a re-run; status is written only if the check found something.
             self.desired_status = api_status
-            report = await asyncio.to_thread(self.agent.engine.check, self.plan, self.mode)
+            report = await asyncio.to_thread(self.engine.check, self.plan, self.mode)
             await self._handle_check(report)
             await self._start_monitor()
             return
@@ -279,7 +302,7 @@ class Worker:
         generation = key[1]
         try:
             spec = AssignmentSpec.model_validate(obj.get("spec") or {})
-            plan = self.agent.engine.plan(spec.resources, "spec.resources")
+            plan = self.engine.plan(spec.resources, "spec.resources")
         except ValidationError as exc:
             await self._invalid(obj, key, api_status, SpecError(from_pydantic("spec", exc)))
             return
@@ -304,6 +327,7 @@ class Worker:
             spec.reboot_policy,
             {**source, "completed": False},
         )
+        self._audit_source(source)
         base = self.desired_status or api_status
         await self._set_status(st.in_progress(base, generation, revision), wait=True)
         try:
@@ -312,7 +336,7 @@ class Worker:
             )
         except (ApiError, *_NETWORK_ERRORS) as exc:
             log.warning("assignment %s: secrets not refreshed, using cached: %s", self.name, exc)
-        report = await asyncio.to_thread(self.agent.engine.apply, plan)
+        report = await asyncio.to_thread(self.engine.apply, plan)
         self.entry = await asyncio.to_thread(
             self.journal.record,
             spec.resources,
@@ -321,6 +345,7 @@ class Worker:
             {**source, "completed": True},
         )
         self.processed = key
+        self.agent.audit_kick.set()
         final = st.applied(self.desired_status or base, generation, revision, report)
         await self._set_status(final)
         ok = st.is_ready(final)
@@ -345,7 +370,29 @@ class Worker:
             obj, warning=True, reason="InvalidSpec", action="Validate", note=str(error)
         )
 
+    def _audit_source(self, source: Mapping[str, Any]) -> None:
+        if self.observer is None:
+            return
+        conf = source.get("configuration") or {}
+        kust = source.get("kustomization") or {}
+        self.observer.source = ChangeSource(
+            host=self.agent.host,
+            identity=host_user(self.agent.host),
+            configuration=f"{conf.get('namespace', '')}/{conf.get('name', '')}",
+            generation=int(source.get("generation", 0)),
+            revision=str(source.get("revision", "")),
+            kustomization=f"{kust.get('namespace', '')}/{kust.get('name', '')}" if kust else "",
+        )
+
     async def _handle_check(self, report: RunReport) -> None:
+        if self.observer is not None and self.agent.audit is not None:
+            # Corrections are recorded around the change itself; drift only reported is
+            # recorded here.
+            trail, audit_source = self.agent.audit, self.observer.source
+            for outcome in report.results:
+                if outcome.name not in self.reported_drift:  # persistent drift: once
+                    await asyncio.to_thread(trail.record_drift, audit_source, outcome)
+            self.agent.audit_kick.set()
         outstanding, corrected = st.drift_summary(report)
         failed = [o for o in report.results if o.failed]
         obj, base = self.current, self.desired_status
@@ -395,7 +442,7 @@ class Worker:
             loop.call_soon_threadsafe(self._on_drift, holder[0], report)
 
         monitor = DriftMonitor(
-            self.agent.engine,
+            self.engine,
             self.plan,
             self.mode,
             on_report,
@@ -418,7 +465,7 @@ class Worker:
         entry = self.entry or await asyncio.to_thread(self.journal.load)
         if entry is not None and entry.source.get("removalPolicy") == RemovalPolicy.DELETE.value:
             absent = removal_resources(entry.resources)
-            report = await asyncio.to_thread(self.agent.engine.apply, absent)
+            report = await asyncio.to_thread(self.engine.apply, absent)
             log.info("assignment %s removed (Delete): %s", self.name, report.summary())
         else:
             log.info("assignment %s removed (Orphan): resources left as they are", self.name)
@@ -496,7 +543,16 @@ class Agent:
         self.notifier_factory = notifier_factory
         self.rotator = rotator
         self.secrets = SecretCache()
-        self.engine = Engine(providers, policy=policy, secrets=self.secrets)
+        self.providers = dict(providers)
+        self.policy = policy
+        self.audit: AuditTrail | None = None
+        self.checkpointer: Checkpointer | None = None
+        if self.options.audit:
+            log = AuditLog(state_dir / AUDIT_DIR)
+            self.checkpointer = Checkpointer(log, AuditKey.load_or_create(state_dir / AUDIT_KEY))
+            self.audit = AuditTrail(log, checkpointer=self.checkpointer)
+        #: Set after changes: the audit loop signs and publishes a checkpoint when due.
+        self.audit_kick = asyncio.Event()
         self.workers: dict[str, Worker] = {}
         self.lease_renewals = 0
         #: Set once the first list of Assignments has been handed to the workers.
@@ -514,6 +570,8 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._lease_loop())
                 tg.create_task(self._report_host())
+                if self.checkpointer is not None:
+                    tg.create_task(self._audit_loop(self.checkpointer))
                 tg.create_task(
                     self._watch_loop(
                         _Watched(ASSIGNMENTS.path(self.namespace), self._sync, self._on_assignment)
@@ -673,6 +731,38 @@ class Agent:
             except (ApiError, *_NETWORK_ERRORS) as exc:
                 log.info("host status not written yet: %s", exc)
                 await backoff.sleep()
+
+    async def _audit_loop(self, checkpointer: Checkpointer) -> None:
+        """Sign checkpoints when due and publish the latest in Host status: the hub's
+        witness of this host's log. Idle, it waits for a change: no requests."""
+        assert self.audit is not None
+        published = None
+        while True:
+            latest = checkpointer.latest
+            retry: float | None = None
+            if latest is not None and latest != published:
+                try:
+                    await self.kube.patch(
+                        HOSTS.path(name=self.host, subresource="status"),
+                        {
+                            "status": {
+                                "auditCheckpoint": latest.to_api().model_dump(
+                                    mode="json", by_alias=True
+                                )
+                            }
+                        },
+                    )
+                    published = latest
+                except (ApiError, *_NETWORK_ERRORS) as exc:
+                    log.debug("audit checkpoint not published yet: %s", exc)
+                    retry = self.options.backoff_max_seconds
+            waits = [x for x in (checkpointer.seconds_until_due(), retry) if x is not None]
+            timeout = min(waits) if waits else None
+            self.audit_kick.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.audit_kick.wait()
+            await asyncio.to_thread(self.audit.maybe_checkpoint)
 
     async def emit(self, obj: Obj, *, warning: bool, reason: str, action: str, note: str) -> None:
         body = st.event(self.host, obj, warning=warning, reason=reason, action=action, note=note)

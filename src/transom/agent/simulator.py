@@ -46,8 +46,8 @@ _RBAC_KINDS = {
     "ClusterRole": CLUSTER_ROLES,
     "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
 }
-#: Scale runs: no drift-monitor thread per host, a Lease every 10 s as on real hosts.
-SCALE_OPTIONS = AgentOptions(drift_monitor=False)
+#: Scale runs: no drift-monitor thread nor audit log per host; a Lease every 10 s as on hosts.
+SCALE_OPTIONS = AgentOptions(drift_monitor=False, audit=False)
 
 
 def rbac_path(obj: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from transom.api import kstatus, names
+from transom.api.host import AuditCheckpoint
+from transom.engine.audit import Checkpoint, read_records, verify
 from transom.kube.kinds import HOSTS, LEASES, SECRETS
 
 from .conftest import Agents, RunningAgent, StandIn, condition, eventually, file_resource, host_name
@@ -279,3 +281,35 @@ async def test_removal_policy(agents: Agents, standin: StandIn, policy: str, kep
     await eventually(handled, timeout=10)
     await asyncio.sleep(0.2)
     assert target.exists() is kept
+
+
+async def test_changes_are_audited_and_checkpoint_published(
+    agents: Agents, standin: StandIn
+) -> None:
+    a = await _started(agents, "aud")
+    revision = "main@sha1:" + "a" * 40
+    await standin.assign(a.host, [file_resource("f", a.root / "f.txt", "1")], revision=revision)
+    await _current(standin, a.host, 1)
+
+    records = [r for r in read_records(a.state_dir / "audit") if r.resource == "f"]
+    assert records, "no audit record for the change"
+    assert all(
+        r.revision == revision
+        and r.configuration == "default/web"
+        and r.identity == names.host_user(a.host)
+        for r in records
+    )
+    assert "1" not in {r.before for r in records} | {r.after for r in records}  # digests only
+
+    async def published() -> dict[str, Any] | None:
+        host = await standin.kube.get(HOSTS.path(name=a.host))
+        checkpoint = host["status"].get("auditCheckpoint")
+        return checkpoint if checkpoint and checkpoint["sequence"] >= len(records) else None
+
+    checkpoint = await eventually(published, timeout=15)
+    report = verify(
+        a.state_dir / "audit",
+        [Checkpoint.from_api(AuditCheckpoint.model_validate(checkpoint))],
+        (a.state_dir / "audit.key.pub").read_text(),
+    )
+    assert report.ok, report
