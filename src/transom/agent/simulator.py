@@ -276,7 +276,7 @@ class Simulator:
                 if event.get("type") == "ERROR":
                     break
                 rv = obj["metadata"]["resourceVersion"]
-                host = by_csr.get(obj["metadata"]["name"])
+                host = by_csr.get(obj["metadata"].get("name", ""))  # bookmarks have none
                 if host is not None:
                     cert = self._signed(obj, host)
                     if cert is not None:
