@@ -57,6 +57,7 @@ from transom.engine.drift import DEFAULT_INTERVAL_SECONDS, DriftMonitor, Notifie
 from transom.engine.journal import Journal, JournalEntry
 from transom.engine.policy import PERMISSIVE, HostPolicy
 from transom.engine.provider import Provider
+from transom.engine.reboot import RebootCoordinator, Rebooter
 from transom.engine.result import RunReport
 from transom.kube.client import ApiError, Kube
 from transom.kube.kinds import ASSIGNMENTS, EVENTS, HOSTS, LEASES, SECRETS
@@ -171,6 +172,9 @@ class Worker:
         self.engine = Engine(
             agent.providers, policy=agent.policy, secrets=agent.secrets, observer=self.observer
         )
+        self.reboots = (
+            RebootCoordinator(self.journal, agent.rebooter) if agent.rebooter is not None else None
+        )
         self.obj: Obj | None = None
         self.from_list = False
         self.deleted = False
@@ -259,10 +263,17 @@ class Worker:
         except SpecError:
             return
         self.mode = entry.mode
-        if source.get("completed"):
+        rebooted = self.reboots is not None and await asyncio.to_thread(self.reboots.resume)
+        if source.get("completed") and not rebooted:
             self.processed = (str(source.get("uid")), int(source.get("assignmentGeneration", 0)))
             report = await asyncio.to_thread(self.engine.check, self.plan, self.mode)
             await self._handle_check(report)
+        elif source.get("completed"):
+            # The reboot a change asked for happened: apply again, so what waited for it is
+            # verified (and its dependents run); the status follows via the API.
+            self.processed = (str(source.get("uid")), int(source.get("assignmentGeneration", 0)))
+            self.entry = await asyncio.to_thread(self.journal.load)
+            await asyncio.to_thread(self.engine.apply, self.plan)
         else:
             # Interrupted mid-run: finish it from the journal; status follows once the API
             # shows the Assignment again.
@@ -292,6 +303,8 @@ class Worker:
             # Applied before this start (the journal says so) and the API knows it: a no-op
             # check, not a re-run; status is written only if the check found something.
             self.desired_status = api_status
+            if api_status.reboot_pending and self.entry is not None and self.entry.reboot is None:
+                await self._set_status(api_status.model_copy(update={"reboot_pending": False}))
             report = await asyncio.to_thread(self.engine.check, self.plan, self.mode)
             await self._handle_check(report)
             await self._start_monitor()
@@ -347,7 +360,17 @@ class Worker:
         self.processed = key
         self.agent.audit_kick.set()
         final = st.applied(self.desired_status or base, generation, revision, report)
-        await self._set_status(final)
+        pending = report.reboot_required or self.entry.reboot is not None
+        if pending:
+            final = final.model_copy(update={"reboot_pending": True})
+        if self.reboots is not None:
+            # The status reaches the API before the host goes down for a reboot; the policy
+            # may allow one now that an earlier run asked for.
+            await self._set_status(final, wait=pending)
+            decision = await asyncio.to_thread(self.reboots.after_run, report, spec.reboot_policy)
+            log.info("assignment %s: reboot %s", self.name, decision.value)
+        else:
+            await self._set_status(final)
         ok = st.is_ready(final)
         ready = find_condition(final.conditions, "Ready")
         await self.agent.emit(
@@ -385,6 +408,9 @@ class Worker:
         )
 
     async def _handle_check(self, report: RunReport) -> None:
+        if self.reboots is not None and self.entry is not None:
+            # A reboot waiting for its window is taken at the first check inside it.
+            await asyncio.to_thread(self.reboots.tick, self.entry.reboot_policy)
         if self.observer is not None and self.agent.audit is not None:
             # Corrections are recorded around the change itself; drift only reported is
             # recorded here.
@@ -534,8 +560,10 @@ class Agent:
         options: AgentOptions | None = None,
         notifier_factory: Callable[[], Notifier | None] | None = None,
         rotator: CertificateRotator | None = None,
+        rebooter: Rebooter | None = None,
     ) -> None:
         self.host = host
+        self.rebooter = rebooter
         self.namespace = host_namespace(host)
         self.kube = kube
         self.state_dir = state_dir

@@ -18,6 +18,7 @@ from transom.agent.store import SecretStore, default_store
 from transom.engine.drift import Notifier
 from transom.engine.policy import PERMISSIVE, HostPolicy
 from transom.engine.provider import Provider
+from transom.engine.reboot import Rebooter
 from transom.kube.client import Kube
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,23 @@ def default_state_dir() -> Path:
     return Path("/var/lib/transom/agent")
 
 
-def platform_providers(cache_dir: Path) -> dict[str, Provider[Any]]:
+def platform_backend(cache_dir: Path) -> tuple[dict[str, Provider[Any]], Rebooter | None]:
+    """This OS's providers, and how it reboots (None where it cannot tell boots apart)."""
     if os.name == "nt":
         from transom.providers.windows import providers  # noqa: PLC0415 - per platform
+        from transom.providers.windows.reboot import WindowsRebooter  # noqa: PLC0415
         from transom.providers.windows.win32 import Win32Facade  # noqa: PLC0415
 
-        return providers(Win32Facade())
+        facade = Win32Facade()
+        return providers(facade), WindowsRebooter(facade)
     from transom.providers.posix import posix_providers  # noqa: PLC0415 - per platform
+    from transom.providers.posix.reboot import BOOT_ID, PosixRebooter  # noqa: PLC0415
 
-    return posix_providers(str(cache_dir))
+    return posix_providers(str(cache_dir)), PosixRebooter() if BOOT_ID.exists() else None
+
+
+def platform_providers(cache_dir: Path) -> dict[str, Provider[Any]]:
+    return platform_backend(cache_dir)[0]
 
 
 def platform_notifier() -> Notifier | None:
@@ -80,10 +89,12 @@ async def run_agent(
         "agent %s starting; certificate valid until %s", identity.config.host, not_after.isoformat()
     )
     async with Kube(identity.kube_config(), field_manager="transom-agent") as kube:
+        providers, rebooter = platform_backend(settings.state_dir / "cache")
         agent = Agent(
             identity.config.host,
             kube,
-            providers=platform_providers(settings.state_dir / "cache"),
+            providers=providers,
+            rebooter=rebooter,
             state_dir=settings.state_dir,
             policy=settings.policy,
             options=settings.options,

@@ -25,6 +25,8 @@ from transom.api import names, rbac
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
 from transom.engine.policy import HostPolicy
+from transom.engine.provider import Provider
+from transom.engine.reboot import Rebooter
 from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
@@ -339,6 +341,8 @@ class Agents:
         options: AgentOptions | None = None,
         server: str | None = None,
         rotator_factory: Callable[[Kube], Any] | None = None,
+        providers: dict[str, Provider[Any]] | None = None,
+        rebooter: Rebooter | None = None,
     ) -> RunningAgent:
         host = identity.config.host
         root = self.tmp / host / "root"
@@ -350,12 +354,13 @@ class Agents:
         agent = Agent(
             host,
             kube,
-            providers=posix_providers(str(self.tmp / host / "cache")),
+            providers=providers or posix_providers(str(self.tmp / host / "cache")),
             state_dir=self.tmp / host / "state",
             policy=HostPolicy(path_roots=(str(root),), allow_scripts=True),
             options=options or AgentOptions(renew_interval_seconds=1.0),
             notifier_factory=InotifyNotifier,
             rotator=rotator_factory(kube) if rotator_factory else None,
+            rebooter=rebooter,
         )
         task = asyncio.create_task(agent.run())
         running = RunningAgent(identity, kube, agent, task, self.tmp / host / "state", root)
