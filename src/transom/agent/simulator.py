@@ -135,9 +135,19 @@ class Simulator:
             host = SimulatedHost(name, root, kube, agent)
             host.task = asyncio.create_task(agent.run(), name=f"agent {name}")
             self.hosts.append(host)
-        await asyncio.gather(*(h.agent.synced.wait() for h in self.hosts))
+        await asyncio.gather(*(self._synced(h) for h in self.hosts))
         self.setup_seconds = self.phase_seconds["synced"] = time.monotonic() - t0
         log.info("simulator: %d agents up in %s", self.count, self.phase_seconds)
+
+    @staticmethod
+    async def _synced(host: SimulatedHost) -> None:
+        """Wait for the agent's first list of Assignments; fail if the agent dies first."""
+        assert host.task is not None
+        waiter = asyncio.create_task(host.agent.synced.wait())
+        await asyncio.wait({waiter, host.task}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()
+            raise RuntimeError(f"agent {host.name} stopped: {host.task.exception()!r}")
 
     async def stop(self) -> None:
         for h in self.hosts:
