@@ -29,14 +29,20 @@ build() { # module-dir package output
     return
   fi
   log "$out: building $pkg (first run only) ..."
-  local start=$SECONDS
-  (cd "$here/$dir" && go build -trimpath -ldflags "-s -w" -o "$bin/$out.tmp.$$" "$pkg") &
+  local start=$SECONDS next=30
+  (cd "$here/$dir" && exec go build -trimpath -ldflags "-s -w" -o "$bin/$out.tmp.$$" "$pkg") &
   local pid=$!
+  # A killed build must not leave an orphaned compiler running on a 2-core machine.
+  trap 'kill "$pid" 2>/dev/null; exit 130' INT TERM HUP
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 30
-    kill -0 "$pid" 2>/dev/null && log "$out: still building ($((SECONDS - start)) s)"
+    sleep 1 # short, so the trap above runs promptly
+    if ((SECONDS - start >= next)) && kill -0 "$pid" 2>/dev/null; then
+      log "$out: still building ($((SECONDS - start)) s)"
+      next=$((next + 30))
+    fi
   done
   wait "$pid"
+  trap - INT TERM HUP
   mv "$bin/$out.tmp.$$" "$bin/$out"
   log "$out: built in $((SECONDS - start)) s"
 }
