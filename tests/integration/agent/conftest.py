@@ -313,13 +313,14 @@ class RunningAgent:
 class Agents:
     """Enrolls hosts through the real CSR flow and runs their agents in this event loop."""
 
-    def __init__(self, standin: StandIn, cp: ControlPlane, tmp: Path) -> None:
+    def __init__(self, standin: StandIn | None, cp: ControlPlane, tmp: Path) -> None:
         self.standin = standin
         self.cp = cp
         self.tmp = tmp
         self.running: list[RunningAgent] = []
 
     async def enroll(self, host: str, *, expiration_seconds: int = 3600) -> Identity:
+        assert self.standin is not None, "enrollment through the stand-in needs one"
         token = await self.standin.token(host)
         await self.standin.provision(host)
         state = self.tmp / host / "state"
@@ -343,9 +344,10 @@ class Agents:
         rotator_factory: Callable[[Kube], Any] | None = None,
         providers: dict[str, Provider[Any]] | None = None,
         rebooter: Rebooter | None = None,
+        root: Path | None = None,
     ) -> RunningAgent:
         host = identity.config.host
-        root = self.tmp / host / "root"
+        root = root or self.tmp / host / "root"
         root.mkdir(parents=True, exist_ok=True)
         config: KubeConfig = identity.kube_config()
         if server is not None:

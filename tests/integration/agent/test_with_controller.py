@@ -1,0 +1,99 @@
+"""The real agent with the real controller: enrollment approved by the controller, one
+Configuration converged by three agents, and Current only once all three applied it."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from transom.agent.enroll import enroll
+from transom.agent.store import FileSecretStore
+from transom.api import kstatus, names
+from transom.api.wire import API_VERSION
+from transom.controller import setup
+from transom.controller.enrollment import create_token
+from transom.controller.manager import Controller
+from transom.dev.controlplane import ControlPlane
+from transom.kube.client import Kube
+from transom.kube.kinds import CONFIGURATIONS, HOSTS, NAMESPACES
+
+from .conftest import Agents, eventually
+
+pytestmark = pytest.mark.controlplane
+
+
+@pytest.fixture
+async def controller(kube: Kube) -> AsyncIterator[Controller]:
+    await setup.ensure(kube, crds=False)
+    ctl = Controller(kube, liveness_interval=0.2)
+    task = asyncio.create_task(ctl.run())
+    yield ctl
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_three_agents_converge_one_configuration(
+    controller: Controller, kube: Kube, controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    app = f"app{secrets.token_hex(3)}"
+    hosts = [f"{app}-{i}" for i in range(3)]
+    token = await create_token(kube, hosts, labels={"app": app})
+    identities = []
+    agents = Agents(None, controlplane, tmp_path)  # the controller approves, no stand-in
+    try:
+        for host in hosts:
+            state = tmp_path / host / "state"
+            identities.append(
+                await enroll(
+                    controlplane.url,
+                    token.value,
+                    host,
+                    state_dir=state,
+                    ca_pem=controlplane.ca.cert.read_bytes(),
+                    timeout=60,
+                    store=FileSecretStore(state),
+                )
+            )
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        for identity in identities:
+            await agents.start(identity, root=shared)
+
+        await kube.create(
+            CONFIGURATIONS.path(namespace),
+            {
+                "apiVersion": API_VERSION,
+                "kind": "Configuration",
+                "metadata": {"name": "web", "namespace": namespace},
+                "spec": {
+                    "hostSelector": {"matchLabels": {"app": app}},
+                    "resources": [
+                        {"name": "motd", "file": {"path": str(shared / "motd"), "content": "hi\n"}}
+                    ],
+                    "rollout": {"maxUnavailable": "100%"},
+                },
+            },
+        )
+        seen: list[kstatus.Status] = []
+
+        async def current() -> bool:
+            obj = await kube.get(CONFIGURATIONS.path(namespace, "web"))
+            result = kstatus.compute(obj)
+            seen.append(result.status)
+            return result.status is kstatus.Status.CURRENT and obj["status"].get("ready") == 3
+
+        await eventually(current, timeout=60, interval=0.2)
+        assert kstatus.Status.IN_PROGRESS in seen
+        assert (shared / "motd").read_text() == "hi\n"
+        for host in hosts:
+            h = await kube.get(HOSTS.path(name=host))
+            assert h["status"]["identity"] == names.host_user(host)
+    finally:
+        await agents.stop_all()
+        for host in hosts:
+            await kube.delete(HOSTS.path(name=host))
+            await kube.delete(NAMESPACES.path(name=names.host_namespace(host)))
