@@ -2,7 +2,8 @@
 
 Each simulated host is a real `Agent`: its own key and client certificate (so the apiserver
 sees ``transom:host:<name>`` and RBAC applies), its own watch, Lease and status writes, and the
-posix engine converging its own root directory. Only the certificates are obtained in bulk:
+posix engine converging paths under the simulator's workdir (each host also has its own
+``root`` there, for per-host paths). Only the certificates are obtained in bulk:
 one bootstrap token submits every CSR (the requester the controller expects), so either the
 real controller approves them or, with ``approve=True``, the simulator does as admin.
 """
@@ -129,7 +130,8 @@ class Simulator:
                 kube,
                 providers=posix_providers(str(self.workdir / name / "cache")),
                 state_dir=self.workdir / name / "state",
-                policy=HostPolicy(path_roots=(str(root),), allow_scripts=True),
+                # The whole workdir: one Configuration names the same paths on every host.
+                policy=HostPolicy(path_roots=(str(self.workdir),), allow_scripts=True),
                 options=self.options,
             )
             host = SimulatedHost(name, root, kube, agent)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from transom.agent.enroll import enroll
+from transom.agent.simulator import Simulator
 from transom.agent.store import FileSecretStore
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
@@ -19,6 +20,7 @@ from transom.controller.enrollment import create_token
 from transom.controller.manager import Controller
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
+from transom.kube.config import KubeConfig
 from transom.kube.kinds import CONFIGURATIONS, HOSTS, NAMESPACES
 
 from .conftest import Agents, eventually
@@ -97,3 +99,53 @@ async def test_three_agents_converge_one_configuration(
         for host in hosts:
             await kube.delete(HOSTS.path(name=host))
             await kube.delete(NAMESPACES.path(name=names.host_namespace(host)))
+
+
+async def test_simulator_with_the_controller(
+    controller: Controller, kube: Kube, controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """How controller and e2e tests start N agents: the controller approves and provisions."""
+    app = f"sim{secrets.token_hex(3)}"
+    sim = Simulator(
+        KubeConfig.from_file(controlplane.kubeconfig),
+        count=5,
+        workdir=tmp_path,
+        prefix=app,
+        labels={"app": app},
+        provision=False,
+        approve=False,
+    )
+    async with sim:
+        await kube.create(
+            CONFIGURATIONS.path(namespace),
+            {
+                "apiVersion": API_VERSION,
+                "kind": "Configuration",
+                "metadata": {"name": "web", "namespace": namespace},
+                "spec": {
+                    "hostSelector": {"matchLabels": {"app": app}},
+                    "resources": [
+                        {
+                            "name": "motd",
+                            "file": {"path": str(tmp_path / "motd"), "content": "hi\n"},
+                        }
+                    ],
+                    "rollout": {"maxUnavailable": 2},
+                },
+            },
+        )
+
+        async def current() -> bool:
+            obj = await kube.get(CONFIGURATIONS.path(namespace, "web"))
+            return bool(
+                kstatus.compute(obj).status is kstatus.Status.CURRENT
+                and obj["status"].get("ready") == 5
+            )
+
+        try:
+            await eventually(current, timeout=60, interval=0.2)
+        except AssertionError:
+            obj = await kube.get(CONFIGURATIONS.path(namespace, "web"))
+            raise AssertionError(repr(obj.get("status"))) from None
+    for host in sim.names:
+        await kube.delete(HOSTS.path(name=host))
