@@ -82,6 +82,8 @@ class Simulator:
     expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS
     #: Concurrent admin/bootstrap requests while setting up.
     concurrency: int = 32
+    #: Agents started together; the next batch starts once these have listed.
+    start_batch: int = 50
     hosts: list[SimulatedHost] = field(default_factory=list)
     setup_seconds: float = 0.0
     #: Cumulative seconds at the end of each set-up phase.
@@ -117,29 +119,36 @@ class Simulator:
         self.phase_seconds["certificates"] = time.monotonic() - t0
         if self.labels and not self.provision:
             await self._gather(self._label(n) for n in self.names)
-        for name in self.names:
-            cert, key = certs[name]
-            root = self.workdir / name / "root"
-            root.mkdir(parents=True, exist_ok=True)
-            config = KubeConfig(
-                server=self.admin.server, ca_pem=self.admin.ca_pem, cert_pem=cert, key_pem=key
-            )
-            kube = Kube(config, field_manager="transom-agent")
-            agent = Agent(
-                name,
-                kube,
-                providers=posix_providers(str(self.workdir / name / "cache")),
-                state_dir=self.workdir / name / "state",
-                # The whole workdir: one Configuration names the same paths on every host.
-                policy=HostPolicy(path_roots=(str(self.workdir),), allow_scripts=True),
-                options=self.options,
-            )
-            host = SimulatedHost(name, root, kube, agent)
-            host.task = asyncio.create_task(agent.run(), name=f"agent {name}")
-            self.hosts.append(host)
-        await asyncio.gather(*(self._synced(h) for h in self.hosts))
+        # Agents start in batches: a thousand TLS handshakes and first lists at once would
+        # time out on a small apiserver, as a fleet rebooting all at once would.
+        for i in range(0, self.count, self.start_batch):
+            batch = [
+                self._host(name, *certs[name]) for name in self.names[i : i + self.start_batch]
+            ]
+            self.hosts.extend(batch)
+            await asyncio.gather(*(self._synced(h) for h in batch))
         self.setup_seconds = self.phase_seconds["synced"] = time.monotonic() - t0
         log.info("simulator: %d agents up in %s", self.count, self.phase_seconds)
+
+    def _host(self, name: str, cert: bytes, key: bytes) -> SimulatedHost:
+        root = self.workdir / name / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        config = KubeConfig(
+            server=self.admin.server, ca_pem=self.admin.ca_pem, cert_pem=cert, key_pem=key
+        )
+        kube = Kube(config, field_manager="transom-agent")
+        agent = Agent(
+            name,
+            kube,
+            providers=posix_providers(str(self.workdir / name / "cache")),
+            state_dir=self.workdir / name / "state",
+            # The whole workdir: one Configuration names the same paths on every host.
+            policy=HostPolicy(path_roots=(str(self.workdir),), allow_scripts=True),
+            options=self.options,
+        )
+        host = SimulatedHost(name, root, kube, agent)
+        host.task = asyncio.create_task(agent.run(), name=f"agent {name}")
+        return host
 
     @staticmethod
     async def _synced(host: SimulatedHost) -> None:
