@@ -249,7 +249,9 @@ def kustomization(
     """A Kustomization of `path` in the GitRepository `source` (same namespace). Health checks:
     `wait` checks everything applied; otherwise `health_checks` lists objects
     ({apiVersion, kind, name, namespace}); `health_check_exprs` adds CEL rules per kind
-    ({apiVersion, kind, current, inProgress, failed})."""
+    ({apiVersion, kind, current, inProgress, failed}). Health checks poll every 5 s for up
+    to `timeout`, which Flux raises to at least 30 s; an object whose check says Failed (or
+    Stalled) fails them at once."""
     spec: dict[str, Any] = {
         "interval": interval,
         "retryInterval": retry_interval,

@@ -103,7 +103,8 @@ async def test_wait_fails_health_check_on_an_object_that_never_becomes_ready(
         """
     )
     sha = git_repo.commit({"app/deployment.yaml": deployment}, "unhealthy")
-    await start_sync(kube, namespace, git_repo, wait=True, timeout="10s", interval="3s")
+    # 30 s is the shortest timeout Flux honours (a shorter spec.timeout is raised to 30 s).
+    await start_sync(kube, namespace, git_repo, wait=True, timeout="30s", interval="3s")
 
     failed = await wait_for(
         kube, KUSTOMIZATIONS, namespace, "app", not_ready("HealthCheckFailed"), timeout=90
