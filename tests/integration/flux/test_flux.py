@@ -3,6 +3,7 @@ cluster through source-controller and kustomize-controller, and health checks ga
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from typing import Any
 
@@ -175,15 +176,17 @@ async def test_health_check_exprs_gate_ready_on_custom_status(
         kube, namespace, git_repo, wait=True, timeout="60s", health_check_exprs=[WIDGET_HEALTH]
     )
 
-    # Applied but Pending: Flux waits, and must not report the revision as applied.
-    await wait_for(
-        kube,
-        KUSTOMIZATIONS,
-        namespace,
-        "app",
-        lambda k: (k.get("status") or {}).get("lastAttemptedRevision") == f"main@sha1:{v1}",
-    )
-    await wait_for(kube, WIDGETS, namespace, "w1", lambda w: True)
+    # Applied but Pending: Flux waits (checks poll every 5 s), and must not report the
+    # revision as applied in the meantime.
+    def checking_v1(k: Obj) -> bool:
+        healthy = condition(k, "Healthy") or {}
+        return (
+            healthy.get("status") == "Unknown"
+            and k["status"].get("lastAttemptedRevision") == f"main@sha1:{v1}"
+        )
+
+    await wait_for(kube, KUSTOMIZATIONS, namespace, "app", checking_v1)
+    await asyncio.sleep(6)
     pending = await kube.get(KUSTOMIZATIONS.path(namespace, "app"))
     assert (condition(pending) or {}).get("status") != "True"
     assert not pending["status"].get("lastAppliedRevision")
@@ -202,5 +205,7 @@ async def test_health_check_exprs_gate_ready_on_custom_status(
             and k["status"].get("lastAttemptedRevision") == f"main@sha1:{v2}"
         )
 
-    failed = await wait_for(kube, KUSTOMIZATIONS, namespace, "app", failed_at_v2, timeout=45)
+    failed = await wait_for(kube, KUSTOMIZATIONS, namespace, "app", failed_at_v2, timeout=30)
     assert failed["status"]["lastAppliedRevision"] == f"main@sha1:{v1}"
+    message = (condition(failed) or {}).get("message", "")
+    assert f"Widget/{namespace}/w1 status: 'Failed'" in message, message
