@@ -80,7 +80,8 @@ async def install_flux(kube: Kube, bin_dir: Path, timeout: float = 60.0) -> list
 
 class FluxControllers:
     """Start with `with FluxControllers(controlplane) as flux:`; `target` may also be the path
-    of a kubeconfig with rights to install CRDs and to apply what the Kustomizations hold."""
+    of a kubeconfig with rights to install CRDs and to apply what the Kustomizations hold.
+    Starting blocks (and runs its own event loop): from async code, use asyncio.to_thread."""
 
     def __init__(
         self,
