@@ -52,7 +52,12 @@ def view_from_assignment(name: str, online: bool, assignment: dict[str, Any] | N
     assigned = source.get("generation")
     caught_up = status.get("observedGeneration") == assignment["metadata"].get("generation")
     conds = {x.get("type"): x for x in status.get("conditions") or []}
-    ready = caught_up and (conds.get(c.READY) or {}).get("status") == "True"
+    ready_cond = conds.get(c.READY) or {}
+    # A host that applied the generation and then drifted (ApplyAndMonitor leaves drift in
+    # place) still runs it: the drift is reported, but must not hold Flux's health check.
+    ready = caught_up and (
+        ready_cond.get("status") == "True" or ready_cond.get("reason") == c.DRIFT_DETECTED
+    )
     failure = None
     stalled = conds.get(c.STALLED)
     if caught_up and stalled is not None and stalled.get("status") == "True":
