@@ -20,6 +20,7 @@ MODULES: tuple[str, ...] = (
     "bench.drift_bench",
     "bench.footprint_bench",
     "bench.audit_bench",
+    "bench.flux_bench",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
