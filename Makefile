@@ -36,7 +36,7 @@ unit: venv
 	$(VENV)/bin/pytest tests/unit
 
 demo: venv controlplane
-	$(PY) -m transom.dev.demo
+	$(PY) -m transom.cli.demo
 
 bench: venv controlplane
 	bench/setup.sh
