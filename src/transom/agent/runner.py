@@ -703,7 +703,9 @@ class Agent:
         lease: Obj | None = None
         path = LEASES.path(self.namespace, LEASE_NAME)
         offline = False
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 lease = await self._renew(lease, path)
                 self.lease_renewals += 1
@@ -718,7 +720,10 @@ class Agent:
             except _NETWORK_ERRORS as exc:
                 offline = True
                 log.debug("lease not renewed: %s", exc)
-            await asyncio.sleep(self.options.renew_interval_seconds)
+            # A fixed period, however slow the apiserver answers.
+            await asyncio.sleep(
+                max(0.0, started + self.options.renew_interval_seconds - loop.time())
+            )
 
     async def _renew(self, lease: Obj | None, path: str) -> Obj:
         now = st.micro_time()

@@ -3,14 +3,24 @@ then authenticates as transom:host:<name>."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
-from transom.agent.enroll import CERT_NAME, CONFIG_FILE, KEY_NAME, EnrollmentError, enroll
+from transom.agent.enroll import (
+    CERT_NAME,
+    CONFIG_FILE,
+    KEY_NAME,
+    EnrollmentError,
+    enroll,
+    load_identity,
+)
 from transom.api import names
+from transom.cli.agent import TOKEN_ENV
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
 from transom.kube.kinds import Kind
@@ -110,3 +120,33 @@ async def test_enroll_times_out_without_approval(
             ca_pem=controlplane.ca.cert.read_bytes(),
             timeout=2,
         )
+
+
+async def test_cli_enroll_takes_the_token_from_the_environment(
+    standin: StandIn, controlplane: ControlPlane, tmp_path: Path
+) -> None:
+    host = host_name("cli")
+    token = await standin.token(host)
+    await standin.provision(host)
+    state = tmp_path / "state"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "transom.cli.main",
+        "agent",
+        "enroll",
+        f"--server={controlplane.url}",
+        f"--name={host}",
+        f"--ca-file={controlplane.ca.cert}",
+        f"--state-dir={state}",
+        "--timeout=30",
+        env={**os.environ, TOKEN_ENV: token},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    assert f"enrolled {host}" in out.decode()
+    assert token.split(".")[1] not in out.decode()
+    identity = load_identity(state)
+    assert identity.config.host == host and identity.config.server == controlplane.url
