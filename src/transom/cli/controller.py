@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import re
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ctl_sub = ctl.add_subparsers(dest="controller_command", required=True)
     run = ctl_sub.add_parser("run", help="reconcile Configurations, Hosts and enrollments")
     run.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    run.add_argument(
+        "--events-addr",
+        default="",
+        help="forward rollout outcomes to Flux's notification-controller at this address, "
+        "e.g. http://notification-controller.flux-system.svc.cluster.local./",
+    )
     run.add_argument(
         "--no-install",
         action="store_true",
@@ -84,13 +92,19 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def main() -> None:
+        # SIGTERM (a pod being stopped) ends the run cleanly: watches closed, exit 0.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         async with Kube(_config(args.kubeconfig), field_manager="transom-controller") as kube:
             if not args.no_install:
                 await setup.ensure(kube)
             notifier = Notifier(args.events_addr) if args.events_addr else None
             await Controller(kube, notifier=notifier).run()
 
-    asyncio.run(main())
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
+    logging.getLogger("transom.controller").info("stopped")
     return 0
 
 
