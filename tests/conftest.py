@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from transom.dev.controlplane import ControlPlane
+from transom.dev.flux import FluxControllers
+from transom.dev.gitserver import GitServer
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import NAMESPACES
@@ -49,3 +51,18 @@ async def namespace(kube: Kube, request: pytest.FixtureRequest) -> AsyncIterator
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def flux(controlplane: ControlPlane) -> Iterator[FluxControllers]:
+    """Real source-controller and kustomize-controller, once per session, out of cluster."""
+    with FluxControllers(controlplane) as controllers:
+        print(f"\n[flux] ready in {controllers.startup_seconds:.2f} s", file=sys.stderr)
+        yield controllers
+
+
+@pytest.fixture(scope="session")
+def git_server() -> Iterator[GitServer]:
+    """A smart-HTTP Git server on loopback."""
+    with GitServer() as server:
+        yield server

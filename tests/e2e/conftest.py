@@ -91,7 +91,3 @@ async def fleet(
     (tmp_path / "hosts").mkdir()
     yield f
     await f.close()
-
-
-# Flux and the Git server are session fixtures shared with tests/integration/flux.
-from tests.integration.flux.conftest import flux, git_server  # noqa: E402, F401
