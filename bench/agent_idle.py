@@ -76,9 +76,10 @@ def _platform(cache: Path, engine_only: bool) -> tuple[dict[str, Provider[Any]],
         from transom.providers.posix.inotify import InotifyNotifier
 
         return posix_providers(str(cache)), InotifyNotifier()
-    from transom.agent.service import platform_notifier, platform_providers
+    from transom.agent.service import platform_backend
 
-    return platform_providers(cache), platform_notifier()
+    backend = platform_backend(cache)
+    return backend.providers, backend.notifier_factory()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,31 +30,43 @@ def default_state_dir() -> Path:
     return Path("/var/lib/transom/agent")
 
 
-def platform_backend(cache_dir: Path) -> tuple[dict[str, Provider[Any]], Rebooter | None]:
-    """This OS's providers, and how it reboots (None where it cannot tell boots apart)."""
+@dataclass(frozen=True)
+class PlatformBackend:
+    """This OS's providers, how it reboots (None where boots cannot be told apart), and its
+    change notifications (None: only the periodic check finds drift)."""
+
+    providers: dict[str, Provider[Any]]
+    rebooter: Rebooter | None
+    notifier_factory: Callable[[], Notifier | None]
+
+
+def platform_backend(cache_dir: Path) -> PlatformBackend:
     if os.name == "nt":
         from transom.providers.windows import providers  # noqa: PLC0415 - per platform
+        from transom.providers.windows.notify import WindowsNotifier  # noqa: PLC0415
         from transom.providers.windows.reboot import WindowsRebooter  # noqa: PLC0415
         from transom.providers.windows.win32 import Win32Facade  # noqa: PLC0415
 
+        # One facade for all three, so they share its PowerShell host and handles.
         facade = Win32Facade()
-        return providers(facade), WindowsRebooter(facade)
+        return PlatformBackend(
+            providers(facade), WindowsRebooter(facade), lambda: WindowsNotifier(facade)
+        )
     from transom.providers.posix import posix_providers  # noqa: PLC0415 - per platform
     from transom.providers.posix.reboot import BOOT_ID, PosixRebooter  # noqa: PLC0415
 
-    return posix_providers(str(cache_dir)), PosixRebooter() if BOOT_ID.exists() else None
+    return PlatformBackend(
+        posix_providers(str(cache_dir)),
+        PosixRebooter() if BOOT_ID.exists() else None,
+        _posix_notifier,
+    )
 
 
-def platform_providers(cache_dir: Path) -> dict[str, Provider[Any]]:
-    return platform_backend(cache_dir)[0]
-
-
-def platform_notifier() -> Notifier | None:
-    if os.name == "posix" and hasattr(os, "uname") and os.uname().sysname == "Linux":
+def _posix_notifier() -> Notifier | None:
+    if hasattr(os, "uname") and os.uname().sysname == "Linux":
         from transom.providers.posix.inotify import InotifyNotifier  # noqa: PLC0415
 
         return InotifyNotifier()
-    # Windows notifications come with the windows facade; until then the periodic check.
     return None
 
 
@@ -89,16 +101,16 @@ async def run_agent(
         "agent %s starting; certificate valid until %s", identity.config.host, not_after.isoformat()
     )
     async with Kube(identity.kube_config(), field_manager="transom-agent") as kube:
-        providers, rebooter = platform_backend(settings.state_dir / "cache")
+        backend = platform_backend(settings.state_dir / "cache")
         agent = Agent(
             identity.config.host,
             kube,
-            providers=providers,
-            rebooter=rebooter,
+            providers=backend.providers,
+            rebooter=backend.rebooter,
             state_dir=settings.state_dir,
             policy=settings.policy,
             options=settings.options,
-            notifier_factory=platform_notifier,
+            notifier_factory=backend.notifier_factory,
             rotator=CertificateRotator(
                 identity.config.host,
                 [kube],
