@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from transom.controller import setup
+from transom.controller.manager import Controller
 from transom.dev.controlplane import ControlPlane
 from transom.dev.flux import FluxControllers
 from transom.dev.gitserver import GitServer
@@ -35,6 +38,17 @@ def controlplane() -> Iterator[ControlPlane]:
 async def kube(controlplane: ControlPlane) -> AsyncIterator[Kube]:
     async with Kube(KubeConfig.from_file(controlplane.kubeconfig)) as client:
         yield client
+
+
+@pytest.fixture
+async def controller(kube: Kube) -> AsyncIterator[Controller]:
+    """The real controller, in the test's event loop, with fast liveness checks."""
+    await setup.ensure(kube, crds=False)
+    ctl = Controller(kube, liveness_interval=0.2)
+    task = asyncio.create_task(ctl.run())
+    yield ctl
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture

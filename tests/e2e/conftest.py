@@ -14,7 +14,6 @@ import pytest
 from transom.agent.enroll import enroll
 from transom.agent.runner import AgentOptions
 from transom.agent.service import RunSettings, run_agent
-from transom.controller import setup
 from transom.controller.enrollment import create_token
 from transom.controller.manager import Controller
 from transom.dev.controlplane import ControlPlane
@@ -71,16 +70,6 @@ class Fleet:
 
     def path(self, host: str, *parts: str) -> Path:
         return self.root.joinpath("hosts", host, *parts)
-
-
-@pytest.fixture
-async def controller(kube: Kube) -> AsyncIterator[Controller]:
-    await setup.ensure(kube, crds=False)
-    ctl = Controller(kube, liveness_interval=0.2)
-    task = asyncio.create_task(ctl.run())
-    yield ctl
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture

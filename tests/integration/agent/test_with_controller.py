@@ -3,9 +3,7 @@ Configuration converged by three agents, and Current only once all three applied
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from transom.agent.simulator import Simulator
 from transom.agent.store import FileSecretStore
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
-from transom.controller import setup
 from transom.controller.enrollment import create_token
 from transom.controller.manager import Controller
 from transom.dev.controlplane import ControlPlane
@@ -26,16 +23,6 @@ from transom.kube.kinds import CONFIGURATIONS, HOSTS, NAMESPACES
 from .conftest import Agents, eventually
 
 pytestmark = pytest.mark.controlplane
-
-
-@pytest.fixture
-async def controller(kube: Kube) -> AsyncIterator[Controller]:
-    await setup.ensure(kube, crds=False)
-    ctl = Controller(kube, liveness_interval=0.2)
-    task = asyncio.create_task(ctl.run())
-    yield ctl
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_three_agents_converge_one_configuration(

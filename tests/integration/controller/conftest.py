@@ -18,20 +18,9 @@ import pytest
 
 from transom.api import names
 from transom.api.wire import API_VERSION
-from transom.controller import setup
 from transom.controller.manager import Controller
 from transom.kube.client import ApiError, Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES, NAMESPACES
-
-
-@pytest.fixture
-async def controller(kube: Kube) -> AsyncIterator[Controller]:
-    await setup.ensure(kube, crds=False)
-    ctl = Controller(kube, liveness_interval=0.2)
-    task = asyncio.create_task(ctl.run())
-    yield ctl
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 def now() -> str:
