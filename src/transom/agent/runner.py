@@ -45,6 +45,7 @@ from transom.api.errors import SpecError, from_pydantic
 from transom.api.names import LEASE_NAME, host_namespace, host_user
 from transom.api.resources import Ensure, Resource, ResourceProperties
 from transom.engine.audit import (
+    AuditAction,
     AuditKey,
     AuditLog,
     AuditObserver,
@@ -264,6 +265,7 @@ class Worker:
             self.plan = self.engine.plan(entry.resources)
         except SpecError:
             return
+        await asyncio.to_thread(self._recover_intents, self.plan)
         self.mode = entry.mode
         rebooted = self.reboots is not None and await asyncio.to_thread(self.reboots.resume)
         if source.get("completed") and not rebooted:
@@ -400,6 +402,32 @@ class Worker:
         await self.agent.emit(
             obj, warning=True, reason="InvalidSpec", action="Validate", note=str(error)
         )
+
+    def _recover_intents(self, plan: Plan) -> None:
+        """Account for changes a crash left between the OS and the audit log: each open intent
+        of this Configuration is closed with the resource's state now (succeeded, not applied
+        or unknown), before anything is applied again."""
+        trail = self.agent.audit
+        if trail is None or self.observer is None:
+            return
+        config = self.observer.source.configuration
+        for intent in trail.pending():
+            if intent.configuration != config or intent.planned == AuditAction.REBOOT.value:
+                continue
+            try:
+                current = self.engine.observed(plan, intent.resource)
+            except Exception as exc:  # recovery must not stop the agent
+                trail.recover(intent, {}, error=f"state unreadable: {type(exc).__name__}")
+                continue
+            if current is None:
+                trail.recover(intent, {}, error="resource no longer in the desired state")
+            else:
+                trail.recover(intent, current)
+            log.warning(
+                "audit: recorded a change interrupted by a crash: %s %s",
+                intent.type,
+                intent.resource,
+            )
 
     def _audit_source(self, source: Mapping[str, Any]) -> None:
         if self.observer is None:
@@ -602,6 +630,9 @@ class Agent:
             rotator.on_rotated = lambda _cert: self.reconnect()
 
     async def run(self) -> None:
+        if self.audit is not None:
+            # A torn last line from a crash was quarantined when the log opened: chain a note.
+            self.audit.record_log_repair(ChangeSource(self.host, host_user(self.host)))
         (self.state_dir / ASSIGNMENTS_DIR).mkdir(parents=True, exist_ok=True)
         for d in sorted((self.state_dir / ASSIGNMENTS_DIR).iterdir()):
             if d.is_dir():

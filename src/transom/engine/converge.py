@@ -201,6 +201,16 @@ class Engine:
                 drift_check=drift,
             )
 
+    def observed(self, plan: Plan, name: str) -> State | None:
+        """The current state of one planned resource as it may be recorded (redacted), e.g. to
+        account for a change a crash left unrecorded; None if the plan has no such resource."""
+        step = next((s for s in plan.steps if s.resource.name == name), None)
+        if step is None:
+            return None
+        with self._lock:
+            ctx = Context(secrets=self._secrets)
+            return self._shown(step.resource, step.provider.get(step.resource.properties, ctx))
+
     def _step(
         self,
         step: Step,

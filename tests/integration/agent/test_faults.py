@@ -14,6 +14,7 @@ import pytest
 
 from transom.agent.runner import AgentOptions
 from transom.api import kstatus, names
+from transom.engine.audit import AuditAction, AuditLog, read_records, verify
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import ApiError
 
@@ -118,6 +119,12 @@ async def test_kill_9_mid_apply_then_restart_converges(
             "slow",
             "last",
         }
+        # The change the kill interrupted is accounted for in the audit chain, not lost.
+        records = list(read_records(state / "audit"))
+        recovered = [r for r in records if r.action is AuditAction.RECOVERED]
+        assert [r.resource for r in recovered] == ["slow"]
+        assert AuditLog(state / "audit").open_intents() == []
+        assert verify(state / "audit").ok
     finally:
         proc.terminate()
         proc.wait(10)
