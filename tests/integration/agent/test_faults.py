@@ -14,8 +14,8 @@ import pytest
 
 from transom.agent.runner import AgentOptions
 from transom.api import kstatus, names
-from transom.engine.audit import AuditAction, AuditLog, read_records, verify
 from transom.dev.controlplane import ControlPlane
+from transom.engine.audit import AuditAction, AuditLog, read_records, verify
 from transom.kube.client import ApiError
 
 from .conftest import (
