@@ -21,6 +21,7 @@ from transom.engine.audit import (
     Checkpoint,
     VerifyReport,
     load_checkpoints,
+    parse_checkpoints,
     read_records,
     verify,
 )
@@ -36,7 +37,9 @@ def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     fetch_checkpoints: FetchCheckpoints | None = None,
 ) -> None:
-    """Add `audit`; ``fetch_checkpoints(host)`` returns the host's published checkpoints."""
+    """Add `audit`; ``fetch_checkpoints(host)`` returns the host's published checkpoints
+    (by default read from the Host's status in the cluster of $KUBECONFIG)."""
+    fetch_checkpoints = fetch_checkpoints or cluster_checkpoints
     audit = subparsers.add_parser("audit", help="verify and read a host's audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
 
@@ -55,6 +58,27 @@ def register(
     s.add_argument("--intents", action="store_true", help="include write-ahead intents")
     s.add_argument("--output", choices=("text", "json"), default="text")
     s.set_defaults(func=_show)
+
+
+def cluster_checkpoints(host: str) -> Sequence[Checkpoint]:
+    """The checkpoint the host's agent published in its Host status: the hub's witness."""
+    import asyncio
+
+    from transom.kube.client import ApiError, Kube
+    from transom.kube.config import KubeConfig
+    from transom.kube.kinds import HOSTS
+
+    async def fetch() -> Sequence[Checkpoint]:
+        async with Kube(KubeConfig.from_env()) as kube:
+            try:
+                obj = await kube.get_or_none(HOSTS.path(name=host))
+            except ApiError as e:
+                raise ValueError(f"reading Host {host}: {e}") from None
+        if obj is None:
+            raise ValueError(f"no Host named {host!r} in the cluster")
+        return parse_checkpoints(obj)
+
+    return asyncio.run(fetch())
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
