@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,12 +20,19 @@ from transom.kube.config import KubeConfig
 from transom.kube.kinds import NAMESPACES
 
 
+def report(request: pytest.FixtureRequest, line: str) -> None:
+    """A line in pytest's own output, past output capture: start-up times belong in every run."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-def controlplane() -> Iterator[ControlPlane]:
+def controlplane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
     """etcd + kube-apiserver + kube-controller-manager on loopback, with Transom's CRDs."""
     with ControlPlane() as cp:
         # Printed so the warm start time shows in every test run's output.
-        print(f"\n[controlplane] ready in {cp.startup_seconds:.2f} s at {cp.url}", file=sys.stderr)
+        report(request, f"[controlplane] ready in {cp.startup_seconds:.2f} s at {cp.url}")
         os.environ["TRANSOM_TEST_KUBECONFIG"] = str(cp.kubeconfig)
         from transom.kube.install import install_crds_sync
 
@@ -68,10 +74,10 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def flux(controlplane: ControlPlane) -> Iterator[FluxControllers]:
+def flux(controlplane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[FluxControllers]:
     """Real source-controller and kustomize-controller, once per session, out of cluster."""
     with FluxControllers(controlplane) as controllers:
-        print(f"\n[flux] ready in {controllers.startup_seconds:.2f} s", file=sys.stderr)
+        report(request, f"[flux] ready in {controllers.startup_seconds:.2f} s")
         yield controllers
 
 
