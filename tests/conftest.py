@@ -22,9 +22,12 @@ from transom.kube.kinds import NAMESPACES
 
 def report(request: pytest.FixtureRequest, line: str) -> None:
     """A line in pytest's own output, past output capture: start-up times belong in every run."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is None:
+        print(line, file=sys.stderr)
+        return
+    with capture.global_and_fixture_disabled():
+        print(f"\n{line}", file=sys.stderr)
 
 
 @pytest.fixture(scope="session")
