@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
