@@ -17,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from transom.api import names
 from transom.api.wire import API_VERSION
+from transom.controller import hosts
 from transom.kube.client import ApiError
 from transom.kube.kinds import CSRS, HOSTS, SECRETS
 
@@ -81,9 +82,12 @@ async def review(ctl: Controller, name: str) -> None:
         log.warning("refusing CSR %s for %s: %s", name, cn, e)
         await _decide(ctl, obj, approve=False, message=str(e))
         return
-    await _decide(ctl, obj, approve=True, message=f"{spec.get('username')} may hold identity {cn}")
     if (spec.get("username") or "").startswith(BOOTSTRAP_USER_PREFIX):
+        # Host, namespace and RBAC before the certificate: the agent's first requests with
+        # it then succeed instead of meeting 403s until the host reconciler catches up.
         await _enrolled(ctl, spec, host)
+        await hosts.provision(ctl, host)
+    await _decide(ctl, obj, approve=True, message=f"{spec.get('username')} may hold identity {cn}")
 
 
 async def _check(ctl: Controller, spec: dict[str, Any], host: str, orgs: list[str]) -> None:

@@ -44,12 +44,13 @@ async def reconcile(ctl: Controller, host: str) -> None:
         return
     uid = obj["metadata"].get("uid", "")
     if ctl.provisioned.get(host) != uid:
-        await _provision(ctl, host, obj)
+        await provision(ctl, host)
         ctl.provisioned[host] = uid
     await _write_status(ctl, host, obj)
 
 
-async def _provision(ctl: Controller, host: str, obj: dict[str, Any]) -> None:
+async def provision(ctl: Controller, host: str) -> None:
+    """The host's namespace and RBAC (idempotent: server-side apply)."""
     ns = names.host_namespace(host)
     await ctl.kube.apply(
         NAMESPACES.path(name=ns),
