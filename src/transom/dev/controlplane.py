@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from transom.dev import pki
-from transom.dev.processes import Process, free_port, wait_ready
+from transom.dev.processes import Process, Supervisor, free_port, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "tools" / "controlplane" / "build.sh"
@@ -49,7 +49,7 @@ def binaries() -> Path:
 
 
 @dataclass
-class ControlPlane:
+class ControlPlane(Supervisor):
     """Start with `with ControlPlane() as cp:`; `cp.kubeconfig` is an admin kubeconfig."""
 
     workdir: Path | None = None
@@ -71,17 +71,6 @@ class ControlPlane:
         self.startup_seconds = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
-
-    def __enter__(self) -> ControlPlane:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         t0 = time.monotonic()

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from transom.dev.controlplane import REPO_ROOT, ControlPlane
-from transom.dev.processes import Process, free_port, wait_ready
+from transom.dev.processes import Process, Supervisor, free_port, wait_ready
 from transom.kube.client import Kube, Obj
 from transom.kube.config import KubeConfig
 from transom.kube.install import apply_crds
@@ -78,7 +78,7 @@ async def install_flux(kube: Kube, bin_dir: Path, timeout: float = 60.0) -> list
     return names
 
 
-class FluxControllers:
+class FluxControllers(Supervisor):
     """Start with `with FluxControllers(controlplane) as flux:`; `target` may also be the path
     of a kubeconfig with rights to install CRDs and to apply what the Kustomizations hold.
     Starting blocks (and runs its own event loop): from async code, use asyncio.to_thread."""
@@ -106,17 +106,6 @@ class FluxControllers:
         }
         self._procs: dict[str, Process] = {}
         self.startup_seconds = 0.0
-
-    def __enter__(self) -> FluxControllers:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         t0 = time.monotonic()
