@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import Fleet
 from tests.integration.controller.conftest import eventually
-from transom.api import kstatus
+from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, EVENTS, HOSTS, SECRETS, Kind
@@ -38,7 +38,10 @@ async def test_secret_appears_in_no_log_event_status_or_audit_record(
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": "web-tls"},
-            "data": {"tls.key": base64.b64encode(SECRET.encode()).decode()},
+            "data": {
+                "tls.key": base64.b64encode(SECRET.encode()).decode(),
+                "unrelated": base64.b64encode(b"not for hosts").decode(),
+            },
         },
     )
     await fleet.enroll(2)
@@ -73,8 +76,15 @@ async def test_secret_appears_in_no_log_event_status_or_audit_record(
         )
 
     await eventually(lambda: current(1), timeout=60)
+    conf_now = await kube.get(CONFIGURATIONS.path(namespace, "tls"))
+    assert conf_now["status"]["summary"] == "2/2", conf_now["status"]
     key_file = fleet.path(fleet.hosts[0], "tls.key")
     assert key_file.read_text() == SECRET
+    # Copied into the host's namespace: only the referenced key, owned by the Assignment.
+    host_ns = names.host_namespace(fleet.hosts[0])
+    copy = await kube.get(SECRETS.path(host_ns, names.copied_secret_name(namespace, "web-tls")))
+    assert set(copy["data"]) == {"tls.key"}
+    assert copy["metadata"]["ownerReferences"][0]["kind"] == "Assignment"
 
     # Drift: overwrite the key by hand; the agent puts the secret back.
     key_file.write_text("tampered")

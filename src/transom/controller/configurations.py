@@ -164,9 +164,14 @@ async def _write_assignment(
         },
     }
     assignment = names.assignment_name(namespace, name)
+    existing = ctl.assignments.get(host_ns, assignment)
+    # Secrets go first, so an agent never sees an Assignment whose Secrets are not there yet;
+    # a new Assignment's copies get their owner reference once it exists.
+    if wanted:
+        await copy_secrets(ctl.kube, wanted, namespace, host_ns, existing)
     written = await ctl.kube.apply(ASSIGNMENTS.path(host_ns, assignment), body)
     ctl.assignments.items[(host_ns, assignment)] = written
-    if wanted:
+    if wanted and existing is None:
         await copy_secrets(ctl.kube, wanted, namespace, host_ns, written)
 
 

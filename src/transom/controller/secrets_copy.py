@@ -40,7 +40,7 @@ async def copy_secrets(
     wanted: dict[str, set[str]],
     config_namespace: str,
     host_namespace: str,
-    owner: dict[str, Any],
+    owner: dict[str, Any] | None,
 ) -> None:
     for name, keys in sorted(wanted.items()):
         source = await kube.get_or_none(SECRETS.path(config_namespace, name))
@@ -53,25 +53,27 @@ async def copy_secrets(
                 f"Secret {config_namespace}/{name} has no key {', '.join(missing)}"
             )
         copy_name = names.copied_secret_name(config_namespace, name)
+        meta: dict[str, Any] = {
+            "name": copy_name,
+            "namespace": host_namespace,
+            "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY},
+        }
+        if owner is not None:
+            # Deleted with the Assignment by the garbage collector.
+            meta["ownerReferences"] = [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": owner["metadata"]["name"],
+                    "uid": owner["metadata"]["uid"],
+                }
+            ]
         await kube.apply(
             SECRETS.path(host_namespace, copy_name),
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {
-                    "name": copy_name,
-                    "namespace": host_namespace,
-                    "labels": {names.LABEL_MANAGED_BY: names.MANAGED_BY},
-                    # Deleted with the Assignment by the garbage collector.
-                    "ownerReferences": [
-                        {
-                            "apiVersion": owner["apiVersion"],
-                            "kind": owner["kind"],
-                            "name": owner["metadata"]["name"],
-                            "uid": owner["metadata"]["uid"],
-                        }
-                    ],
-                },
+                "metadata": meta,
                 "type": "Opaque",
                 "data": {k: data[k] for k in sorted(keys)},
             },
