@@ -20,10 +20,7 @@ STALLED = "Stalled"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 PROGRESSING = "Progressing"
-PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
-RECONCILIATION_SUCCEEDED = "ReconciliationSucceeded"
-RECONCILIATION_FAILED = "ReconciliationFailed"
 
 # Transom's own reasons.
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"

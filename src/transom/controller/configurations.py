@@ -189,6 +189,10 @@ async def _remove_assignments(ctl: Controller, key: Key, keep: set[str]) -> None
 
 async def _write_status(ctl: Controller, obj: Obj, status: ConfigurationStatus) -> None:
     """Patch status only when it changed, so a quiet fleet costs the apiserver nothing."""
+    # A manual reconcile request (Flux's annotation) is acknowledged the way Flux does it.
+    requested = (obj["metadata"].get("annotations") or {}).get(names.FLUX_RECONCILE_REQUESTED)
+    if requested:
+        status = status.model_copy(update={"last_handled_reconcile_at": requested})
     new = status.model_dump(mode="json", by_alias=True)
     if new == _normalized(obj.get("status")):
         return

@@ -180,3 +180,24 @@ async def test_two_configurations_managing_one_file_both_stall_naming_each_other
 
 async def _assigned(fleet: Fleet, hosts: list[str], key: tuple[str, str]) -> list[str]:
     return [h for h in hosts if await fleet.assignment(h, key)]
+
+
+async def test_reconcile_request_annotation_is_acknowledged(
+    kube: Kube, namespace: str, fleet: Fleet
+) -> None:
+    role = fleet.prefix
+    await fleet.add(0, {"role": role})
+    await kube.create(
+        CONFIGURATIONS.path(namespace), configuration("web", namespace, {"role": role})
+    )
+    stamp = "2026-11-26T12:00:00Z"
+    await kube.patch(
+        CONFIGURATIONS.path(namespace, "web"),
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
+    )
+
+    async def handled() -> bool:
+        conf = await get_configuration(kube, namespace, "web")
+        return bool(conf["status"].get("lastHandledReconcileAt") == stamp)
+
+    await eventually(handled)
