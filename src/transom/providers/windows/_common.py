@@ -111,6 +111,23 @@ def present(exists: bool) -> dict[str, Any]:
     return {"ensure": "present" if exists else "absent"}
 
 
+def record_state(record: Mapping[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    """State from an object the OS described as a record (None: it does not exist)."""
+    if record is None:
+        return present(False)
+    return {"ensure": "present", **{k: v for k, v in record.items() if k in keys}}
+
+
+def fields_to_send(
+    desired: ResourceProperties, changes: Mapping[str, Any], keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """The desired values to hand the OS: every managed field when the object is created
+    (``ensure`` changed), otherwise only the drifted ones."""
+    wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+    wanted = keys if "ensure" in changes else tuple(changes)
+    return {k: wire[k] for k in wanted if k in wire}
+
+
 def unsupported(props: Mapping[str, Any], names: tuple[str, ...], kind: str) -> None:
     """Refuse posix-only properties instead of silently ignoring them."""
     given = [n for n in names if props.get(n) is not None]

@@ -8,7 +8,14 @@ from typing import Any
 from transom.api.resources.windows import FirewallRuleProperties
 from transom.engine.provider import Change, Context, SetOutcome, State
 from transom.providers.windows import facade as f
-from transom.providers.windows._common import WindowsProvider, fold, os_call, present, same_path
+from transom.providers.windows._common import (
+    WindowsProvider,
+    fields_to_send,
+    fold,
+    os_call,
+    record_state,
+    same_path,
+)
 
 _STATE = (
     "displayName",
@@ -36,11 +43,7 @@ class FirewallRuleProvider(WindowsProvider[FirewallRuleProperties]):
     def get(self, desired: FirewallRuleProperties, ctx: Context) -> State:
         with os_call(f"Get-NetFirewallRule {desired.name}"):
             rule = self.os.firewall_rule_get(desired.name)
-        if rule is None:
-            return present(False)
-        state: State = {"ensure": "present"}
-        state.update({k: v for k, v in rule.items() if k in _STATE})
-        return state
+        return record_state(rule, _STATE)
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         if prop == "profiles":
@@ -61,12 +64,11 @@ class FirewallRuleProvider(WindowsProvider[FirewallRuleProperties]):
             if desired.ensure.value == "absent":
                 self.os.firewall_rule_remove(desired.name)
                 return SetOutcome()
-            wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
-            keys = _STATE if "ensure" in changes else tuple(changes)
-            rule: f.FirewallRuleInfo = {"name": desired.name}
-            rule.update({k: wire[k] for k in keys if k in wire})  # type: ignore[typeddict-item]
+            send = fields_to_send(desired, changes, _STATE)
             # Ports only mean something with their protocol: send both together.
-            if "localPorts" in rule and "protocol" in wire:
-                rule["protocol"] = wire["protocol"]
+            if "localPorts" in send:
+                send.update(fields_to_send(desired, {"protocol": None}, ("protocol",)))
+            rule: f.FirewallRuleInfo = {"name": desired.name}
+            rule.update(send)  # type: ignore[typeddict-item]
             self.os.firewall_rule_set(rule)
         return SetOutcome()

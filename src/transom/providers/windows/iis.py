@@ -10,9 +10,10 @@ from transom.engine.provider import Change, Context, SetOutcome, State
 from transom.providers.windows import facade as f
 from transom.providers.windows._common import (
     WindowsProvider,
+    fields_to_send,
     fold,
     os_call,
-    present,
+    record_state,
     same_path,
     secret_text,
 )
@@ -27,11 +28,7 @@ class IisAppPoolProvider(WindowsProvider[IisAppPoolProperties]):
     def get(self, desired: IisAppPoolProperties, ctx: Context) -> State:
         with os_call(f"get app pool {desired.name}"):
             pool = self.os.app_pool_get(desired.name)
-        if pool is None:
-            return present(False)
-        state: State = {"ensure": "present"}
-        state.update({k: v for k, v in pool.items() if k in _POOL_STATE})
-        return state
+        return record_state(pool, _POOL_STATE)
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         if prop == "userName":
@@ -45,10 +42,8 @@ class IisAppPoolProvider(WindowsProvider[IisAppPoolProperties]):
             if desired.ensure.value == "absent":
                 self.os.app_pool_remove(desired.name)
                 return SetOutcome()
-            wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
-            keys = _POOL_STATE if "ensure" in changes else tuple(changes)
             pool: f.AppPoolInfo = {"name": desired.name}
-            pool.update({k: wire[k] for k in keys if k in wire})  # type: ignore[typeddict-item]
+            pool.update(fields_to_send(desired, changes, _POOL_STATE))  # type: ignore[typeddict-item]
             password = None
             if desired.password is not None and (
                 {"ensure", "identityType", "userName"} & set(changes)
@@ -80,11 +75,7 @@ class IisSiteProvider(WindowsProvider[IisSiteProperties]):
     def get(self, desired: IisSiteProperties, ctx: Context) -> State:
         with os_call(f"get site {desired.name}"):
             site = self.os.site_get(desired.name)
-        if site is None:
-            return present(False)
-        state: State = {"ensure": "present"}
-        state.update({k: v for k, v in site.items() if k in _SITE_STATE})
-        return state
+        return record_state(site, _SITE_STATE)
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         if prop == "physicalPath":
@@ -102,9 +93,7 @@ class IisSiteProvider(WindowsProvider[IisSiteProperties]):
             if desired.ensure.value == "absent":
                 self.os.site_remove(desired.name)
                 return SetOutcome()
-            wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
-            keys = _SITE_STATE if "ensure" in changes else tuple(changes)
             site: f.SiteInfo = {"name": desired.name}
-            site.update({k: wire[k] for k in keys if k in wire})  # type: ignore[typeddict-item]
+            site.update(fields_to_send(desired, changes, _SITE_STATE))  # type: ignore[typeddict-item]
             self.os.site_set(site)
         return SetOutcome()

@@ -8,7 +8,13 @@ from typing import Any
 from transom.api.resources.windows import ScheduledTaskProperties
 from transom.engine.provider import Change, Context, SetOutcome, State
 from transom.providers.windows import facade as f
-from transom.providers.windows._common import WindowsProvider, os_call, present, subset_equal
+from transom.providers.windows._common import (
+    WindowsProvider,
+    fields_to_send,
+    os_call,
+    record_state,
+    subset_equal,
+)
 
 _STATE = ("description", "action", "trigger", "principal", "enabled")
 #: Names Task Scheduler reports for built-in principals.
@@ -59,11 +65,7 @@ class ScheduledTaskProvider(WindowsProvider[ScheduledTaskProperties]):
     def get(self, desired: ScheduledTaskProperties, ctx: Context) -> State:
         with os_call(f"Get-ScheduledTask {desired.path}{desired.name}"):
             task = self.os.task_get(desired.path, desired.name)
-        if task is None:
-            return present(False)
-        state: State = {"ensure": "present"}
-        state.update({k: v for k, v in task.items() if k in _STATE})
-        return state
+        return record_state(task, _STATE)
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         if prop == "action":
@@ -82,8 +84,7 @@ class ScheduledTaskProvider(WindowsProvider[ScheduledTaskProperties]):
                 self.os.task_unregister(desired.path, desired.name)
                 return SetOutcome()
             # Register-ScheduledTask -Force replaces the whole definition in one step.
-            wire = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
             task: f.TaskInfo = {"path": desired.path, "name": desired.name}
-            task.update({k: wire[k] for k in _STATE if k in wire})  # type: ignore[typeddict-item]
+            task.update(fields_to_send(desired, {"ensure": None}, _STATE))  # type: ignore[typeddict-item]
             self.os.task_register(task)
         return SetOutcome()
