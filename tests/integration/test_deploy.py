@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -15,11 +14,9 @@ from transom.controller.manager import Controller
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
-from transom.kube.kinds import CONFIGURATIONS, Kind
+from transom.kube.kinds import CONFIGURATIONS, SERVICE_ACCOUNTS, path_of
 
 pytestmark = pytest.mark.controlplane
-
-SERVICE_ACCOUNTS = Kind("", "v1", "serviceaccounts")
 
 
 def test_generated_manifests_are_up_to_date(repo_root: Path) -> None:
@@ -30,30 +27,12 @@ def test_generated_manifests_are_up_to_date(repo_root: Path) -> None:
         )
 
 
-def _path(obj: dict[str, Any]) -> str:
-    api = obj["apiVersion"]
-    group, version = api.split("/") if "/" in api else ("", api)
-    plural = {
-        "Namespace": "namespaces",
-        "ServiceAccount": "serviceaccounts",
-        "ClusterRole": "clusterroles",
-        "ClusterRoleBinding": "clusterrolebindings",
-        "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
-        "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
-        "Deployment": "deployments",
-    }[obj["kind"]]
-    namespaced = obj["kind"] in {"ServiceAccount", "Deployment"}
-    return Kind(group, version, plural, namespaced).path(
-        obj["metadata"].get("namespace") if namespaced else None, obj["metadata"]["name"]
-    )
-
-
 async def test_controller_works_with_only_its_generated_cluster_role(
     controlplane: ControlPlane, kube: Kube, namespace: str, repo_root: Path
 ) -> None:
     docs = list(yaml.safe_load_all((repo_root / "deploy/base/controller.yaml").read_text()))
     for obj in docs:
-        await kube.apply(_path(obj), obj)
+        await kube.apply(path_of(obj), obj)
     sa = next(o for o in docs if o["kind"] == "ServiceAccount")["metadata"]
     token = await kube.create(
         SERVICE_ACCOUNTS.path(sa["namespace"], sa["name"], "token"),

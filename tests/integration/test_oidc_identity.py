@@ -19,23 +19,14 @@ from transom.kube.config import KubeConfig
 from transom.kube.install import install_crds
 from transom.kube.kinds import (
     ASSIGNMENTS,
-    CLUSTER_ROLE_BINDINGS,
-    CLUSTER_ROLES,
     NAMESPACES,
-    ROLE_BINDINGS,
-    ROLES,
     Kind,
+    path_of,
 )
 
 pytestmark = pytest.mark.controlplane
 
 REVIEWS = Kind("authentication.k8s.io", "v1", "selfsubjectreviews", namespaced=False)
-KINDS = {
-    "Role": ROLES,
-    "RoleBinding": ROLE_BINDINGS,
-    "ClusterRole": CLUSTER_ROLES,
-    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
-}
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +71,7 @@ async def test_oidc_token_maps_to_host_user_and_rbac_confines_it(
                 },
             )
             for obj in rbac.host_rbac(host):
-                meta = obj["metadata"]
-                await admin.apply(KINDS[obj["kind"]].path(meta.get("namespace"), meta["name"]), obj)
+                await admin.apply(path_of(obj), obj)
 
     async with host_kube(cp, issuer, "host-web01", "s3cret-web01") as web01:
         review = await web01.create(

@@ -28,32 +28,18 @@ from transom.engine.policy import HostPolicy
 from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
-    CLUSTER_ROLE_BINDINGS,
-    CLUSTER_ROLES,
     CSRS,
     HOSTS,
     NAMESPACES,
-    ROLE_BINDINGS,
-    ROLES,
     SECRETS,
+    path_of,
 )
 from transom.providers.posix import posix_providers
 
 log = logging.getLogger(__name__)
 
-_RBAC_KINDS = {
-    "Role": ROLES,
-    "RoleBinding": ROLE_BINDINGS,
-    "ClusterRole": CLUSTER_ROLES,
-    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
-}
 #: Scale runs: no drift-monitor thread nor audit log per host; a Lease every 10 s as on hosts.
 SCALE_OPTIONS = AgentOptions(drift_monitor=False, audit=False)
-
-
-def rbac_path(obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    return _RBAC_KINDS[obj["kind"]].path(meta.get("namespace"), meta["name"])
 
 
 @dataclass
@@ -112,7 +98,7 @@ class Simulator:
         token = await self._token()
         if self.provision:
             for obj in rbac.bootstrap_rbac():
-                await self.kube.apply(rbac_path(obj), obj)
+                await self.kube.apply(path_of(obj), obj)
             await self._gather(self._provision(n) for n in self.names)
         self.phase_seconds["provision"] = time.monotonic() - t0
         certs = await self._certificates(token)
@@ -176,7 +162,7 @@ class Simulator:
         async def one(name: str) -> None:
             for obj in rbac.host_rbac(name):
                 if obj["kind"].startswith("Cluster"):
-                    await self.kube.delete(rbac_path(obj))
+                    await self.kube.delete(path_of(obj))
             await self.kube.delete(HOSTS.path(name=name))
             await self.kube.delete(NAMESPACES.path(name=names.host_namespace(name)))
 
@@ -239,7 +225,7 @@ class Simulator:
     async def _provision(self, host: str) -> None:
         await self._create_ok(NAMESPACES.path(), {"metadata": {"name": names.host_namespace(host)}})
         for obj in rbac.host_rbac(host):
-            await self.kube.apply(rbac_path(obj), obj)
+            await self.kube.apply(path_of(obj), obj)
         await self._create_ok(
             HOSTS.path(),
             {

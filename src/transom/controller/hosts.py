@@ -10,31 +10,15 @@ from transom.api import names, rbac
 from transom.api.host import HostStatus
 from transom.kube.client import ApiError
 from transom.kube.kinds import (
-    CLUSTER_ROLE_BINDINGS,
-    CLUSTER_ROLES,
     HOSTS,
     NAMESPACES,
-    ROLE_BINDINGS,
-    ROLES,
-    Kind,
+    path_of,
 )
 
 if TYPE_CHECKING:
     from transom.controller.manager import Controller
 
 log = logging.getLogger(__name__)
-
-_KINDS: dict[str, Kind] = {
-    "Role": ROLES,
-    "RoleBinding": ROLE_BINDINGS,
-    "ClusterRole": CLUSTER_ROLES,
-    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
-}
-
-
-def _path(obj: dict[str, Any]) -> str:
-    meta = obj["metadata"]
-    return _KINDS[obj["kind"]].path(meta.get("namespace"), meta["name"])
 
 
 async def reconcile(ctl: Controller, host: str) -> None:
@@ -64,14 +48,14 @@ async def provision(ctl: Controller, host: str) -> None:
         },
     )
     for item in rbac.host_rbac(host):
-        await ctl.kube.apply(_path(item), item)
+        await ctl.kube.apply(path_of(item), item)
 
 
 async def _deprovision(ctl: Controller, host: str) -> None:
     ctl.provisioned.pop(host, None)
     for item in reversed(rbac.host_rbac(host)):
         if item["kind"].startswith("Cluster"):
-            await ctl.kube.delete(_path(item))
+            await ctl.kube.delete(path_of(item))
     # Deleting the namespace removes Assignments, copied Secrets, the Lease and the Role.
     await ctl.kube.delete(NAMESPACES.path(name=names.host_namespace(host)))
 

@@ -5,19 +5,11 @@ from __future__ import annotations
 from transom.api import admission, rbac
 from transom.kube.client import Kube
 from transom.kube.install import install_crds
-from transom.kube.kinds import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, Kind
-
-VAP = Kind("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False)
-VAP_BINDINGS = Kind(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
-)
+from transom.kube.kinds import path_of
 
 
 async def ensure(kube: Kube, *, crds: bool = True) -> None:
     if crds:
         await install_crds(kube)
-    role, binding = rbac.bootstrap_rbac()
-    await kube.apply(CLUSTER_ROLES.path(name=role["metadata"]["name"]), role)
-    await kube.apply(CLUSTER_ROLE_BINDINGS.path(name=binding["metadata"]["name"]), binding)
-    await kube.apply(VAP.path(name=admission.POLICY_NAME), admission.policy())
-    await kube.apply(VAP_BINDINGS.path(name=admission.POLICY_NAME), admission.binding())
+    for obj in (*rbac.bootstrap_rbac(), admission.policy(), admission.binding()):
+        await kube.apply(path_of(obj), obj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 
@@ -51,3 +52,33 @@ SUBJECT_ACCESS_REVIEWS = Kind(
 )
 KUSTOMIZATIONS = Kind("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
 GIT_REPOSITORIES = Kind("source.toolkit.fluxcd.io", "v1", "gitrepositories")
+SERVICE_ACCOUNTS = Kind("", "v1", "serviceaccounts")
+DEPLOYMENTS = Kind("apps", "v1", "deployments")
+ADMISSION_POLICIES = Kind(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False
+)
+ADMISSION_POLICY_BINDINGS = Kind(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
+)
+
+_BY_TYPE: dict[tuple[str, str], Kind] = {
+    ("v1", "Namespace"): NAMESPACES,
+    ("v1", "Secret"): SECRETS,
+    ("v1", "ServiceAccount"): SERVICE_ACCOUNTS,
+    ("apps/v1", "Deployment"): DEPLOYMENTS,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLES,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDINGS,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLES,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): CLUSTER_ROLE_BINDINGS,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): ADMISSION_POLICIES,
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
+        ADMISSION_POLICY_BINDINGS
+    ),
+}
+
+
+def path_of(obj: dict[str, Any]) -> str:
+    """An object's own API path, from its apiVersion, kind, namespace and name."""
+    kind = _BY_TYPE[(obj["apiVersion"], obj["kind"])]
+    meta = obj["metadata"]
+    return kind.path(meta.get("namespace") if kind.namespaced else None, meta["name"])

@@ -31,15 +31,12 @@ from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
     ASSIGNMENTS,
-    CLUSTER_ROLE_BINDINGS,
-    CLUSTER_ROLES,
     CSRS,
     HOSTS,
     NAMESPACES,
-    ROLE_BINDINGS,
-    ROLES,
     SECRETS,
     Kind,
+    path_of,
 )
 from transom.providers.posix import posix_providers
 from transom.providers.posix.inotify import InotifyNotifier
@@ -63,16 +60,6 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout} s (last error: {last})")
 
 
-def _path(obj: dict[str, Any]) -> str:
-    kind = {
-        "Role": ROLES,
-        "RoleBinding": ROLE_BINDINGS,
-        "ClusterRole": CLUSTER_ROLES,
-        "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
-    }[obj["kind"]]
-    return kind.path(obj["metadata"].get("namespace"), obj["metadata"]["name"])
-
-
 def csr_subject(obj: dict[str, Any]) -> tuple[str, list[str]]:
     req = x509.load_pem_x509_csr(base64.b64decode(obj["spec"]["request"]))
     cn = [str(a.value) for a in req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
@@ -93,7 +80,7 @@ class StandIn:
 
     async def start(self) -> None:
         for obj in rbac.bootstrap_rbac():
-            await self.kube.apply(_path(obj), obj)
+            await self.kube.apply(path_of(obj), obj)
         self._task = asyncio.create_task(self._approve_loop())
 
     async def stop(self) -> None:
@@ -103,7 +90,7 @@ class StandIn:
         for host in self.hosts:
             for obj in rbac.host_rbac(host):
                 if obj["kind"].startswith("Cluster"):
-                    await self.kube.delete(_path(obj))
+                    await self.kube.delete(path_of(obj))
             await self.kube.delete(HOSTS.path(name=host))
             await self.kube.delete(NAMESPACES.path(name=names.host_namespace(host)))
         for token_id in self.tokens:
@@ -210,7 +197,7 @@ class StandIn:
             NAMESPACES.path(), {"metadata": {"name": names.host_namespace(host)}}
         )
         for obj in rbac.host_rbac(host):
-            await self.kube.apply(_path(obj), obj)
+            await self.kube.apply(path_of(obj), obj)
         await self.kube.create(
             HOSTS.path(),
             {
