@@ -46,7 +46,7 @@ async def reconcile(ctl: Controller, key: Key) -> None:
     previous = ConfigurationStatus.model_validate(obj.get("status") or {})
 
     try:
-        spec = ConfigurationSpec.model_validate(obj.get("spec") or {})
+        spec, _ = ctl.parsed(obj)
         check_acyclic(spec.resources, "spec.resources")
     except ValidationError as exc:
         message = "; ".join(str(e) for e in from_pydantic("spec", exc))

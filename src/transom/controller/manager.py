@@ -76,6 +76,7 @@ class Controller:
         #: Host name -> Host uid whose namespace and RBAC this process has applied.
         self.provisioned: dict[str, str] = {}
         self._revisions: dict[tuple[str, str, int], str] = {}
+        self._parsed: dict[tuple[str, int], tuple[ConfigurationSpec, dict[str, str]]] = {}
 
     # -- event handlers: cheap, they only mark work ----------------------------------------------
 
@@ -183,6 +184,20 @@ class Controller:
         namespace = labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, conf["metadata"]["namespace"])
         return self.kustomizations.get(namespace, name)
 
+    def parsed(self, conf: Obj) -> tuple[ConfigurationSpec, dict[str, str]]:
+        """A Configuration's validated spec and managed identities, parsed once per generation:
+        every Assignment status change re-reconciles, and conflict checks read every spec.
+        Raises ValidationError for an invalid spec."""
+        meta = conf["metadata"]
+        key = (meta.get("uid", ""), int(meta.get("generation") or 0))
+        cached = self._parsed.get(key)
+        if cached is None:
+            spec = ConfigurationSpec.model_validate(conf.get("spec") or {})
+            for stale in [k for k in self._parsed if k[0] == key[0]]:
+                del self._parsed[stale]  # an older generation of the same object
+            cached = self._parsed[key] = (spec, configurations.identities(spec))
+        return cached
+
     def conflicts(self, key: Key, spec: ConfigurationSpec, selected: list[str]) -> str:
         """A message naming the other Configuration when both manage one OS object on a host."""
         mine = configurations.identities(spec)
@@ -191,10 +206,10 @@ class Controller:
             if other_key == key:
                 continue
             try:
-                other_spec = ConfigurationSpec.model_validate(other.get("spec") or {})
+                other_spec, theirs = self.parsed(other)
             except ValueError:
                 continue
-            shared = set(mine) & set(configurations.identities(other_spec))
+            shared = set(mine) & set(theirs)
             if not shared:
                 continue
             both = chosen & set(self.select_hosts(other_spec.host_selector))
