@@ -10,10 +10,6 @@ import logging
 import re
 import signal
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from transom.kube.config import KubeConfig
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 
@@ -77,17 +73,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.set_defaults(func=_create_token)
 
 
-def _config(path: str | None) -> KubeConfig:
-    from transom.kube.config import KubeConfig
-
-    return KubeConfig.from_file(path) if path else KubeConfig.from_env()
-
-
 def _run(args: argparse.Namespace) -> int:
     from transom.controller import setup
     from transom.controller.flux_events import Notifier
     from transom.controller.manager import Controller
     from transom.kube.client import Kube
+    from transom.kube.config import KubeConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -96,7 +87,9 @@ def _run(args: argparse.Namespace) -> int:
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        async with Kube(_config(args.kubeconfig), field_manager="transom-controller") as kube:
+        async with Kube(
+            KubeConfig.load(args.kubeconfig), field_manager="transom-controller"
+        ) as kube:
             if not args.no_install:
                 await setup.ensure(kube)
             notifier = Notifier(args.events_addr) if args.events_addr else None
@@ -111,11 +104,12 @@ def _run(args: argparse.Namespace) -> int:
 def _create_token(args: argparse.Namespace) -> int:
     from transom.controller.enrollment import create_token
     from transom.kube.client import ApiError, Kube
+    from transom.kube.config import KubeConfig
 
     hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
 
     async def main() -> str:
-        async with Kube(_config(args.kubeconfig)) as kube:
+        async with Kube(KubeConfig.load(args.kubeconfig)) as kube:
             token = await create_token(
                 kube, hosts, ttl=args.ttl, max_uses=args.max_uses, labels=args.labels
             )

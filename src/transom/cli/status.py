@@ -22,7 +22,7 @@ def _status(args: argparse.Namespace) -> int:
     from transom.kube.config import KubeConfig
 
     async def main() -> int:
-        cfg = KubeConfig.from_file(args.kubeconfig) if args.kubeconfig else KubeConfig.from_env()
+        cfg = KubeConfig.load(args.kubeconfig)
         async with Kube(cfg) as kube:
             table = await report.rows(kube, args.host)
             details = await report.resources(kube, args.host) if args.host else []

@@ -22,7 +22,7 @@ def _trace(args: argparse.Namespace) -> int:
     from transom.kube.config import KubeConfig
 
     async def main() -> str:
-        cfg = KubeConfig.from_file(args.kubeconfig) if args.kubeconfig else KubeConfig.from_env()
+        cfg = KubeConfig.load(args.kubeconfig)
         async with Kube(cfg) as kube:
             return "\n\n".join(t.render() for t in await trace(kube, args.host, args.resource))
 

@@ -63,6 +63,11 @@ class KubeConfig:
         )
 
     @classmethod
+    def load(cls, path: str | None = None) -> KubeConfig:
+        """A `--kubeconfig` option's value, or $KUBECONFIG (then ~/.kube/config) without one."""
+        return cls.from_file(path) if path else cls.from_env()
+
+    @classmethod
     def from_env(cls) -> KubeConfig:
         path = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
         return cls.from_file(path.split(os.pathsep)[0])
