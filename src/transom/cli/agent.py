@@ -7,13 +7,20 @@ import asyncio
 import logging
 import os
 import signal
-import sys
+import ssl
 from pathlib import Path
 
-from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, EnrollmentError, enroll
+from transom.agent.enroll import (
+    DEFAULT_EXPIRATION_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    EnrollmentError,
+    enroll,
+)
 from transom.agent.runner import AgentOptions
 from transom.agent.service import RunSettings, default_state_dir, host_policy, run_agent
 from transom.api.errors import SpecError
+from transom.cli.errors import CliError
+from transom.cli.progress import waiting
 from transom.engine.policy import load_policy
 
 TOKEN_ENV = "TRANSOM_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -25,39 +32,115 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = agent.add_subparsers(dest="agent_command", required=True)
 
     enroll = sub.add_parser("enroll", help="get this host's client certificate from the cluster")
-    enroll.add_argument("--server", required=True, help="API server URL")
+    enroll.add_argument(
+        "--server", required=True, metavar="URL", help="API server URL, e.g. https://k8s:6443"
+    )
     enroll.add_argument(
         "--token",
         help=f"enrollment (bootstrap) token; default ${TOKEN_ENV}, which keeps it out of the "
         "process list",
     )
     enroll.add_argument("--name", required=True, help="this host's name, e.g. web01")
-    enroll.add_argument("--ca-file", type=Path, help="CA bundle of the API server")
-    enroll.add_argument("--state-dir", type=Path, default=default_state_dir())
     enroll.add_argument(
-        "--expiration-seconds", type=int, default=DEFAULT_EXPIRATION_SECONDS, metavar="N"
+        "--ca-file",
+        type=Path,
+        metavar="FILE",
+        help="PEM CA bundle that signed the API server's certificate (the cluster's "
+        "certificate-authority-data; default: the system's trusted CAs)",
     )
-    enroll.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    enroll.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        metavar="DIR",
+        help="where the key, certificate and agent config are kept",
+    )
+    enroll.add_argument(
+        "--expiration-seconds",
+        type=int,
+        default=DEFAULT_EXPIRATION_SECONDS,
+        metavar="N",
+        help="lifetime asked for the client certificate, in seconds",
+    )
+    enroll.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="how long to wait for the certificate to be approved and signed",
+    )
     enroll.set_defaults(func=_enroll)
 
     run = sub.add_parser("run", help="converge this host to its Assignments")
-    run.add_argument("--state-dir", type=Path, default=default_state_dir())
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        metavar="DIR",
+        help="the enrolled identity, journal, audit log and caches",
+    )
     run.add_argument(
         "--root",
         action="append",
         default=[],
         help="only manage paths under this folder (repeatable); narrows the host policy",
     )
-    run.add_argument("--policy", type=Path, help="host policy file (YAML or JSON)")
-    run.add_argument("--lease-duration", type=int, default=40, metavar="SECONDS")
-    run.add_argument("--renew-interval", type=float, default=10.0, metavar="SECONDS")
-    run.add_argument("--drift-interval", type=float, default=300.0, metavar="SECONDS")
-    run.add_argument("--rotation-fraction", type=float, default=0.7)
     run.add_argument(
-        "--expiration-seconds", type=int, default=DEFAULT_EXPIRATION_SECONDS, metavar="N"
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="host policy file (YAML or JSON): what this agent may change on the host",
     )
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--lease-duration",
+        type=int,
+        default=40,
+        metavar="SECONDS",
+        help="the host counts as offline when its lease is not renewed for this long",
+    )
+    run.add_argument(
+        "--renew-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often the lease (heartbeat) is renewed",
+    )
+    run.add_argument(
+        "--drift-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often every resource is checked for drift, besides change notifications",
+    )
+    run.add_argument(
+        "--rotation-fraction",
+        type=float,
+        default=0.7,
+        metavar="FRACTION",
+        help="renew the client certificate when this fraction of its lifetime has passed",
+    )
+    run.add_argument(
+        "--expiration-seconds",
+        type=int,
+        default=DEFAULT_EXPIRATION_SECONDS,
+        metavar="N",
+        help="lifetime asked for each renewed client certificate, in seconds",
+    )
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="how much the agent logs",
+    )
     run.set_defaults(func=_run)
+
+
+#: How an admin gets the cluster's CA bundle for --ca-file, from their own kubeconfig.
+CA_COMMAND = (
+    "kubectl config view --raw --minify "
+    "-o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > ca.crt"
+)
 
 
 def _enroll(args: argparse.Namespace) -> int:
@@ -65,24 +148,35 @@ def _enroll(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
-        print(f"error: pass --token or set {TOKEN_ENV}", file=sys.stderr)
-        return 2
+        raise CliError(
+            "no enrollment token",
+            f"pass --token, or set {TOKEN_ENV} (which keeps it out of the process list); "
+            "an admin creates one with `transom enroll-token create --hosts NAME`",
+            code=2,
+        )
     ca = args.ca_file.read_bytes() if args.ca_file else None
+    work = enroll(
+        args.server,
+        token,
+        args.name,
+        state_dir=args.state_dir,
+        ca_pem=ca,
+        expiration_seconds=args.expiration_seconds,
+        timeout=args.timeout,
+    )
     try:
         identity = asyncio.run(
-            enroll(
-                args.server,
-                token,
-                args.name,
-                state_dir=args.state_dir,
-                ca_pem=ca,
-                expiration_seconds=args.expiration_seconds,
-                timeout=args.timeout,
-            )
+            waiting(work, f"waiting for the cluster to approve and sign {args.name}'s certificate")
         )
+    except ssl.SSLCertVerificationError as exc:
+        trusted = f"the CA in {args.ca_file}" if args.ca_file else "a CA this host trusts"
+        raise CliError(
+            f"{args.server}'s certificate is not signed by {trusted} ({exc.verify_message}); "
+            "pass the cluster's CA bundle with --ca-file FILE",
+            f"an admin writes it to ca.crt with: {CA_COMMAND}",
+        ) from None
     except (EnrollmentError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(str(exc)) from None
     print(f"enrolled {identity.config.host}; state in {args.state_dir}")
     return 0
 
@@ -90,13 +184,12 @@ def _enroll(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         policy = host_policy(load_policy(args.policy) if args.policy else None, args.root)
     except SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(f"host policy {args.policy}: {exc}") from None
     settings = RunSettings(
         state_dir=args.state_dir,
         policy=policy,
@@ -120,6 +213,5 @@ def _run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(main())
     except EnrollmentError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(str(exc)) from None
     return 0

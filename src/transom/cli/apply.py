@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from transom.api.conditions import SECRET_NOT_FOUND
 from transom.api.errors import SpecError
+from transom.cli.errors import CliError
 from transom.engine.converge import Engine
 from transom.engine.document import load_document
 from transom.engine.journal import Journal
@@ -46,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         p = subparsers.add_parser(name, help=help_, description=help_)
         p.add_argument(
-            "-f", "--file", required=True, type=Path, help="document: resources, or a Configuration"
+            "-f",
+            "--file",
+            required=True,
+            type=Path,
+            metavar="FILE",
+            help="document: resources, or a Configuration",
         )
         if name == "apply":
             p.add_argument("--what-if", action="store_true", help="show what would change, only")
@@ -55,8 +61,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                 type=Path,
                 help="record the applied state in this directory's journal",
             )
-        p.add_argument("--output", choices=("text", "json"), default="text")
-        p.add_argument("--policy", type=Path, help="host policy file (YAML or JSON)")
+        p.add_argument(
+            "--output", choices=("text", "json"), default="text", help="report format on stdout"
+        )
+        p.add_argument(
+            "--policy",
+            type=Path,
+            metavar="FILE",
+            help="host policy file (YAML or JSON) limiting what may be changed",
+        )
         p.add_argument(
             "--secrets-dir",
             type=Path,
@@ -122,13 +135,12 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine(host_providers(state_dir), policy=policy, secrets=secrets)
         plan = engine.plan(document.resources)
     except SpecError as exc:
-        print(f"error: {args.file}: invalid, nothing was applied:", file=sys.stderr)
-        for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        lines = "\n".join(f"  {error}" for error in exc.errors)
+        raise CliError(f"{args.file}: invalid, nothing was applied:\n{lines}") from None
+    except OSError as exc:
+        raise CliError(f"{exc.filename or args.file}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     progress = Progress(sys.stderr)
     if args.action == "test":
         report = engine.test(plan, on_result=progress)

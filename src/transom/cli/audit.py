@@ -49,14 +49,16 @@ def register(
     source.add_argument("--checkpoints", type=Path, help="published checkpoints (JSON/JSONL)")
     source.add_argument("--host", help="take the checkpoint from this Host's status")
     v.add_argument("--public-key", type=Path, help="the agent's audit public key (PEM)")
-    v.add_argument("--output", choices=("text", "json"), default="text")
+    v.add_argument("--output", choices=("text", "json"), default="text", help="report format")
     v.set_defaults(func=lambda args: _verify(args, fetch_checkpoints))
 
     s = audit_sub.add_parser("show", help="print audit records")
     s.add_argument("--log", type=Path, required=True, help="the host's audit log directory")
     s.add_argument("--since", type=parse_since, help="RFC 3339 time or age such as 2h, 7d")
     s.add_argument("--intents", action="store_true", help="include write-ahead intents")
-    s.add_argument("--output", choices=("text", "json"), default="text")
+    s.add_argument(
+        "--output", choices=("text", "json"), default="text", help="one line or one JSON per record"
+    )
     s.set_defaults(func=_show)
 
 

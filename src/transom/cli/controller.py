@@ -11,6 +11,8 @@ import re
 import signal
 import sys
 
+from transom.cli.cluster import add_kubeconfig, kube_config
+
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 
 
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ctl = subparsers.add_parser("controller", help="run the Transom controller")
     ctl_sub = ctl.add_subparsers(dest="controller_command", required=True)
     run = ctl_sub.add_parser("run", help="reconcile Configurations, Hosts and enrollments")
-    run.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    add_kubeconfig(run)
     run.add_argument(
         "--events-addr",
         default="",
@@ -56,12 +58,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument(
         "--hosts", required=True, help="comma-separated host names the token may enroll, or *"
     )
-    create.add_argument("--ttl", type=duration, default=dt.timedelta(hours=1))
+    create.add_argument(
+        "--ttl",
+        type=duration,
+        default="1h",
+        metavar="DURATION",
+        help="how long the token can be used: a number and s, m, h or d",
+    )
     create.add_argument(
         "--max-uses",
         type=int,
-        default=0,
-        help="default: the number of named hosts (unlimited with *)",
+        metavar="N",
+        help="how many enrollments the token allows "
+        "(default: the number of named hosts; unlimited with *)",
     )
     create.add_argument(
         "--labels",
@@ -69,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default={},
         help="labels for the Host objects, e.g. role=web,env=prod",
     )
-    create.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    add_kubeconfig(create)
     create.set_defaults(func=_create_token)
 
 
@@ -78,7 +87,6 @@ def _run(args: argparse.Namespace) -> int:
     from transom.controller.flux_events import Notifier
     from transom.controller.manager import Controller
     from transom.kube.client import Kube
-    from transom.kube.config import KubeConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -87,9 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        async with Kube(
-            KubeConfig.load(args.kubeconfig), field_manager="transom-controller"
-        ) as kube:
+        async with Kube(kube_config(args.kubeconfig), field_manager="transom-controller") as kube:
             if not args.no_install:
                 await setup.ensure(kube)
             notifier = Notifier(args.events_addr) if args.events_addr else None
@@ -104,14 +110,13 @@ def _run(args: argparse.Namespace) -> int:
 def _create_token(args: argparse.Namespace) -> int:
     from transom.controller.enrollment import create_token
     from transom.kube.client import ApiError, Kube
-    from transom.kube.config import KubeConfig
 
     hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
 
     async def main() -> str:
-        async with Kube(KubeConfig.load(args.kubeconfig)) as kube:
+        async with Kube(kube_config(args.kubeconfig)) as kube:
             token = await create_token(
-                kube, hosts, ttl=args.ttl, max_uses=args.max_uses, labels=args.labels
+                kube, hosts, ttl=args.ttl, max_uses=args.max_uses or 0, labels=args.labels
             )
             return token.value
 

@@ -23,7 +23,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("env", "print `export KUBECONFIG=...` for eval"),
     ):
         p = cp_sub.add_parser(name, help=help_)
-        p.add_argument("--dir", type=Path, default=None, help="state directory")
+        p.add_argument(
+            "--dir",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help=f"state directory (default: {background.default_dir()})",
+        )
         if name == "up":
             p.add_argument("--foreground", action="store_true", help="run until Ctrl-C")
     cp.set_defaults(func=_controlplane)

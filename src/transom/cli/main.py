@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from transom import __version__
+from transom.cli.errors import DEBUG_ENV, EXIT_INTERRUPTED, report
+from transom.cli.parsing import Parser
 
 #: Subcommand modules, each with `register(subparsers)` that sets `func` on its parsers.
 COMMANDS = (
@@ -35,10 +38,13 @@ def _modules_for(argv: Sequence[str]) -> Sequence[str]:
 
 
 def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="transom", description="GitOps for Windows Server hosts, driven by Flux."
-    )
+    p = Parser(prog="transom", description="GitOps for Windows Server hosts, driven by Flux.")
     p.add_argument("--version", action="version", version=f"transom {__version__}")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an unexpected error (also: {DEBUG_ENV}=1)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _modules_for(sys.argv[1:] if argv is None else argv):
         importlib.import_module(module).register(sub)
@@ -46,11 +52,17 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; any failure becomes a short message and a non-zero exit (see
+    `transom.cli.errors`), a traceback only with --debug."""
     args = parser(argv).parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug or os.environ.get(DEBUG_ENV) == "1":
+            raise
+        return report(exc)
 
 
 if __name__ == "__main__":

@@ -7,22 +7,25 @@ import asyncio
 import json
 import sys
 
+from transom.cli.cluster import add_kubeconfig, kube_config
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("status", help="hosts x configurations: generation, revision, state")
     p.add_argument("host", nargs="?", help="show one host, with per-resource detail")
-    p.add_argument("--output", "-o", choices=("table", "json"), default="table")
-    p.add_argument("--kubeconfig", help="default: $KUBECONFIG")
+    p.add_argument(
+        "--output", "-o", choices=("table", "json"), default="table", help="output format"
+    )
+    add_kubeconfig(p)
     p.set_defaults(func=_status)
 
 
 def _status(args: argparse.Namespace) -> int:
     from transom.controller import report
     from transom.kube.client import ApiError, Kube
-    from transom.kube.config import KubeConfig
 
     async def main() -> int:
-        cfg = KubeConfig.load(args.kubeconfig)
+        cfg = kube_config(args.kubeconfig)
         async with Kube(cfg) as kube:
             table = await report.rows(kube, args.host)
             details = await report.resources(kube, args.host) if args.host else []
