@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _platform(cache: Path, engine_only: bool) -> tuple[dict[str, Provider[Any]], Notifier | None]:
+def _platform(
+    cache: Path, engine_only: bool
+) -> tuple[Mapping[str, Provider[Any]], Notifier | None]:
     # Imported here: which modules get loaded is what the two variants measure.
     if engine_only:
         from transom.providers.posix import posix_providers

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ class PlatformBackend:
     """This OS's providers, how it reboots (None where boots cannot be told apart), and its
     change notifications (None: only the periodic check finds drift)."""
 
-    providers: dict[str, Provider[Any]]
+    providers: Mapping[str, Provider[Any]]
     rebooter: Rebooter | None
     notifier_factory: Callable[[], Notifier | None]
 

@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -102,11 +103,11 @@ class DirectorySecrets:
             ) from None
 
 
-def host_providers(state_dir: Path | None = None) -> dict[str, Provider[Any]]:
+def host_providers(state_dir: Path | None = None) -> Mapping[str, Provider[Any]]:
     if sys.platform == "win32":
         # Imported by name: the windows backend pulls in pywin32, which only Windows has.
         windows = importlib.import_module("transom.providers.windows")
-        providers: dict[str, Provider[Any]] = windows.windows_providers()
+        providers: Mapping[str, Provider[Any]] = windows.windows_providers()
         return providers
     return posix_providers(str(state_dir / "cache") if state_dir else None)
 

@@ -88,7 +88,8 @@ class Engine:
         flap_guard: FlapGuard | None = None,
         observer: ChangeObserver | None = None,
     ) -> None:
-        self.providers = dict(providers)
+        # Kept as given: a platform's providers are built when a document first needs one.
+        self.providers = providers
         self.observer = observer
         self.policy = policy
         self.redactor = Redactor()

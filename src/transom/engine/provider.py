@@ -59,6 +59,17 @@ class SetOutcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What a platform's providers are built with (see ``Provider.create``)."""
+
+    #: Where downloads (archives) are kept across runs; None: a folder under the temp dir.
+    cache_dir: str | None = None
+    #: The platform's OS interface, for providers that reach the OS through one (Windows:
+    #: a ``WindowsFacade``).
+    facade: Any = None
+
+
 @dataclass
 class Context:
     """What a provider may use besides its own resource."""
@@ -79,6 +90,12 @@ class ProviderError(Exception):
 class Provider(ABC, Generic[P]):
     #: The resource type this provider implements, e.g. ``File``.
     kind: ClassVar[str]
+
+    @classmethod
+    def create(cls, setup: Setup) -> Provider[Any]:
+        """The provider a platform's agent uses (transom.providers.providers_for builds every
+        one this way); override when the constructor takes part of ``setup``."""
+        return cls()
 
     @abstractmethod
     def get(self, desired: P, ctx: Context) -> State:

@@ -1,29 +1,25 @@
-"""Resource types. Importing this package registers every type."""
+"""Resource types. catalog.py lists every type; a type's model is imported when first used."""
 
-from transom.api.resources import archive, command, environment, files, windows
 from transom.api.resources.base import (
     RESOURCE_TYPES,
     Ensure,
-    Platform,
     ResourceProperties,
     SecretKeyRef,
-    register,
+    absent_twin,
 )
+from transom.api.resources.catalog import TYPES, Platform, ResourceType
 from transom.api.resources.entry import Resource, parse_resource, parse_resources
 
 __all__ = [
     "RESOURCE_TYPES",
+    "TYPES",
     "Ensure",
     "Platform",
     "Resource",
     "ResourceProperties",
+    "ResourceType",
     "SecretKeyRef",
-    "archive",
-    "command",
-    "environment",
-    "files",
+    "absent_twin",
     "parse_resource",
     "parse_resources",
-    "register",
-    "windows",
 ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import ConfigDict, Field, model_validator
 
-from transom.api.resources.base import Ensure, Platform, ResourceProperties, register
+from transom.api.resources.base import Ensure, ResourceProperties
 from transom.api.resources.files import ABSOLUTE_PATH_PATTERN, PATH_MAX_LENGTH, SHA256_PATTERN
 
 
-@register("Archive", Platform.POSIX, Platform.WINDOWS)
 class ArchiveProperties(ResourceProperties):
     """A zip archive extracted to a folder, checked against the archive's sha256 and kept in
     step by content: files whose bytes differ from the archive are rewritten."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("path",)
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -1,4 +1,4 @@
-"""The contract every resource type follows, and the registry the CRD and engine read.
+"""The contract every resource type follows; catalog.py lists the types.
 
 A resource type is a pydantic model of its properties. The same model validates documents in
 the agent and generates that type's schema in the Configuration CRD, so the two cannot drift.
@@ -10,21 +10,17 @@ property types per resource type and lets ``kubectl explain`` document each one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from transom.api.resources.catalog import BY_MODEL, Models, Platform
+
 
 class Ensure(StrEnum):
     PRESENT = "present"
     ABSENT = "absent"
-
-
-class Platform(StrEnum):
-    POSIX = "posix"
-    WINDOWS = "windows"
 
 
 class SecretKeyRef(BaseModel):
@@ -51,10 +47,16 @@ class ResourceProperties(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    #: Type name as users write it in docs and results, e.g. ``File``.
+    #: Type name as users write it in docs and results, e.g. ``File``; from the catalog.
     kind: ClassVar[str]
-    #: Platforms whose agents implement this type.
+    #: Platforms whose agents implement this type; from the catalog.
     platforms: ClassVar[frozenset[Platform]]
+    #: The fields (Python names) that say which object on the host this is: a path; a hive,
+    #: key, value name and view; a service name. With ``ensure: absent`` they alone describe
+    #: the object's removal (see absent_twin).
+    key_fields: ClassVar[tuple[str, ...]]
+    #: Whether the type has an absent state to converge to (a Command does not).
+    removable: ClassVar[bool] = True
     #: Properties whose values are secret: redacted in diffs, results, logs and audit records.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     #: Whether the type runs arbitrary code (host policy can forbid it).
@@ -64,6 +66,14 @@ class ResourceProperties(BaseModel):
         default=Ensure.PRESENT,
         description="Whether the object should exist (present) or not (absent).",
     )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        entry = BY_MODEL.get(f"{cls.__module__}:{cls.__qualname__}")
+        if entry is not None:
+            cls.kind = entry.kind
+            cls.platforms = entry.platforms
 
     def identity(self) -> str:
         """What this resource manages on the host, e.g. a path; two resources with the same
@@ -77,30 +87,21 @@ class ResourceProperties(BaseModel):
         return [self.identity()]
 
 
-P = TypeVar("P", bound=type[ResourceProperties])
+P = TypeVar("P", bound=ResourceProperties)
 
-RESOURCE_TYPES: dict[str, type[ResourceProperties]] = {}
+#: member (``registryValue``) -> model; a model is imported when first looked up.
+RESOURCE_TYPES = Models()
 
 
 def member_name(kind: str) -> str:
     return kind[0].lower() + kind[1:]
 
 
-def register(kind: str, *platforms: Platform) -> Callable[[P], P]:
-    """Class decorator: register a resource type under ``kind``."""
-
-    def decorate(cls: P) -> P:
-        key = member_name(kind)
-        if key in RESOURCE_TYPES:
-            raise ValueError(f"resource type {kind} registered twice")
-        cls.kind = kind
-        cls.platforms = frozenset(platforms)
-        RESOURCE_TYPES[key] = cls
-        return cls
-
-    return decorate
-
-
-def schema_extra(**extra: Any) -> dict[str, Any]:
-    """json_schema_extra helper for Kubernetes extensions (x-kubernetes-validations, ...)."""
-    return extra
+def absent_twin(props: P) -> P | None:
+    """The same host object with ``ensure: absent``, built from the type's key fields: what
+    removes the object ``props`` manages. None for a type without an absent state."""
+    cls = type(props)
+    if not cls.removable:
+        return None
+    keys = {name: getattr(props, name) for name in cls.key_fields}
+    return cls.model_validate({**keys, "ensure": Ensure.ABSENT})

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
-from transom.api.resources.base import Ensure, Platform, ResourceProperties, register
+from transom.api.resources.base import Ensure, ResourceProperties
 from transom.api.resources.files import ABSOLUTE_PATH_PATTERN, PATH_MAX_LENGTH
 from transom.api.wire import cel
 
@@ -14,10 +14,12 @@ COMMAND_MAX_LENGTH = 16_384
 MAX_TIMEOUT_SECONDS = 3600
 
 
-@register("Command", Platform.POSIX, Platform.WINDOWS)
 class CommandProperties(ResourceProperties):
     """A command pair: the test command exits 0 when the host is in the desired state; the set
     command brings it there. Runs with sh on posix and PowerShell on windows."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("test", "set")
+    removable: ClassVar[bool] = False
 
     model_config = ConfigDict(
         json_schema_extra=cel(

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import ConfigDict, Field, model_validator
 
-from transom.api.resources.base import Ensure, Platform, ResourceProperties, register
+from transom.api.resources.base import Ensure, ResourceProperties
 from transom.api.resources.files import ABSOLUTE_PATH_PATTERN, PATH_MAX_LENGTH
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ENV_VALUE_MAX_LENGTH = 32_767  # the Windows limit for one environment variable
 
 
-@register("EnvironmentVariable", Platform.POSIX, Platform.WINDOWS)
 class EnvironmentVariableProperties(ResourceProperties):
     """An environment variable for every process on the host: machine scope on windows, a line
     of an environment file (KEY=value, as /etc/environment) on posix."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("name", "file")
 
     model_config = ConfigDict(
         json_schema_extra={

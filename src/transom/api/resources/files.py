@@ -8,10 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transom.api.resources.base import (
     Ensure,
-    Platform,
     ResourceProperties,
     SecretKeyRef,
-    register,
 )
 from transom.api.wire import cel
 
@@ -71,9 +69,10 @@ _ABSENT_NO_CONTENT_RULE = {
 }
 
 
-@register("File", Platform.POSIX, Platform.WINDOWS)
 class FileProperties(ResourceProperties):
     """A file with given content, permissions and ownership."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("path",)
 
     model_config = ConfigDict(json_schema_extra=cel(_ONE_SOURCE_RULE, _ABSENT_NO_CONTENT_RULE))
     # Content from a Secret is redacted wherever results or records would show it.
@@ -118,9 +117,10 @@ class FileProperties(ResourceProperties):
         return f"path:{self.path}"
 
 
-@register("Directory", Platform.POSIX, Platform.WINDOWS)
 class DirectoryProperties(ResourceProperties):
     """A directory, with permissions and ownership."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("path",)
 
     path: str = Field(
         description="Absolute path.",

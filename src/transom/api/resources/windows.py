@@ -12,13 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from transom.api.resources.base import (
     Ensure,
-    Platform,
     ResourceProperties,
     SecretKeyRef,
-    register,
-    schema_extra,
 )
 from transom.api.resources.files import PATH_MAX_LENGTH, RemoteSource
+from transom.api.wire import cel
 
 NAME_MAX_LENGTH = 256
 REGISTRY_KEY_MAX_LENGTH = 1024
@@ -117,13 +115,12 @@ _SERVICE_RULES = [
 ]
 
 
-@register("Service", Platform.WINDOWS)
 class ServiceProperties(ResourceProperties):
     """A Windows service: its configuration, run state, logon account and recovery actions."""
 
-    model_config = ConfigDict(
-        json_schema_extra=schema_extra(**{"x-kubernetes-validations": _SERVICE_RULES})
-    )
+    key_fields: ClassVar[tuple[str, ...]] = ("name",)
+
+    model_config = ConfigDict(json_schema_extra=cel(*_SERVICE_RULES))
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password"})
 
     name: str = Field(
@@ -221,9 +218,10 @@ def _registry_identity(hive: Hive, key: str, view: RegistryView) -> str:
     return f"registry:{hive.value}\\{key.lower()}@{view.value}"
 
 
-@register("RegistryKey", Platform.WINDOWS)
 class RegistryKeyProperties(ResourceProperties):
     """A registry key, created or deleted; its values are RegistryValue resources."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("hive", "key", "view")
 
     hive: Hive = Field(default=Hive.HKLM, description="Root key: HKLM, HKU, HKCR or HKCC.")
     key: str = Field(
@@ -268,13 +266,12 @@ _VALUE_RULES = [
 ]
 
 
-@register("RegistryValue", Platform.WINDOWS)
 class RegistryValueProperties(ResourceProperties):
     """A value of a registry key, with its type and data; the key is created if missing."""
 
-    model_config = ConfigDict(
-        json_schema_extra=schema_extra(**{"x-kubernetes-validations": _VALUE_RULES})
-    )
+    key_fields: ClassVar[tuple[str, ...]] = ("hive", "key", "value_name", "view")
+
+    model_config = ConfigDict(json_schema_extra=cel(*_VALUE_RULES))
 
     hive: Hive = Field(default=Hive.HKLM, description="Root key: HKLM, HKU, HKCR or HKCC.")
     key: str = Field(
@@ -395,9 +392,10 @@ def encode_binary(data: bytes, encoding: BinaryEncoding) -> str:
 # --- WindowsFeature ---------------------------------------------------------------------------
 
 
-@register("WindowsFeature", Platform.WINDOWS)
 class WindowsFeatureProperties(ResourceProperties):
     """A Windows Server role or feature (Install-WindowsFeature), e.g. Web-Server."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("name",)
 
     name: str = Field(
         description="Feature name as Get-WindowsFeature lists it, e.g. Web-Server, "
@@ -441,13 +439,12 @@ _MSI_RULES = [
 ]
 
 
-@register("MsiPackage", Platform.WINDOWS)
 class MsiPackageProperties(ResourceProperties):
     """A Windows Installer package, detected by its product code, installed or removed silently."""
 
-    model_config = ConfigDict(
-        json_schema_extra=schema_extra(**{"x-kubernetes-validations": _MSI_RULES})
-    )
+    key_fields: ClassVar[tuple[str, ...]] = ("product_code",)
+
+    model_config = ConfigDict(json_schema_extra=cel(*_MSI_RULES))
 
     product_code: str = Field(
         alias="productCode",
@@ -587,9 +584,10 @@ class TaskPrincipal(_Part):
     )
 
 
-@register("ScheduledTask", Platform.WINDOWS)
 class ScheduledTaskProperties(ResourceProperties):
     """A Task Scheduler task: one action, one trigger, a principal."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("path", "name")
 
     name: str = Field(
         description="Task name; case-insensitive.",
@@ -642,9 +640,10 @@ class IisState(StrEnum):
     STOPPED = "Stopped"
 
 
-@register("IisAppPool", Platform.WINDOWS)
 class IisAppPoolProperties(ResourceProperties):
     """An IIS application pool."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("name",)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -765,9 +764,10 @@ class SiteBinding(_Part):
         return f"{self.ip_address}:{self.port}:{self.host_name}"
 
 
-@register("IisSite", Platform.WINDOWS)
 class IisSiteProperties(ResourceProperties):
     """An IIS web site: bindings, physical path, application pool and state."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("name",)
 
     name: str = Field(
         description="Site name; case-insensitive.",
@@ -826,9 +826,10 @@ class FirewallProfile(StrEnum):
 _PORT_PATTERN = r"^([0-9]{1,5}(-[0-9]{1,5})?|RPC|RPCEPMap|IPHTTPSIn|PlayToDiscovery)$"
 
 
-@register("FirewallRule", Platform.WINDOWS)
 class FirewallRuleProperties(ResourceProperties):
     """A Windows Defender Firewall rule (New-NetFirewallRule), identified by its rule name."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("name",)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -899,9 +900,11 @@ class FirewallRuleProperties(ResourceProperties):
 # --- DscResource ------------------------------------------------------------------------------
 
 
-@register("DscResource", Platform.WINDOWS)
 class DscResourceProperties(ResourceProperties):
     """Any PowerShell DSC v1 resource, run through Invoke-DscResource (WMF 5.1)."""
+
+    key_fields: ClassVar[tuple[str, ...]] = ("module", "name", "properties", "identity_key")
+    removable: ClassVar[bool] = False
 
     runs_code: ClassVar[bool] = True
 

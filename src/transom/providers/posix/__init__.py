@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from transom.engine.provider import Provider
-from transom.providers.posix.archive import ArchiveProvider
-from transom.providers.posix.command import CommandProvider
-from transom.providers.posix.environment import EnvironmentVariableProvider
-from transom.providers.posix.files import DirectoryProvider, FileProvider
+from transom.api.resources import Platform
+from transom.engine.provider import Setup
+from transom.providers import Providers, providers_for
 
 
-def posix_providers(cache_dir: str | None = None) -> dict[str, Provider[Any]]:
+def posix_providers(cache_dir: str | None = None) -> Providers:
     """kind -> provider for the engine; ``cache_dir`` holds downloaded archives."""
-    providers: list[Provider[Any]] = [
-        FileProvider(),
-        DirectoryProvider(),
-        ArchiveProvider(cache_dir),
-        EnvironmentVariableProvider(),
-        CommandProvider(),
-    ]
-    return {p.kind: p for p in providers}
+    return providers_for(Platform.POSIX, Setup(cache_dir=cache_dir))
 
 
 __all__ = ["posix_providers"]

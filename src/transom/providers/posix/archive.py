@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from transom.api.conditions import CHECKSUM_MISMATCH
 from transom.api.resources import Ensure
@@ -25,6 +25,7 @@ from transom.engine.provider import (
     Provider,
     ProviderError,
     SetOutcome,
+    Setup,
     State,
     WatchTarget,
 )
@@ -40,6 +41,10 @@ class ArchiveProvider(Provider[ArchiveProperties]):
         #: Downloaded archives, by sha256; shared across runs.
         self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "transom-archives")  # noqa: PTH118
         self._digests = DigestCache()
+
+    @classmethod
+    def create(cls, setup: Setup) -> Provider[Any]:
+        return cls(setup.cache_dir)
 
     def get(self, desired: ArchiveProperties, ctx: Context) -> State:
         if not os.path.isdir(desired.path):  # noqa: PTH112

@@ -3,56 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from transom.engine.provider import Provider
-from transom.providers.posix.archive import ArchiveProvider
-from transom.providers.windows.command import CommandProvider
-from transom.providers.windows.dsc import DscResourceProvider
+from transom.api.resources import Platform
+from transom.engine.provider import Setup
+from transom.providers import Providers, providers_for
 from transom.providers.windows.facade import WindowsFacade
-from transom.providers.windows.files import DirectoryProvider, FileProvider
-from transom.providers.windows.firewall import FirewallRuleProvider
-from transom.providers.windows.iis import IisAppPoolProvider, IisSiteProvider
-from transom.providers.windows.packages import MsiPackageProvider, WindowsFeatureProvider
-from transom.providers.windows.registry import (
-    EnvironmentVariableProvider,
-    RegistryKeyProvider,
-    RegistryValueProvider,
-)
-from transom.providers.windows.service import ServiceProvider
-from transom.providers.windows.tasks import ScheduledTaskProvider
 from transom.providers.windows.win32 import Win32Facade
 
-_PROVIDERS = (
-    FileProvider,
-    DirectoryProvider,
-    EnvironmentVariableProvider,
-    RegistryKeyProvider,
-    RegistryValueProvider,
-    ServiceProvider,
-    WindowsFeatureProvider,
-    MsiPackageProvider,
-    ScheduledTaskProvider,
-    IisAppPoolProvider,
-    IisSiteProvider,
-    FirewallRuleProvider,
-    DscResourceProvider,
-    CommandProvider,
-)
 
-
-def providers(facade: WindowsFacade) -> dict[str, Provider[Any]]:
-    """Every Windows provider, by resource kind (e.g. ``"RegistryValue"``).
+def providers(facade: WindowsFacade) -> Providers:
+    """Every Windows provider, by resource kind (e.g. ``"RegistryValue"``), as the resource
+    catalog lists them.
 
     Archive is the portable stdlib provider (zipfile, atomic rename) that posix uses too: it
     works on the real file system, not through the facade, so the simulation does not model it.
     """
-    out: dict[str, Provider[Any]] = {cls.kind: cls(facade) for cls in _PROVIDERS}
-    out[ArchiveProvider.kind] = ArchiveProvider()
-    return out
+    return providers_for(Platform.WINDOWS, Setup(facade=facade))
 
 
-def windows_providers() -> dict[str, Provider[Any]]:
+def windows_providers() -> Providers:
     """The providers over the real OS, for a one-shot ``transom apply``. A long-running agent
     builds one Win32Facade and shares it with WindowsNotifier and WindowsRebooter instead."""
     return providers(Win32Facade())

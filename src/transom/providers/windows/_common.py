@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from transom.api import conditions as c
 from transom.api.resources import ResourceProperties, SecretKeyRef
-from transom.engine.provider import Context, Provider, ProviderError
+from transom.engine.provider import Context, Provider, ProviderError, Setup
 from transom.providers.windows import facade as f
 from transom.providers.windows.facade import WindowsApiError, WindowsFacade
 
@@ -48,6 +48,10 @@ class WindowsProvider(Provider[P]):
 
     def __init__(self, os: WindowsFacade) -> None:
         self.os = os
+
+    @classmethod
+    def create(cls, setup: Setup) -> Provider[Any]:
+        return cls(setup.facade)
 
 
 def secret_text(ctx: Context, ref: SecretKeyRef) -> str:
