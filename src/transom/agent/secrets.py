@@ -8,34 +8,17 @@ and from nowhere else. Values live in memory only: the journal keeps references,
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
-from typing import Any
-
-from pydantic import BaseModel
+from collections.abc import Iterable
 
 from transom.api.conditions import SECRET_NOT_FOUND
-from transom.api.resources import Resource, SecretKeyRef
+from transom.api.resources import Resource
 from transom.engine.provider import ProviderError
 from transom.kube.client import Kube
 from transom.kube.kinds import SECRETS
 
 
-def _refs(value: Any) -> Iterable[SecretKeyRef]:
-    if isinstance(value, SecretKeyRef):
-        yield value
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from _refs(getattr(value, name))
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _refs(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _refs(v)
-
-
 def secret_names(resources: Iterable[Resource]) -> set[str]:
-    return {ref.name for r in resources for ref in _refs(r.properties)}
+    return {ref.name for r in resources for ref in r.properties.secret_refs()}
 
 
 class SecretCache:

@@ -18,7 +18,7 @@ from transom.engine.converge import Engine
 from transom.engine.document import load_document
 from transom.engine.journal import Journal
 from transom.engine.policy import PERMISSIVE, load_policy
-from transom.engine.provider import Provider, ProviderError
+from transom.engine.provider import Provider, ProviderError, SecretResolver
 from transom.engine.result import Action, ResourceOutcome, RunReport, Status
 from transom.providers.posix import posix_providers
 
@@ -103,6 +103,17 @@ class DirectorySecrets:
             ) from None
 
 
+class NoSecretsDir:
+    """The resolver without --secrets-dir: a reference fails, saying how to provide it."""
+
+    def resolve(self, name: str, key: str) -> bytes:
+        raise ProviderError(
+            f"secret {name}/{key} is needed: pass --secrets-dir DIR with the value in "
+            f"DIR/{name}/{key}",
+            reason=SECRET_NOT_FOUND,
+        )
+
+
 def host_providers(state_dir: Path | None = None) -> Mapping[str, Provider[Any]]:
     if sys.platform == "win32":
         # Imported by name: the windows backend pulls in pywin32, which only Windows has.
@@ -131,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
         variables = dict(_variable(v) for v in args.var)
         document = load_document(args.file, variables)
         policy = load_policy(args.policy) if args.policy else PERMISSIVE
-        secrets = DirectorySecrets(args.secrets_dir) if args.secrets_dir else None
+        secrets: SecretResolver = (
+            DirectorySecrets(args.secrets_dir) if args.secrets_dir else NoSecretsDir()
+        )
         state_dir = getattr(args, "state_dir", None)
         engine = Engine(host_providers(state_dir), policy=policy, secrets=secrets)
         plan = engine.plan(document.resources)

@@ -26,7 +26,7 @@ from transom.api.conditions import (
 )
 from transom.api.configuration import Mode
 from transom.api.errors import FieldError, SpecError
-from transom.api.resources import Resource, ResourceProperties
+from transom.api.resources import Ensure, Resource, ResourceProperties
 from transom.engine.diff import compare, desired_state
 from transom.engine.flapping import FlapGuard
 from transom.engine.graph import check_acyclic, topological_order
@@ -257,6 +257,11 @@ class Engine:
             if not changes:
                 self._awaiting_reboot.discard(_key(r))
                 return outcome(Status.OK, True)
+            if r.properties.ensure is not Ensure.ABSENT:
+                # Making the object present needs its Secrets: what-if and test fail where
+                # apply would, and apply fails before a change is begun.
+                for ref in r.properties.secret_refs():
+                    ctx.secrets.resolve(ref.name, ref.key)
             diff = self._redacted(r.properties, changes)
             if action is not Action.APPLY:
                 return outcome(

@@ -10,6 +10,7 @@ property types per resource type and lets ``kubectl explain`` document each one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -85,6 +86,24 @@ class ResourceProperties(BaseModel):
         ``registry:...``); host policy checks each one before a provider is called. Types that
         touch more than their identity (an archive's source file) extend this."""
         return [self.identity()]
+
+    def secret_refs(self) -> tuple[SecretKeyRef, ...]:
+        """Every Secret key these properties reference, at any depth, in field order."""
+        return tuple(_refs(self))
+
+
+def _refs(value: object) -> Iterator[SecretKeyRef]:
+    if isinstance(value, SecretKeyRef):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _refs(getattr(value, name))
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _refs(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _refs(v)
 
 
 P = TypeVar("P", bound=ResourceProperties)
