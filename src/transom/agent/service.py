@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from transom.agent.rotation import DEFAULT_FRACTION, CertificateRotator
 from transom.agent.runner import Agent, AgentOptions
 from transom.agent.store import SecretStore, default_store
 from transom.engine.drift import Notifier
-from transom.engine.policy import PERMISSIVE, HostPolicy
+from transom.engine.policy import HostPolicy
 from transom.engine.provider import Provider
 from transom.engine.reboot import Rebooter
 from transom.kube.client import Kube
@@ -70,18 +70,11 @@ def _posix_notifier() -> Notifier | None:
     return None
 
 
-def host_policy(policy: HostPolicy | None, roots: Sequence[str]) -> HostPolicy:
-    """The host's policy, narrowed to ``roots`` when given."""
-    base = policy or PERMISSIVE
-    if roots:
-        return base.model_copy(update={"path_roots": tuple(roots)})
-    return base
-
-
 @dataclass(frozen=True)
 class RunSettings:
     state_dir: Path
-    policy: HostPolicy = PERMISSIVE
+    #: What the cluster may do here; ``agent_policy`` builds it from the host's policy file.
+    policy: HostPolicy
     options: AgentOptions = field(default_factory=AgentOptions)
     rotation_fraction: float = DEFAULT_FRACTION
     expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS

@@ -17,11 +17,11 @@ from transom.agent.enroll import (
     enroll,
 )
 from transom.agent.runner import AgentOptions
-from transom.agent.service import RunSettings, default_state_dir, host_policy, run_agent
+from transom.agent.service import RunSettings, default_state_dir, run_agent
 from transom.api.errors import SpecError
 from transom.cli.errors import CliError
 from transom.cli.progress import waiting
-from transom.engine.policy import load_policy
+from transom.engine.policy import agent_policy, load_policy
 
 TOKEN_ENV = "TRANSOM_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a token
 
@@ -89,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--policy",
         type=Path,
         metavar="FILE",
-        help="host policy file (YAML or JSON): what this agent may change on the host",
+        help="host policy file (YAML or JSON): what this agent may change on the host; "
+        "without one, scripts are off and only the --root folders may be managed",
     )
     run.add_argument(
         "--lease-duration",
@@ -187,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        policy = host_policy(load_policy(args.policy) if args.policy else None, args.root)
+        policy = agent_policy(load_policy(args.policy) if args.policy else None, args.root)
     except SpecError as exc:
         raise CliError(f"host policy {args.policy}: {exc}") from None
     settings = RunSettings(

@@ -36,7 +36,8 @@ _HIVES = {
 
 class HostPolicy(BaseModel):
     """The policy file's shape (YAML or JSON). An omitted list allows everything of its kind;
-    scripts are off unless the file turns them on."""
+    scripts are off unless the file turns them on. An agent without a policy file runs with
+    the narrowest policy instead (``agent_policy``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -80,8 +81,32 @@ class HostPolicy(BaseModel):
         return None
 
 
-#: No policy file: the engine is being run by the host's admin directly (``transom apply``).
+#: ``transom apply``: the engine is being run by the host's admin directly, not the cluster.
 PERMISSIVE = HostPolicy(allow_scripts=True)
+
+
+def agent_policy(policy: HostPolicy | None, roots: Sequence[str]) -> HostPolicy:
+    """What the cluster may do to this host: the policy file narrowed to ``roots`` when
+    given. Without a file, the narrowest policy: no types that run code, paths only under
+    ``roots`` (none when none are given) and no registry keys; a policy file widens it."""
+    if policy is None:
+        return HostPolicy(path_roots=tuple(roots), registry_roots=(), allow_scripts=False)
+    if not roots:
+        return policy
+    if policy.path_roots is not None:
+        wider = [r for r in roots if path_outside(r, policy.path_roots) is not None]
+        if wider:
+            allowed = ", ".join(policy.path_roots) or "none"
+            raise SpecError(
+                [
+                    FieldError(
+                        "--root",
+                        f"{', '.join(wider)} is outside the policy file's pathRoots "
+                        f"({allowed}); a root may only narrow them",
+                    )
+                ]
+            )
+    return policy.model_copy(update={"path_roots": tuple(roots)})
 
 
 def load_policy(path: Path) -> HostPolicy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -67,6 +68,8 @@ async def test_kill_9_mid_apply_then_restart_converges(
     state, root = agents.tmp / host / "state", agents.tmp / host / "root"
     root.mkdir(parents=True)
     runs = root / "runs"
+    policy = agents.tmp / host / "policy.json"
+    policy.write_text(json.dumps({"pathRoots": [str(root)], "allowScripts": True}))
     resources = [
         file_resource("first", root / "first.txt", "1"),
         {
@@ -88,6 +91,8 @@ async def test_kill_9_mid_apply_then_restart_converges(
         "run",
         f"--state-dir={state}",
         f"--root={root}",
+        # The Command runs a script: the host's admin must allow that in a policy file.
+        f"--policy={policy}",
         "--renew-interval=1",
     ]
     log = (agents.tmp / "agent.log").open("wb")
