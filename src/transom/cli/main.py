@@ -21,6 +21,7 @@ COMMANDS = (
     "transom.cli.status",
     "transom.cli.audit",
     "transom.cli.trace",
+    "transom.cli.completion",
 )
 
 
