@@ -293,8 +293,8 @@ class Engine:
         outcome: Callable[..., ResourceOutcome],
         diff: tuple[DiffEntry, ...],
     ) -> ResourceOutcome:
-        """Set what differs, then verify; with flapping protection on drift corrections and
-        no repeat of a change that waits for a reboot."""
+        """Set what differs (or delete what should be absent), then verify; with flapping
+        protection on drift corrections and no repeat of a change that waits for a reboot."""
         r, provider = step.resource, step.provider
         key = _key(r)
         if key in self._awaiting_reboot:
@@ -319,7 +319,10 @@ class Engine:
                 r, self._shown(r, actual), self._shown(r, step.desired), drift=drift
             )
         try:
-            result = provider.set(r.properties, changes, ctx)
+            if step.desired.get("ensure") == Ensure.ABSENT.value:
+                result = provider.delete(r.properties, ctx)
+            else:
+                result = provider.set(r.properties, changes, ctx)
             if drift:
                 self.flap_guard.record(key)
             after = provider.get(r.properties, ctx)

@@ -1,4 +1,5 @@
-"""The provider contract: a resource type's get and set. Test and what-if are the engine's.
+"""The provider contract: a resource type's get, set and delete. Test and what-if are the
+engine's.
 
 A provider reports the current state of exactly the properties a desired resource sets, in the
 wire (camelCase) shape of that resource's model, and changes only the properties the engine
@@ -7,8 +8,9 @@ does, once, by comparing (see diff.py), so test, what-if and apply cannot disagr
 
 Two rules keep get small: when the object does not exist, get returns only
 ``{"ensure": "absent"}`` and set, seeing ``ensure`` among the changes, creates the object with
-every desired property; and a property get leaves out is an option that steers set (e.g.
-``recurseDelete``), not state, so it is never compared.
+every desired property; and a property get leaves out is an option that steers set or delete
+(e.g. ``recurseDelete``), not state, so it is never compared. Removal is its own operation, as
+in DSC v3: the engine calls delete, never set, when a resource should be absent and is not.
 """
 
 from __future__ import annotations
@@ -103,8 +105,14 @@ class Provider(ABC, Generic[P]):
 
     @abstractmethod
     def set(self, desired: P, changes: Mapping[str, Change], ctx: Context) -> SetOutcome:
-        """Change only what ``changes`` lists. Must be atomic per resource: on failure the
-        object is left as it was or fully as desired, never torn."""
+        """Change only what ``changes`` lists (``desired.ensure`` is always present here). Must
+        be atomic per resource: on failure the object is left as it was or fully as desired,
+        never torn."""
+
+    def delete(self, desired: P, ctx: Context) -> SetOutcome:
+        """Remove the object ``desired`` names (its ensure is absent and get found it). Types
+        with no absent state (their model's ``removable`` is false) keep this default."""
+        raise ProviderError(f"{self.kind} resources cannot be removed")
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         """Whether an actual value satisfies a desired one; override for normalisation

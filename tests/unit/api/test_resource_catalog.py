@@ -132,6 +132,14 @@ def test_windows_providers_call_only_the_facade_parts_they_declare(t: ResourceTy
     assert called <= allowed, (t.kind, called - allowed)
 
 
+def test_every_removable_type_has_a_delete_on_each_platform() -> None:
+    for t in TYPES:
+        removable = t.load_model().removable
+        for platform, ref in t.providers.items():
+            overrides = load(ref).delete is not Provider.delete
+            assert overrides == removable, (t.kind, platform)
+
+
 def test_every_type_has_a_sample_and_declares_its_own_key_fields() -> None:
     assert set(SAMPLES) == {t.member for t in TYPES}
     for t in TYPES:

@@ -58,6 +58,7 @@ class MemoryFiles(Provider[FileProperties]):
         self.files: dict[str, str] = {}
         self.gets = 0
         self.sets = 0
+        self.deletes = 0
         self.fail_on: set[str] = set()
 
     def get(self, desired: FileProperties, ctx: Context) -> State:
@@ -72,8 +73,10 @@ class MemoryFiles(Provider[FileProperties]):
         self, desired: FileProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         self.sets += 1
-        if desired.ensure.value == "absent":
-            self.files.pop(desired.path, None)
-        else:
-            self.files[desired.path] = desired.content or ""
+        self.files[desired.path] = desired.content or ""
+        return SetOutcome()
+
+    def delete(self, desired: FileProperties, ctx: Context) -> SetOutcome:
+        self.deletes += 1
+        self.files.pop(desired.path, None)
         return SetOutcome()

@@ -71,9 +71,6 @@ class ArchiveProvider(Provider[ArchiveProperties]):
     def set(
         self, desired: ArchiveProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
-        if desired.ensure is Ensure.ABSENT:
-            shutil.rmtree(desired.path)
-            return SetOutcome()
         os.makedirs(desired.path, exist_ok=True)  # noqa: PTH103
         archive = self._archive(desired, fetch=True)
         assert archive is not None  # fetch=True downloads or raises
@@ -83,6 +80,10 @@ class ArchiveProvider(Provider[ArchiveProperties]):
             if desired.clean:
                 for extra in _extra_files(zf, desired.path):
                     os.unlink(extra)  # noqa: PTH108
+        return SetOutcome()
+
+    def delete(self, desired: ArchiveProperties, ctx: Context) -> SetOutcome:
+        shutil.rmtree(desired.path)
         return SetOutcome()
 
     def watch_targets(self, desired: ArchiveProperties) -> list[WatchTarget]:

@@ -81,31 +81,11 @@ class EnvironmentVariableProvider(Provider[EnvironmentVariableProperties]):
     def set(
         self, desired: EnvironmentVariableProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
-        path = _file(desired)
-        lines = _read_lines(path)
-        last = _find(lines, desired.name)
-        kept: list[str] = []
-        for i, line in enumerate(lines):
-            m = _LINE.match(line)
-            if not (m and m.group(1) == desired.name):
-                kept.append(line)
-            elif i == last and desired.value is not None:
-                # Keep the variable where it was, so a reviewer's diff of the file stays small.
-                kept.append(_line(desired.name, desired.value))
-        if last is None and desired.value is not None:
-            kept.append(_line(desired.name, desired.value))
-        try:
-            st: os.stat_result | None = os.stat(path)  # noqa: PTH116
-        except FileNotFoundError:
-            st = None
-        mode = st.st_mode & 0o7777 if st else NEW_FILE_MODE
+        _rewrite(_file(desired), desired.name, desired.value)
+        return SetOutcome()
 
-        def prepare(fd: int) -> None:
-            os.fchmod(fd, mode)
-            if st is not None:
-                os.fchown(fd, st.st_uid, st.st_gid)
-
-        write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"", prepare)
+    def delete(self, desired: EnvironmentVariableProperties, ctx: Context) -> SetOutcome:
+        _rewrite(_file(desired), desired.name, None)
         return SetOutcome()
 
     def touches(self, desired: EnvironmentVariableProperties) -> list[str]:
@@ -113,3 +93,31 @@ class EnvironmentVariableProvider(Provider[EnvironmentVariableProperties]):
 
     def watch_targets(self, desired: EnvironmentVariableProperties) -> list[WatchTarget]:
         return [WatchTarget("file", _file(desired))]
+
+
+def _rewrite(path: str, name: str, value: str | None) -> None:
+    """The file with ``name`` set to ``value`` (None: every line defining it removed)."""
+    lines = _read_lines(path)
+    last = _find(lines, name)
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        m = _LINE.match(line)
+        if not (m and m.group(1) == name):
+            kept.append(line)
+        elif i == last and value is not None:
+            # Keep the variable where it was, so a reviewer's diff of the file stays small.
+            kept.append(_line(name, value))
+    if last is None and value is not None:
+        kept.append(_line(name, value))
+    try:
+        st: os.stat_result | None = os.stat(path)  # noqa: PTH116
+    except FileNotFoundError:
+        st = None
+    mode = st.st_mode & 0o7777 if st else NEW_FILE_MODE
+
+    def prepare(fd: int) -> None:
+        os.fchmod(fd, mode)
+        if st is not None:
+            os.fchown(fd, st.st_uid, st.st_gid)
+
+    write_atomic(path, ("\n".join(kept) + "\n").encode() if kept else b"", prepare)

@@ -75,10 +75,6 @@ class FileProvider(Provider[FileProperties]):
     def set(
         self, desired: FileProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
-        if desired.ensure is Ensure.ABSENT:
-            if os.path.lexists(desired.path):
-                os.unlink(desired.path)  # noqa: PTH108 - str paths throughout providers
-            return SetOutcome()
         # Write through a link to the file it names, as an editor would, not over the link.
         path = os.path.realpath(desired.path)
         st = _stat(path)
@@ -86,6 +82,11 @@ class FileProvider(Provider[FileProperties]):
             self._write(desired, path, st, ctx)
         else:
             apply_path(path, desired, set(changes))
+        return SetOutcome()
+
+    def delete(self, desired: FileProperties, ctx: Context) -> SetOutcome:
+        if os.path.lexists(desired.path):
+            os.unlink(desired.path)  # noqa: PTH108 - str paths throughout providers
         return SetOutcome()
 
     def _write(
@@ -131,17 +132,6 @@ class DirectoryProvider(Provider[DirectoryProperties]):
         self, desired: DirectoryProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         path = desired.path
-        if desired.ensure is Ensure.ABSENT:
-            if desired.recurse_delete:
-                shutil.rmtree(path)
-            else:
-                try:
-                    os.rmdir(path)  # noqa: PTH106 - str paths throughout providers
-                except OSError as exc:
-                    raise ProviderError(
-                        f"{path} is not empty; set recurseDelete to delete its contents"
-                    ) from exc
-            return SetOutcome()
         if "ensure" in changes:
             mode = int(desired.mode, 8) if desired.mode else NEW_DIRECTORY_MODE
             os.makedirs(path, mode=mode, exist_ok=True)  # noqa: PTH103 - str paths
@@ -149,6 +139,18 @@ class DirectoryProvider(Provider[DirectoryProperties]):
             apply_path(path, desired, {p for p in _PERMISSIONS if getattr(desired, p)})
         else:
             apply_path(path, desired, set(changes))
+        return SetOutcome()
+
+    def delete(self, desired: DirectoryProperties, ctx: Context) -> SetOutcome:
+        if desired.recurse_delete:
+            shutil.rmtree(desired.path)
+            return SetOutcome()
+        try:
+            os.rmdir(desired.path)  # noqa: PTH106 - str paths throughout providers
+        except OSError as exc:
+            raise ProviderError(
+                f"{desired.path} is not empty; set recurseDelete to delete its contents"
+            ) from exc
         return SetOutcome()
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:

@@ -98,10 +98,6 @@ class FileProvider(WindowsProvider[FileProperties]):
         self, desired: FileProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         path = desired.path
-        if desired.ensure.value == "absent":
-            with os_call(f"delete {path}"):
-                self.os.file_delete(path)
-            return SetOutcome()
         creating = "ensure" in changes
         content_changed = creating or bool({"content", "contentFrom", "source"} & set(changes))
         if content_changed:
@@ -119,6 +115,11 @@ class FileProvider(WindowsProvider[FileProperties]):
                 missing = _missing_aces(self.os, path, desired.acl)
                 if missing:
                     self.os.acl_add(path, missing)
+        return SetOutcome()
+
+    def delete(self, desired: FileProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"delete {desired.path}"):
+            self.os.file_delete(desired.path)
         return SetOutcome()
 
     def watch_targets(self, desired: FileProperties) -> list[WatchTarget]:
@@ -160,16 +161,18 @@ class DirectoryProvider(WindowsProvider[DirectoryProperties]):
         self, desired: DirectoryProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         path = desired.path
-        with os_call(f"{'remove' if desired.ensure.value == 'absent' else 'create'} {path}"):
-            if desired.ensure.value == "absent":
-                self.os.dir_remove(path, recursive=desired.recurse_delete)
-                return SetOutcome()
+        with os_call(f"create {path}"):
             if "ensure" in changes:
                 self.os.dir_create(path)
             if desired.acl is not None:
                 missing = _missing_aces(self.os, path, desired.acl)
                 if missing:
                     self.os.acl_add(path, missing)
+        return SetOutcome()
+
+    def delete(self, desired: DirectoryProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"remove {desired.path}"):
+            self.os.dir_remove(desired.path, recursive=desired.recurse_delete)
         return SetOutcome()
 
     def watch_targets(self, desired: DirectoryProperties) -> list[WatchTarget]:

@@ -61,9 +61,6 @@ class FirewallRuleProvider(WindowsProvider[FirewallRuleProperties]):
         self, desired: FirewallRuleProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         with os_call(f"set firewall rule {desired.name}"):
-            if desired.ensure.value == "absent":
-                self.os.firewall_rule_remove(desired.name)
-                return SetOutcome()
             send = fields_to_send(desired, changes, _STATE)
             # Ports only mean something with their protocol: send both together.
             if "localPorts" in send:
@@ -71,4 +68,9 @@ class FirewallRuleProvider(WindowsProvider[FirewallRuleProperties]):
             rule: f.FirewallRuleInfo = {"name": desired.name}
             rule.update(send)  # type: ignore[typeddict-item]
             self.os.firewall_rule_set(rule)
+        return SetOutcome()
+
+    def delete(self, desired: FirewallRuleProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"remove firewall rule {desired.name}"):
+            self.os.firewall_rule_remove(desired.name)
         return SetOutcome()

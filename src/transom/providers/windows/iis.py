@@ -39,9 +39,6 @@ class IisAppPoolProvider(WindowsProvider[IisAppPoolProperties]):
         self, desired: IisAppPoolProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         with os_call(f"set app pool {desired.name}"):
-            if desired.ensure.value == "absent":
-                self.os.app_pool_remove(desired.name)
-                return SetOutcome()
             pool: f.AppPoolInfo = {"name": desired.name}
             pool.update(fields_to_send(desired, changes, _POOL_STATE))  # type: ignore[typeddict-item]
             password = None
@@ -52,6 +49,11 @@ class IisAppPoolProvider(WindowsProvider[IisAppPoolProperties]):
                 password = secret_text(ctx, desired.password)
                 pool["userName"] = desired.user_name or ""
             self.os.app_pool_set(pool, password)
+        return SetOutcome()
+
+    def delete(self, desired: IisAppPoolProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"remove app pool {desired.name}"):
+            self.os.app_pool_remove(desired.name)
         return SetOutcome()
 
 
@@ -90,10 +92,12 @@ class IisSiteProvider(WindowsProvider[IisSiteProperties]):
         self, desired: IisSiteProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         with os_call(f"set site {desired.name}"):
-            if desired.ensure.value == "absent":
-                self.os.site_remove(desired.name)
-                return SetOutcome()
             site: f.SiteInfo = {"name": desired.name}
             site.update(fields_to_send(desired, changes, _SITE_STATE))  # type: ignore[typeddict-item]
             self.os.site_set(site)
+        return SetOutcome()
+
+    def delete(self, desired: IisSiteProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"remove site {desired.name}"):
+            self.os.site_remove(desired.name)
         return SetOutcome()

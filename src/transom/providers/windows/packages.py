@@ -37,30 +37,30 @@ class WindowsFeatureProvider(WindowsProvider[WindowsFeatureProperties]):
     def set(
         self, desired: WindowsFeatureProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
-        with os_call(
-            f"{'Uninstall' if desired.ensure.value == 'absent' else 'Install'}"
-            f"-WindowsFeature {desired.name}"
-        ):
-            if desired.ensure.value == "absent":
-                result = self.os.feature_uninstall(desired.name)
-            else:
-                result = self.os.feature_install(
-                    desired.name,
-                    sub_features=desired.include_sub_features,
-                    management_tools=desired.include_management_tools,
-                    source=desired.source,
-                )
-        if not result["success"]:
-            raise ProviderError(
-                f"changing feature {desired.name} did not succeed", c.INSTALL_FAILED
+        with os_call(f"Install-WindowsFeature {desired.name}"):
+            result = self.os.feature_install(
+                desired.name,
+                sub_features=desired.include_sub_features,
+                management_tools=desired.include_management_tools,
+                source=desired.source,
             )
-        return SetOutcome(
-            reboot_required=result["restartNeeded"],
-            message="restart needed" if result["restartNeeded"] else "",
-        )
+        return _feature_outcome(desired, result)
+
+    def delete(self, desired: WindowsFeatureProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"Uninstall-WindowsFeature {desired.name}"):
+            return _feature_outcome(desired, self.os.feature_uninstall(desired.name))
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         return bool(desired == actual)
+
+
+def _feature_outcome(desired: WindowsFeatureProperties, result: f.InstallResult) -> SetOutcome:
+    if not result["success"]:
+        raise ProviderError(f"changing feature {desired.name} did not succeed", c.INSTALL_FAILED)
+    return SetOutcome(
+        reboot_required=result["restartNeeded"],
+        message="restart needed" if result["restartNeeded"] else "",
+    )
 
 
 class MsiPackageProvider(WindowsProvider[MsiPackageProperties]):
@@ -74,15 +74,24 @@ class MsiPackageProvider(WindowsProvider[MsiPackageProperties]):
     def set(
         self, desired: MsiPackageProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
-        code = desired.product_code
-        log = desired.log_path or f"{self.os.temp_dir()}\\transom-msi-{code.strip('{}')}.log"
+        code, log = desired.product_code, self._log(desired)
         with os_call(f"msiexec for {code}"):
-            if desired.ensure.value == "absent":
-                exit_code = self.os.msi_uninstall(code, log)
-                if exit_code == f.ERROR_UNKNOWN_PRODUCT:
-                    return SetOutcome()
-            else:
-                exit_code = self.os.msi_install(self._package(desired), desired.arguments, log)
+            exit_code = self.os.msi_install(self._package(desired), desired.arguments, log)
+        return self._outcome(code, log, exit_code)
+
+    def delete(self, desired: MsiPackageProperties, ctx: Context) -> SetOutcome:
+        code, log = desired.product_code, self._log(desired)
+        with os_call(f"msiexec for {code}"):
+            exit_code = self.os.msi_uninstall(code, log)
+        if exit_code == f.ERROR_UNKNOWN_PRODUCT:
+            return SetOutcome()
+        return self._outcome(code, log, exit_code)
+
+    def _log(self, desired: MsiPackageProperties) -> str:
+        code = desired.product_code
+        return desired.log_path or f"{self.os.temp_dir()}\\transom-msi-{code.strip('{}')}.log"
+
+    def _outcome(self, code: str, log: str, exit_code: int) -> SetOutcome:
         if exit_code in (f.ERROR_SUCCESS_REBOOT_REQUIRED, f.ERROR_SUCCESS_REBOOT_INITIATED):
             return SetOutcome(reboot_required=True, message=f"msiexec exit code {exit_code}")
         if exit_code == 0:

@@ -71,10 +71,12 @@ class RegistryKeyProvider(WindowsProvider[RegistryKeyProperties]):
         self, desired: RegistryKeyProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         hive, view, key = _hive(desired), _view(desired), desired.key
-        if desired.ensure.value == "present":
-            with os_call(f"create {hive}\\{key}"):
-                self.os.reg_create_key(hive, key, view)
-            return SetOutcome()
+        with os_call(f"create {hive}\\{key}"):
+            self.os.reg_create_key(hive, key, view)
+        return SetOutcome()
+
+    def delete(self, desired: RegistryKeyProperties, ctx: Context) -> SetOutcome:
+        hive, view, key = _hive(desired), _view(desired), desired.key
         with os_call(f"delete {hive}\\{key}"):
             if not desired.recurse_delete and self.os.reg_has_subkeys(hive, key, view):
                 raise ProviderError(
@@ -148,14 +150,17 @@ class RegistryValueProvider(WindowsProvider[RegistryValueProperties]):
         hive, view, key, name = _hive(desired), _view(desired), desired.key, desired.value_name
         where = f"{hive}\\{key}\\{name or '(default)'}"
         with os_call(f"write {where}"):
-            if desired.ensure.value == "absent":
-                self.os.reg_delete_value(hive, key, name, view)
-                return SetOutcome()
             # One RegSetValueEx writes type and data together: never a new type with old data.
             self.os.reg_create_key(hive, key, view)
             self.os.reg_set_value(
                 hive, key, name, view, value_type=_TYPE_CODES[desired.type], data=from_wire(desired)
             )
+        return SetOutcome()
+
+    def delete(self, desired: RegistryValueProperties, ctx: Context) -> SetOutcome:
+        hive, view, key, name = _hive(desired), _view(desired), desired.key, desired.value_name
+        with os_call(f"delete {hive}\\{key}\\{name or '(default)'}"):
+            self.os.reg_delete_value(hive, key, name, view)
         return SetOutcome()
 
     def watch_targets(self, desired: RegistryValueProperties) -> list[WatchTarget]:
@@ -185,16 +190,19 @@ class EnvironmentVariableProvider(WindowsProvider[EnvironmentVariableProperties]
         self, desired: EnvironmentVariableProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         with os_call(f"write machine environment variable {desired.name}"):
-            if desired.ensure.value == "absent":
-                self.os.reg_delete_value("HKLM", ENVIRONMENT_KEY, desired.name, 64)
-            else:
-                value = desired.value or ""
-                # REG_EXPAND_SZ when it refers to other variables, as Windows' own editor does;
-                # otherwise %X% would reach programs unexpanded.
-                kind = f.REG_EXPAND_SZ if "%" in value else f.REG_SZ
-                self.os.reg_set_value(
-                    "HKLM", ENVIRONMENT_KEY, desired.name, 64, value_type=kind, data=value
-                )
+            value = desired.value or ""
+            # REG_EXPAND_SZ when it refers to other variables, as Windows' own editor does;
+            # otherwise %X% would reach programs unexpanded.
+            kind = f.REG_EXPAND_SZ if "%" in value else f.REG_SZ
+            self.os.reg_set_value(
+                "HKLM", ENVIRONMENT_KEY, desired.name, 64, value_type=kind, data=value
+            )
+            self.os.broadcast_environment_change()
+        return SetOutcome()
+
+    def delete(self, desired: EnvironmentVariableProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"delete machine environment variable {desired.name}"):
+            self.os.reg_delete_value("HKLM", ENVIRONMENT_KEY, desired.name, 64)
             self.os.broadcast_environment_change()
         return SetOutcome()
 

@@ -127,9 +127,6 @@ class ServiceProvider(WindowsProvider[ServiceProperties]):
     ) -> SetOutcome:
         name = desired.name
         if "ensure" in changes:
-            if desired.ensure.value == "absent":
-                self._remove(name)
-                return SetOutcome()
             self._create(desired, ctx)
             changes = {p: Change(p, None, None) for p in ("recovery", "state")}
         else:
@@ -139,6 +136,10 @@ class ServiceProvider(WindowsProvider[ServiceProperties]):
                 self.os.service_set_failure_actions(name, recovery_native(desired.recovery))
         if "state" in changes and desired.state is not None:
             self._run_state(name, desired.state)
+        return SetOutcome()
+
+    def delete(self, desired: ServiceProperties, ctx: Context) -> SetOutcome:
+        self._remove(desired.name)
         return SetOutcome()
 
     def watch_targets(self, desired: ServiceProperties) -> list[WatchTarget]:

@@ -80,11 +80,13 @@ class ScheduledTaskProvider(WindowsProvider[ScheduledTaskProperties]):
         self, desired: ScheduledTaskProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         with os_call(f"register task {desired.path}{desired.name}"):
-            if desired.ensure.value == "absent":
-                self.os.task_unregister(desired.path, desired.name)
-                return SetOutcome()
             # Register-ScheduledTask -Force replaces the whole definition in one step.
             task: f.TaskInfo = {"path": desired.path, "name": desired.name}
             task.update(fields_to_send(desired, {"ensure": None}, _STATE))  # type: ignore[typeddict-item]
             self.os.task_register(task)
+        return SetOutcome()
+
+    def delete(self, desired: ScheduledTaskProperties, ctx: Context) -> SetOutcome:
+        with os_call(f"unregister task {desired.path}{desired.name}"):
+            self.os.task_unregister(desired.path, desired.name)
         return SetOutcome()
