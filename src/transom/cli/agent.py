@@ -19,7 +19,7 @@ from transom.agent.enroll import (
 from transom.agent.runner import AgentOptions
 from transom.agent.service import RunSettings, default_state_dir, run_agent
 from transom.api.errors import SpecError
-from transom.cli.errors import CliError
+from transom.cli.errors import CliError, cert_reason
 from transom.cli.progress import waiting
 from transom.engine.policy import agent_policy, load_policy
 
@@ -172,7 +172,7 @@ def _enroll(args: argparse.Namespace) -> int:
     except ssl.SSLCertVerificationError as exc:
         trusted = f"the CA in {args.ca_file}" if args.ca_file else "a CA this host trusts"
         raise CliError(
-            f"{args.server}'s certificate is not signed by {trusted} ({exc.verify_message}); "
+            f"{args.server}'s certificate is not signed by {trusted} ({cert_reason(exc)}); "
             "pass the cluster's CA bundle with --ca-file FILE",
             f"an admin writes it to ca.crt with: {CA_COMMAND}",
         ) from None

@@ -66,7 +66,7 @@ def explain(exc: BaseException) -> CliError | None:
     if isinstance(exc, ssl.SSLCertVerificationError):
         # aiohttp's ClientConnectorCertificateError is one of these.
         return CliError(
-            f"the server's TLS certificate could not be verified: {_reason(exc)}",
+            f"the server's TLS certificate could not be verified: {cert_reason(exc)}",
             "give the CA bundle that signed it (the cluster's certificate-authority-data)",
         )
     if _is(exc, "aiohttp", "ClientConnectorError") or isinstance(exc, ConnectionError):
@@ -95,8 +95,8 @@ def explain(exc: BaseException) -> CliError | None:
     return None
 
 
-def _reason(exc: ssl.SSLCertVerificationError) -> str:
-    return str(getattr(exc, "verify_message", "") or exc.reason or exc)
+def cert_reason(exc: ssl.SSLCertVerificationError) -> str:
+    return str(getattr(exc, "verify_message", "") or getattr(exc, "reason", "") or exc)
 
 
 def report(exc: BaseException, prog: str = "transom") -> int:

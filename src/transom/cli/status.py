@@ -1,4 +1,5 @@
-"""`transom status [HOST]`: which commit is on which box."""
+"""`transom status [HOST]`: which commit is on which box; `--watch` redraws it in place,
+`--wait` follows a rollout until every host is Ready or one failed."""
 
 from __future__ import annotations
 
@@ -6,8 +7,24 @@ import argparse
 import asyncio
 import json
 import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from transom.cli.cluster import add_kubeconfig, kube_config
+from transom.cli.errors import CliError, explain
+from transom.cli.style import Style
+
+if TYPE_CHECKING:
+    from transom.controller.report import Row
+
+#: Row states (transom.controller.report) and how a terminal shows them.
+READY, FAILED, DRIFTED, APPLYING = "Ready", "Failed", "Drifted", "Applying"
+COLOURS = {READY: "green", FAILED: "red", DRIFTED: "yellow", APPLYING: "blue"}
+EXIT_READY, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
+#: Terminal control: cursor home, clear to end of line, clear to end of screen.
+HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,17 +33,152 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--output", "-o", choices=("table", "json"), default="table", help="output format"
     )
+    p.add_argument(
+        "--watch",
+        "-w",
+        action="store_true",
+        help="keep showing the table, redrawn in place on a terminal (Ctrl-C to stop)",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the rollout: exit 0 when every host is Ready, 1 when one failed, "
+        f"{EXIT_TIMEOUT} on --timeout",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often --watch and --wait read the cluster",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long --wait waits",
+    )
     add_kubeconfig(p)
     p.set_defaults(func=_status)
 
 
+def painted(table: str, rows: Sequence[Row], style: Style) -> str:
+    """The rendered table (a header, then one line per row) with each row coloured by its
+    state, an offline host's in red."""
+    lines = table.splitlines()
+    if not style.colour or len(lines) != len(rows) + 1:
+        return table
+    out = [style.paint(lines[0], "bold")]
+    for line, row in zip(lines[1:], rows, strict=True):
+        colour = COLOURS.get(row.state) if row.online or row.state == "-" else "red"
+        out.append(style.paint(line, colour) if colour else line)
+    return "\n".join(out)
+
+
+def summary(rows: Sequence[Row]) -> str:
+    """One line: how many assignments are in each state, and hosts offline."""
+    states = Counter(r.state for r in rows if r.state != "-")
+    offline = len({r.host for r in rows if not r.online})
+    parts = [f"{states[READY]}/{sum(states.values())} Ready"]
+    parts += [f"{n} {s.lower()}" for s, n in sorted(states.items()) if s != READY]
+    if offline:
+        parts.append(f"{offline} host(s) offline")
+    return ", ".join(parts)
+
+
+def outcome(rows: Sequence[Row]) -> int | None:
+    """--wait's exit status once the rollout is decided, None while it is not."""
+    assigned = [r for r in rows if r.state != "-"]
+    if any(r.state == FAILED for r in assigned):
+        return EXIT_FAILED
+    if assigned and all(r.state == READY for r in assigned):
+        return EXIT_READY
+    return None
+
+
+class Screen:
+    """Shows successive frames: on a terminal each replaces the last in place; piped, a frame
+    is printed only when it differs from the one before (so a log stays readable)."""
+
+    def __init__(self, out: TextIO, style: Style) -> None:
+        self.out = out
+        self.style = style
+        self.last = ""
+
+    def show(self, frame: str, stamp: str) -> None:
+        if frame == self.last and not self.style.tty:
+            return
+        self.last = frame
+        if self.style.tty:
+            body = "".join(f"{line}{CLEAR_LINE}\n" for line in [stamp, "", *frame.splitlines()])
+            self.out.write(f"{HOME}{body}{CLEAR_BELOW}")
+        else:
+            self.out.write(f"\n[{stamp}]\n{frame}\n")
+        self.out.flush()
+
+
+async def follow(
+    fetch: Callable[[], Awaitable[list[Row]]],
+    render: Callable[[list[Row]], str],
+    out: TextIO,
+    style: Style,
+    *,
+    interval: float,
+    wait: bool,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Redraw the table every ``interval`` until stopped (or, with ``wait``, until the rollout
+    is decided or ``timeout`` passes). A failed read after the first is shown and retried."""
+    screen = Screen(out, style)
+    started = clock()
+    rows = await fetch()
+    problem = ""
+    while True:
+        done = outcome(rows) if wait else None
+        elapsed = clock() - started
+        line = summary(rows) + (f"  ({elapsed:.0f} s)" if wait else "")
+        frame = painted(render(rows), rows, style)
+        if problem:
+            frame += f"\n{style.paint(problem, 'red')}"
+        screen.show(frame, f"{time.strftime('%H:%M:%S')}  {line}")
+        if done is not None:
+            return done
+        if wait and elapsed >= timeout:
+            out.write(f"not decided after {timeout:.0f} s: {summary(rows)}\n")
+            return EXIT_TIMEOUT
+        await asyncio.sleep(interval)
+        try:
+            rows, problem = await fetch(), ""
+        except Exception as exc:
+            known = explain(exc)
+            if known is None:
+                raise
+            problem = f"{known.message} (retrying)"
+
+
 def _status(args: argparse.Namespace) -> int:
     from transom.controller import report
-    from transom.kube.client import ApiError, Kube
+    from transom.kube.client import Kube
+
+    style = Style.for_stream(sys.stdout)
+    if (args.watch or args.wait) and args.output == "json":
+        raise CliError("--watch and --wait show a table: leave out --output json", code=2)
 
     async def main() -> int:
         cfg = kube_config(args.kubeconfig)
         async with Kube(cfg) as kube:
+            if args.watch or args.wait:
+                return await follow(
+                    lambda: report.rows(kube, args.host),
+                    report.render,
+                    sys.stdout,
+                    style,
+                    interval=args.interval,
+                    wait=args.wait,
+                    timeout=args.timeout,
+                )
             table = await report.rows(kube, args.host)
             details = await report.resources(kube, args.host) if args.host else []
         if args.output == "json":
@@ -34,22 +186,25 @@ def _status(args: argparse.Namespace) -> int:
                 json.dumps({"hosts": [r.__dict__ for r in table], "resources": details}, indent=2)
             )
             return 0
-        print(report.render(table))
+        print(painted(report.render(table), table, style))
         if details:
             print()
             for d in details:
-                state = (
-                    "ok"
-                    if d.get("inDesiredState")
-                    else ("skipped" if d.get("skipped") else "FAILED")
-                )
-                drift = " (drifted)" if d.get("drifted") else ""
-                msg = f"  {d.get('message')}" if d.get("message") else ""
-                print(f"  {d['assignment']}  {d['name']} [{d['type']}]  {state}{drift}{msg}")
+                print(_detail(d, style))
         return 0
 
     try:
         return asyncio.run(main())
-    except (LookupError, ApiError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        return 0 if args.watch and not args.wait else 130
+    except LookupError as e:  # no such host
+        raise CliError(str(e).strip("'\"")) from None
+
+
+def _detail(d: dict[str, Any], style: Style) -> str:
+    state = "ok" if d.get("inDesiredState") else ("skipped" if d.get("skipped") else "FAILED")
+    colour = {"ok": "green", "FAILED": "red"}.get(state)
+    drift = " (drifted)" if d.get("drifted") else ""
+    msg = f"  {d.get('message')}" if d.get("message") else ""
+    shown = style.paint(state, colour) if colour else state
+    return f"  {d['assignment']}  {d['name']} [{d['type']}]  {shown}{drift}{msg}"
