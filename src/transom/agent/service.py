@@ -14,6 +14,7 @@ from typing import Any
 from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, certificate_window, load_identity
 from transom.agent.rotation import DEFAULT_FRACTION, CertificateRotator
 from transom.agent.runner import Agent, AgentOptions
+from transom.agent.statedir import secure_state_dir
 from transom.agent.store import SecretStore, default_store
 from transom.engine.drift import Notifier
 from transom.engine.policy import HostPolicy
@@ -48,7 +49,7 @@ def platform_backend(cache_dir: Path) -> PlatformBackend:
         from transom.providers.windows.win32 import Win32Facade  # noqa: PLC0415
 
         # One facade for all three, so they share its PowerShell host and handles.
-        facade = Win32Facade()
+        facade = Win32Facade(staging_dir=str(cache_dir))
         return PlatformBackend(
             providers(facade), WindowsRebooter(facade), lambda: WindowsNotifier(facade)
         )
@@ -87,6 +88,8 @@ async def run_agent(
     store: SecretStore | None = None,
 ) -> None:
     """Run the enrolled agent in ``settings.state_dir`` until ``stop`` is set (or cancelled)."""
+    # SYSTEM acts on what is in there: refuse a directory others can write.
+    secure_state_dir(settings.state_dir)
     store = store or default_store(settings.state_dir)
     identity = load_identity(settings.state_dir, store)
     _, not_after = certificate_window(identity.cert_pem)

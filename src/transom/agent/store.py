@@ -9,8 +9,12 @@ from typing import Protocol
 
 from transom.engine.atomicfile import write_atomic
 
-#: CryptProtectData flag: fail rather than show a prompt (the agent runs as a service).
-_CRYPTPROTECT_UI_FORBIDDEN = 0x1
+#: CryptProtectData flags: fail rather than show a prompt (the agent runs as a service).
+CRYPTPROTECT_UI_FORBIDDEN = 0x1
+#: Machine scope: an administrator enrolls, the service (LocalSystem) reads. User scope would
+#: tie the key to the enrolling account's profile. Who may read the file is then its ACL: the
+#: state directory is SYSTEM and Administrators only (agent.statedir).
+CRYPTPROTECT_LOCAL_MACHINE = 0x4
 
 
 class SecretStore(Protocol):
@@ -53,8 +57,9 @@ class FileSecretStore:
 
 
 class DpapiSecretStore:
-    """Files encrypted with DPAPI for the account the agent runs as (LocalSystem as a
-    service): a copied file is useless on another machine or to another account."""
+    """Files encrypted with DPAPI in machine scope: a copied file is useless on another
+    machine, and any account on this one that can read the file can decrypt it, so the
+    file's ACL (SYSTEM and Administrators) is what keeps it private."""
 
     SUFFIX = ".dpapi"
 
@@ -68,14 +73,19 @@ class DpapiSecretStore:
             blob = (self.directory / (name + self.SUFFIX)).read_bytes()
         except FileNotFoundError:
             return None
-        _, data = win32crypt.CryptUnprotectData(blob, None, None, None, _CRYPTPROTECT_UI_FORBIDDEN)
+        _, data = win32crypt.CryptUnprotectData(blob, None, None, None, CRYPTPROTECT_UI_FORBIDDEN)
         return bytes(data)
 
     def write(self, name: str, data: bytes) -> None:
         import win32crypt  # noqa: PLC0415 - pywin32 exists on Windows only
 
         blob = win32crypt.CryptProtectData(
-            data, "transom agent", None, None, None, _CRYPTPROTECT_UI_FORBIDDEN
+            data,
+            "transom agent",
+            None,
+            None,
+            None,
+            CRYPTPROTECT_UI_FORBIDDEN | CRYPTPROTECT_LOCAL_MACHINE,
         )
         private_dir(self.directory)
         write_atomic(str(self.directory / (name + self.SUFFIX)), bytes(blob))

@@ -8,11 +8,38 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 TEMP_PREFIX = ".transom-"
+#: Win32 codes of a file another process holds open (antivirus, backup and indexing agents
+#: open files briefly all the time): access denied, sharing violation, and ReplaceFile's
+#: ERROR_UNABLE_TO_REMOVE_REPLACED. Worth a few retries; any other error is not.
+IN_USE_CODES = frozenset({5, 32, 1175})
+#: Delays between attempts, seconds: about 3 s in all.
+RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+
+T = TypeVar("T")
+
+
+def retry_in_use(
+    call: Callable[[], T],
+    *,
+    delays: tuple[float, ...] = RETRY_DELAYS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``call``, retrying with backoff while it fails because another process has the
+    file open (an OSError whose ``winerror`` is in IN_USE_CODES; posix errors have none)."""
+    for delay in delays:
+        try:
+            return call()
+        except OSError as exc:
+            if getattr(exc, "winerror", None) not in IN_USE_CODES:
+                raise
+        sleep(delay)
+    return call()
 
 
 @contextlib.contextmanager
@@ -33,7 +60,7 @@ def atomic_writer(path: str, prepare: Callable[[int], None] | None = None) -> It
             if prepare is not None:
                 prepare(f.fileno())
             os.fsync(f.fileno())
-        tmp.replace(path)
+        retry_in_use(lambda: tmp.replace(path))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -65,7 +65,8 @@ class SetOutcome:
 class Setup:
     """What a platform's providers are built with (see ``Provider.create``)."""
 
-    #: Where downloads (archives) are kept across runs; None: a folder under the temp dir.
+    #: Where downloads (archives) are kept across runs; None: the facade's protected staging
+    #: directory (Windows), else the user's or root's cache (posix download.default_cache_dir).
     cache_dir: str | None = None
     #: The platform's OS interface, for providers that reach the OS through one (Windows:
     #: a ``WindowsFacade``).

@@ -37,10 +37,18 @@ class Secrets:
             raise ProviderError(f"no secret {name}/{key}", "SecretNotFound") from None
 
 
+def fresh_sim() -> SimulatedFacade:
+    """A simulated Server 2016 with the IIS management scripts (the WebAdministration module)
+    the IIS tests need; without them the IIS resources fail, as on Windows."""
+    sim = SimulatedFacade(pending_polls=1)
+    sim.add_feature("Web-Scripting-Tools", installed=True)
+    return sim
+
+
 @pytest.fixture
 def facade() -> Iterator[WindowsFacade]:
     if not REAL:
-        yield SimulatedFacade(pending_polls=1)
+        yield fresh_sim()
         return
     if os.name != "nt":
         pytest.skip("TRANSOM_FACADE=win32 needs Windows")
@@ -53,7 +61,7 @@ def facade() -> Iterator[WindowsFacade]:
 
 @pytest.fixture
 def sim() -> SimulatedFacade:
-    return SimulatedFacade(pending_polls=1)
+    return fresh_sim()
 
 
 @pytest.fixture

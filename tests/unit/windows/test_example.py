@@ -22,6 +22,7 @@ def test_example_converges_on_a_fresh_host(sim: SimulatedFacade) -> None:
     # What a fresh Server 2016 with IIS available has.
     sim.add_feature("Web-Server", restart=False, sub_features=["Web-Mgmt-Console"])
     sim.add_feature("Web-Asp-Net45", sub_features=["Web-Net-Ext45", "Web-ISAPI-Ext"], restart=True)
+    sim.add_feature("Web-Scripting-Tools")
     eng = engine(sim, Secrets({("web-farm-secrets", "web-config"): WEB_CONFIG}))
     first = eng.apply(resources)
     assert not first.failed, [r.message for r in first.results if r.failed]

@@ -89,7 +89,8 @@ def test_error_codes() -> None:
 
 def test_default_command_carries_the_host_script() -> None:
     command = default_command()
-    assert command[0] == "powershell.exe" and "-NonInteractive" in command
+    assert command[0] == "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+    assert "-NonInteractive" in command
     encoded = command[command.index("-EncodedCommand") + 1]
     assert base64.b64decode(encoded).decode("utf-16-le") == host_script()
     # CreateProcess limits a command line to 32,767 characters.

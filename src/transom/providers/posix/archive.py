@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from transom.api.conditions import CHECKSUM_MISMATCH
 from transom.api.resources import Ensure
@@ -29,7 +29,7 @@ from transom.engine.provider import (
     State,
     WatchTarget,
 )
-from transom.providers.posix.download import CHUNK, DigestCache, download
+from transom.providers.posix.download import CHUNK, DigestCache, default_cache_dir, download
 
 _REMOTE = ("http://", "https://")
 
@@ -37,14 +37,24 @@ _REMOTE = ("http://", "https://")
 class ArchiveProvider(Provider[ArchiveProperties]):
     kind: ClassVar[str] = "Archive"
 
-    def __init__(self, cache_dir: str | None = None) -> None:
-        #: Downloaded archives, by sha256; shared across runs.
-        self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "transom-archives")  # noqa: PTH118
+    def __init__(self, cache_dir: str | Callable[[], str] | None = None) -> None:
+        #: Downloaded archives, by sha256; shared across runs. A callable gives a directory
+        #: created on first use (Windows: inside the protected staging directory).
+        self._cache_dir = cache_dir or (lambda: os.path.join(default_cache_dir(), "archives"))  # noqa: PTH118
         self._digests = DigestCache()
 
     @classmethod
     def create(cls, setup: Setup) -> Provider[Any]:
+        if setup.cache_dir is None and setup.facade is not None:
+            # Windows: downloads go to the facade's protected staging directory, created
+            # when the first one comes.
+            facade = setup.facade
+            return cls(lambda: os.path.join(facade.staging_dir(), "archives"))  # noqa: PTH118
         return cls(setup.cache_dir)
+
+    @property
+    def cache_dir(self) -> str:
+        return self._cache_dir if isinstance(self._cache_dir, str) else self._cache_dir()
 
     def get(self, desired: ArchiveProperties, ctx: Context) -> State:
         if not os.path.isdir(desired.path):  # noqa: PTH112
@@ -55,12 +65,12 @@ class ArchiveProvider(Provider[ArchiveProperties]):
         if desired.ensure is Ensure.ABSENT:
             return state
         assert desired.sha256 is not None  # the model requires it with ensure: present
-        archive = self._archive(desired, fetch=False)
-        if archive is None:
-            # Not downloaded yet: nothing in the folder can be known to match it.
-            state["sha256"] = "<archive not downloaded yet>"
-            return state
-        with zipfile.ZipFile(archive) as zf:
+        with self._archive(desired, fetch=False) as archive:
+            if archive is None:
+                # Not downloaded yet: nothing in the folder can be known to match it.
+                state["sha256"] = "<archive not downloaded yet>"
+                return state
+            zf = zipfile.ZipFile(archive)
             stale = _stale_entries(zf, desired.path)
             extra = _extra_files(zf, desired.path) if desired.clean else []
         differs = [f"{len(stale)} files differ"] if stale else []
@@ -72,9 +82,9 @@ class ArchiveProvider(Provider[ArchiveProperties]):
         self, desired: ArchiveProperties, changes: Mapping[str, Change], ctx: Context
     ) -> SetOutcome:
         os.makedirs(desired.path, exist_ok=True)  # noqa: PTH103
-        archive = self._archive(desired, fetch=True)
-        assert archive is not None  # fetch=True downloads or raises
-        with zipfile.ZipFile(archive) as zf:
+        with self._archive(desired, fetch=True) as archive:
+            assert archive is not None  # fetch=True downloads or raises
+            zf = zipfile.ZipFile(archive)
             for info in _stale_entries(zf, desired.path):
                 _extract(zf, info, desired.path)
             if desired.clean:
@@ -89,26 +99,29 @@ class ArchiveProvider(Provider[ArchiveProperties]):
     def watch_targets(self, desired: ArchiveProperties) -> list[WatchTarget]:
         return [WatchTarget("tree", desired.path)]
 
-    def _archive(self, desired: ArchiveProperties, fetch: bool) -> str | None:
-        """Local path of the zip, checked against its sha256; None if it is remote, not yet
-        downloaded, and ``fetch`` is false."""
+    @contextmanager
+    def _archive(self, desired: ArchiveProperties, fetch: bool) -> Iterator[BinaryIO | None]:
+        """The zip, open and checked against its sha256 through that handle (what is
+        extracted is what was checked); None if it is remote, not yet downloaded, and
+        ``fetch`` is false."""
         assert desired.source is not None and desired.sha256 is not None
         path = desired.source
         if desired.source.startswith(_REMOTE):
-            path = os.path.join(self.cache_dir, f"{desired.sha256}.zip")  # noqa: PTH118
+            cache = self.cache_dir
+            path = os.path.join(cache, f"{desired.sha256}.zip")  # noqa: PTH118
             if not os.path.exists(path):  # noqa: PTH110
                 if not fetch:
-                    return None
-                os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)  # noqa: PTH103
+                    yield None
+                    return
+                os.makedirs(cache, mode=0o700, exist_ok=True)  # noqa: PTH103
                 download(desired.source, desired.sha256, path)
         # Cached downloads are checked too: the cache is only a place, not a proof.
-        digest = self._digests.sha256(path)
-        if digest != desired.sha256:
-            raise ProviderError(
-                f"archive {path} has sha256 {digest}, expected {desired.sha256}",
-                reason=CHECKSUM_MISMATCH,
-            )
-        return path
+        try:
+            handle = self._digests.open_verified(path, desired.sha256)
+        except ProviderError as exc:
+            raise ProviderError(f"archive {exc}", reason=CHECKSUM_MISMATCH) from exc
+        with handle:
+            yield handle
 
 
 def _target(root: str, name: str) -> str:
@@ -135,13 +148,17 @@ def _stale_entries(zf: zipfile.ZipFile, root: str) -> list[zipfile.ZipInfo]:
     return stale
 
 
-def _extra_files(zf: zipfile.ZipFile, root: str) -> list[str]:
-    wanted = {_target(root, i.filename) for i in zf.infolist() if not i.is_dir()}
+def _extra_files(
+    zf: zipfile.ZipFile, root: str, normcase: Callable[[str], str] = os.path.normcase
+) -> list[str]:
+    """Files under ``root`` the archive does not have. Names compare as the file system
+    does: on NTFS (``normcase``: ntpath's) Bin\\App.dll is bin\\app.dll, not an extra file."""
+    wanted = {normcase(_target(root, i.filename)) for i in zf.infolist() if not i.is_dir()}
     return [
         os.path.join(d, f)  # noqa: PTH118
         for d, _, files in os.walk(root)
         for f in files
-        if os.path.join(d, f) not in wanted and not f.startswith(TEMP_PREFIX)  # noqa: PTH118
+        if normcase(os.path.join(d, f)) not in wanted and not f.startswith(TEMP_PREFIX)  # noqa: PTH118
     ]
 
 

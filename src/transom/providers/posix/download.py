@@ -6,6 +6,8 @@ import hashlib
 import os
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
 
 from transom.api.conditions import CHECKSUM_MISMATCH
 from transom.engine.atomicfile import atomic_writer
@@ -13,6 +15,15 @@ from transom.engine.provider import ProviderError
 
 CHUNK = 1 << 20
 TIMEOUT_SECONDS = 60
+
+
+def default_cache_dir() -> str:
+    """Where downloads are kept when no state directory is given: root's /var/cache/transom,
+    a user's ~/.cache/transom. Never the shared temp folder, where another local user could
+    plant or swap a file between its check and its use."""
+    if os.name == "posix" and os.geteuid() == 0:
+        return "/var/cache/transom"
+    return str(Path.home() / ".cache" / "transom")
 
 
 def sha256_of(path: str) -> str:
@@ -32,14 +43,37 @@ class DigestCache:
         self._digests: dict[str, tuple[tuple[int, int, int, int], str]] = {}
 
     def sha256(self, path: str) -> str:
-        st = os.stat(path)  # noqa: PTH116 - str paths throughout providers
+        with open(path, "rb") as handle:  # noqa: PTH123 - str paths throughout providers
+            return self._digest(path, handle)
+
+    def open_verified(self, path: str, sha256: str) -> BinaryIO:
+        """``path`` opened for reading, its digest checked through that handle: what the
+        caller then reads is what was checked, even if the path is swapped meanwhile. The
+        caller closes it. ProviderError (ChecksumMismatch) when it differs."""
+        handle = open(path, "rb")  # noqa: PTH123, SIM115 - returned to the caller
+        try:
+            digest = self._digest(path, handle)
+            if digest != sha256:
+                raise ProviderError(
+                    f"{path} has sha256 {digest}, expected {sha256}", reason=CHECKSUM_MISMATCH
+                )
+            handle.seek(0)
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    def _digest(self, path: str, handle: BinaryIO) -> str:
+        st = os.fstat(handle.fileno())
         key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         cached = self._digests.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
-        digest = sha256_of(path)
-        self._digests[path] = (key, digest)
-        return digest
+        digest = hashlib.sha256()
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+        self._digests[path] = (key, digest.hexdigest())
+        return digest.hexdigest()
 
 
 def download(

@@ -28,6 +28,15 @@ _REASONS = {
     f.ERROR_INSTALL_ALREADY_RUNNING: c.INSTALL_IN_PROGRESS,
     f.E_FAIL: c.POWERSHELL_FAILED,
 }
+#: What to tell the user for errors whose fix is known.
+_HINTS = {
+    f.ERROR_DEPENDENT_SERVICES_RUNNING: "stop the services that depend on it first",
+    f.ERROR_SHARING_VIOLATION: "another process keeps the file open",
+    f.ERROR_FILENAME_EXCED_RANGE: (
+        "the path is 260 characters or longer; enable long paths (LongPathsEnabled) or "
+        "use a shorter one"
+    ),
+}
 
 
 def reason_for(winerror: int) -> str:
@@ -40,7 +49,9 @@ def os_call(what: str) -> Iterator[None]:
     try:
         yield
     except WindowsApiError as exc:
-        raise ProviderError(f"{what}: {exc}", reason_for(exc.winerror)) from exc
+        hint = _HINTS.get(exc.winerror)
+        message = f"{what}: {exc}" + (f" ({hint})" if hint else "")
+        raise ProviderError(message, reason_for(exc.winerror)) from exc
 
 
 class WindowsProvider(Provider[P]):

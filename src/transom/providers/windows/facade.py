@@ -19,8 +19,11 @@ from typing import Any, Literal, Protocol, TypedDict
 ERROR_FILE_NOT_FOUND = 2
 ERROR_PATH_NOT_FOUND = 3
 ERROR_ACCESS_DENIED = 5
+ERROR_SHARING_VIOLATION = 32
+ERROR_INVALID_DATA = 13
 ERROR_INVALID_PARAMETER = 87
 ERROR_DIR_NOT_EMPTY = 145
+ERROR_FILENAME_EXCED_RANGE = 206
 ERROR_ALREADY_EXISTS = 183
 ERROR_DEPENDENT_SERVICES_RUNNING = 1051
 ERROR_SERVICE_REQUEST_TIMEOUT = 1053
@@ -31,6 +34,7 @@ ERROR_SERVICE_CANNOT_ACCEPT_CTRL = 1061
 ERROR_SERVICE_NOT_ACTIVE = 1062
 ERROR_SERVICE_MARKED_FOR_DELETE = 1072
 ERROR_SERVICE_EXISTS = 1073
+ERROR_NONE_MAPPED = 1332
 ERROR_INSTALL_USEREXIT = 1602
 ERROR_INSTALL_FAILURE = 1603
 ERROR_UNKNOWN_PRODUCT = 1605
@@ -125,6 +129,7 @@ SERVICE_STOPPED = 1
 SERVICE_START_PENDING = 2
 SERVICE_STOP_PENDING = 3
 SERVICE_RUNNING = 4
+SERVICE_PAUSED = 7
 # dwStartType
 SERVICE_AUTO_START = 2
 SERVICE_DEMAND_START = 3
@@ -186,6 +191,9 @@ class Services(Protocol):
         """StartService: returns once the start is requested (state StartPending).
         ERROR_SERVICE_DISABLED, ERROR_SERVICE_ALREADY_RUNNING, ERROR_SERVICE_MARKED_FOR_DELETE."""
 
+    def service_continue(self, name: str) -> None:
+        """ControlService(CONTINUE) of a paused service."""
+
     def service_stop(self, name: str) -> None:
         """ControlService(STOP): returns with the state StopPending or Stopped.
         ERROR_SERVICE_NOT_ACTIVE when it is not running."""
@@ -200,13 +208,25 @@ PathKind = Literal["file", "directory"]
 AccessRight = Literal["Read", "ReadAndExecute", "Modify", "Write", "FullControl"]
 
 
+# Well-known SIDs (Microsoft's "Well-known SIDs" list): accounts compare by SID, because
+# LookupAccountSid says BUILTIN\Administrators where a user writes Administrators.
+SID_SYSTEM = "S-1-5-18"
+SID_ADMINISTRATORS = "S-1-5-32-544"
+SID_TRUSTED_INSTALLER = "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464"
+#: Who may write in the agent's state directory.
+TRUSTED_SIDS = frozenset({SID_SYSTEM, SID_ADMINISTRATORS, SID_TRUSTED_INSTALLER})
+
+
 @dataclass(frozen=True)
 class Ace:
-    """One explicit (not inherited) access-control entry."""
+    """One explicit (not inherited) access-control entry. ``acl_get`` fills ``sid`` and
+    spells ``identity`` as LookupAccountSid does (DOMAIN\\name); ``acl_add`` uses ``sid``
+    when set, else resolves ``identity``."""
 
     identity: str
     rights: AccessRight
     type: Literal["Allow", "Deny"] = "Allow"
+    sid: str = ""
 
 
 class Files(Protocol):
@@ -224,6 +244,9 @@ class Files(Protocol):
     def dir_create(self, path: str) -> None:
         """Create the directory and missing parents (SHCreateDirectoryEx semantics)."""
 
+    def dir_list(self, path: str) -> list[str]:
+        """Names of the directory's entries (FindFirstFile/FindNextFile)."""
+
     def dir_remove(self, path: str, *, recursive: bool) -> None:
         """RemoveDirectory; ERROR_DIR_NOT_EMPTY when not empty and not recursive."""
 
@@ -232,6 +255,19 @@ class Files(Protocol):
 
     def acl_add(self, path: str, aces: list[Ace]) -> None:
         """Add explicit ACEs, keeping existing ones and inheritance (SetEntriesInAcl)."""
+
+    def account_sid(self, name: str) -> str:
+        """LookupAccountName as a SID string; also takes a SID string and ``.\\user``.
+        ERROR_NONE_MAPPED for an account that does not resolve."""
+
+    def dir_create_protected(self, path: str) -> None:
+        """Create the directory (and missing parents) owned by Administrators with a
+        protected DACL: SYSTEM and Administrators full control, inherited by everything
+        below. An existing directory gets the same DACL."""
+
+    def untrusted_writers(self, path: str) -> list[str]:
+        """Who other than SYSTEM, Administrators and TrustedInstaller owns ``path`` or may
+        write, append, delete or change its DACL (explicit and inherited allow entries)."""
 
 
 # --- PowerShell-backed operations -------------------------------------------------------------
@@ -390,9 +426,14 @@ class Msi(Protocol):
     def msi_product_state(self, product_code: str) -> int:
         """MsiQueryProductState: INSTALLSTATE_DEFAULT when installed for the machine."""
 
-    def msi_install(self, package: str, arguments: list[str], log_path: str) -> int:
+    def msi_install(
+        self, package: str, arguments: list[str], log_path: str, *, sha256: str | None = None
+    ) -> int:
         """msiexec /i PACKAGE /qn /norestart /l*v LOG ARGS; returns the exit code (0, 3010,
-        1641, 1603, 1618, ...) rather than raising: the codes are the API."""
+        1641, 1603, 1618, ...) rather than raising: the codes are the API. With ``sha256``
+        the package is opened without write or delete sharing, its digest checked on that
+        handle, and the handle held while msiexec runs, so what runs is what was checked
+        (ERROR_INVALID_DATA when it differs)."""
 
     def msi_uninstall(self, product_code: str, log_path: str) -> int: ...
 
@@ -405,10 +446,12 @@ class System(Protocol):
         """SendMessageTimeout(HWND_BROADCAST, WM_SETTINGCHANGE, "Environment"): running
         programs (Explorer, services started later) pick up machine environment changes."""
 
-    def temp_dir(self) -> str: ...
+    def staging_dir(self) -> str:
+        """A directory only SYSTEM and Administrators can write (created protected), for
+        downloads and installer logs: never the shared temp folder."""
 
     def boot_id(self) -> str:
-        """Changes with every boot: PrefetchParameters\\BootId, a counter Windows keeps."""
+        """Changes with every boot and only then: Win32_OperatingSystem.LastBootUpTime."""
 
     def reboot(self, reason: str) -> None:
         """shutdown /r: a planned restart, the reason recorded in the System log (1074)."""

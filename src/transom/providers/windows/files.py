@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from transom.api import conditions as c
 from transom.api.resources.files import AccessRule, DirectoryProperties, FileProperties
+from transom.engine.atomicfile import retry_in_use
 from transom.engine.provider import Change, Context, ProviderError, SetOutcome, State, WatchTarget
 from transom.providers.windows import facade as f
 from transom.providers.windows._common import (
@@ -31,20 +32,44 @@ def _ace_wire(ace: f.Ace) -> dict[str, str]:
 
 def _acl_satisfied(desired: Any, actual: Any) -> bool:
     """ACL rules are ensured, not exclusive: every desired entry must be among the actual
-    explicit entries (account names compare case-insensitively)."""
+    explicit entries (``_acl_state`` has already spelled matching accounts as desired)."""
     if not isinstance(desired, list) or not isinstance(actual, list):
         return bool(desired == actual)
     have = [fold(a) for a in actual]
     return all(fold({"type": "Allow", **d}) in have for d in desired)
 
 
-def _missing_aces(os: f.WindowsFacade, path: str, rules: list[AccessRule]) -> list[f.Ace]:
-    have = [fold(_ace_wire(a)) for a in os.acl_get(path)]
+def _key(sid: str, rights: str, kind: str) -> tuple[str, str, str]:
+    return sid.upper(), rights, kind
+
+
+def _desired_aces(os: f.WindowsFacade, rules: list[AccessRule]) -> list[f.Ace]:
+    """The rules with their accounts resolved to SIDs: Windows names BUILTIN\\Administrators
+    what a user writes Administrators, .\\admin or admin@contoso.com."""
     return [
-        f.Ace(r.identity, cast(f.AccessRight, r.rights), "Deny" if r.type == "Deny" else "Allow")
+        f.Ace(
+            r.identity,
+            cast(f.AccessRight, r.rights),
+            "Deny" if r.type == "Deny" else "Allow",
+            os.account_sid(r.identity),
+        )
         for r in rules
-        if fold(r.model_dump()) not in have
     ]
+
+
+def _acl_state(os: f.WindowsFacade, path: str, rules: list[AccessRule]) -> list[dict[str, str]]:
+    """The explicit entries, each spelled as the rule that names the same SID (so an equal
+    entry compares equal), the rest as Windows spells them."""
+    spelled = {_key(a.sid, a.rights, a.type): a.identity for a in _desired_aces(os, rules)}
+    return [
+        {**_ace_wire(a), "identity": spelled.get(_key(a.sid, a.rights, a.type), a.identity)}
+        for a in os.acl_get(path)
+    ]
+
+
+def _missing_aces(os: f.WindowsFacade, path: str, rules: list[AccessRule]) -> list[f.Ace]:
+    have = {_key(a.sid, a.rights, a.type) for a in os.acl_get(path)}
+    return [a for a in _desired_aces(os, rules) if _key(a.sid, a.rights, a.type) not in have]
 
 
 def _parent(path: str) -> str:
@@ -84,7 +109,7 @@ class FileProvider(WindowsProvider[FileProperties]):
                         "sha256": hashlib.sha256(data).hexdigest(),
                     }
             if desired.acl is not None:
-                state["acl"] = [_ace_wire(a) for a in self.os.acl_get(path)]
+                state["acl"] = _acl_state(self.os, path, desired.acl)
         return state
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
@@ -109,7 +134,8 @@ class FileProvider(WindowsProvider[FileProperties]):
                         "Directory resource and dependsOn it",
                         c.NOT_FOUND,
                     )
-                self.os.file_write_atomic(path, data)
+                # Antivirus and backup agents hold files open for moments at a time.
+                retry_in_use(lambda: self.os.file_write_atomic(path, data))
         if desired.acl is not None and (creating or "acl" in changes):
             with os_call(f"set the ACL of {path}"):
                 missing = _missing_aces(self.os, path, desired.acl)
@@ -119,7 +145,7 @@ class FileProvider(WindowsProvider[FileProperties]):
 
     def delete(self, desired: FileProperties, ctx: Context) -> SetOutcome:
         with os_call(f"delete {desired.path}"):
-            self.os.file_delete(desired.path)
+            retry_in_use(lambda: self.os.file_delete(desired.path))
         return SetOutcome()
 
     def watch_targets(self, desired: FileProperties) -> list[WatchTarget]:
@@ -149,7 +175,7 @@ class DirectoryProvider(WindowsProvider[DirectoryProperties]):
                 raise ProviderError(f"{path} is a file, not a directory", c.INVALID_SPEC)
             state: State = {"ensure": "present"}
             if desired.acl is not None:
-                state["acl"] = [_ace_wire(a) for a in self.os.acl_get(path)]
+                state["acl"] = _acl_state(self.os, path, desired.acl)
         return state
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:

@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from transom.api import conditions as c
 from transom.api.resources.windows import IisAppPoolProperties, IisSiteProperties, SiteBinding
-from transom.engine.provider import Change, Context, SetOutcome, State
+from transom.engine.provider import Change, Context, ProviderError, SetOutcome, State
 from transom.providers.windows import facade as f
 from transom.providers.windows._common import (
     WindowsProvider,
     fields_to_send,
     fold,
-    os_call,
     record_state,
     same_path,
     secret_text,
 )
+from transom.providers.windows._common import os_call as _os_call
+from transom.providers.windows.facade import WindowsApiError
+
+#: Import-Module's error when a module is not installed.
+MODULE_NOT_FOUND = "Modules_ModuleNotFound"
+WEB_ADMINISTRATION_MISSING = (
+    "IIS resources need the WebAdministration PowerShell module, which the "
+    "Web-Scripting-Tools feature installs (IIS Management Scripts and Tools): add a "
+    "WindowsFeature resource for Web-Scripting-Tools and dependsOn it"
+)
+
+
+@contextmanager
+def os_call(what: str) -> Iterator[None]:
+    """``_common.os_call``, saying what to install when WebAdministration is missing."""
+    try:
+        with _os_call(what):
+            yield
+    except ProviderError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, WindowsApiError) and (
+            MODULE_NOT_FOUND in cause.function or "WebAdministration" in cause.message
+        ):
+            raise ProviderError(f"{what}: {WEB_ADMINISTRATION_MISSING}", c.NOT_SUPPORTED) from cause
+        raise
+
 
 _POOL_STATE = ("managedRuntimeVersion", "managedPipelineMode", "identityType", "userName", "state")
 _SITE_STATE = ("physicalPath", "appPool", "bindings", "state")

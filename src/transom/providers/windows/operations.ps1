@@ -44,22 +44,13 @@ function global:Get-TransomFirewallRule {
 }
 
 function global:Set-TransomFirewallRule {
-    param($Rule)
-    $p = @{}
-    if ($Rule.ContainsKey('displayName')) { $p.DisplayName = $Rule.displayName }
-    if ($Rule.ContainsKey('direction')) { $p.Direction = $Rule.direction }
-    if ($Rule.ContainsKey('action')) { $p.Action = $Rule.action }
-    if ($Rule.ContainsKey('protocol')) { $p.Protocol = $Rule.protocol }
-    if ($Rule.ContainsKey('localPorts')) { $p.LocalPort = [string[]]$Rule.localPorts }
-    if ($Rule.ContainsKey('remoteAddresses')) { $p.RemoteAddress = [string[]]$Rule.remoteAddresses }
-    if ($Rule.ContainsKey('program')) { $p.Program = $Rule.program }
-    if ($Rule.ContainsKey('profiles')) { $p.Profile = ($Rule.profiles -join ',') }
-    if ($Rule.ContainsKey('enabled')) { $p.Enabled = [string][bool]$Rule.enabled }
-    if (Get-NetFirewallRule -Name $Rule.name -ErrorAction SilentlyContinue) {
-        if ($p.Count) { Set-NetFirewallRule -Name $Rule.name @p }
+    # Python (win32.firewall_parameters) maps the wire names to each cmdlet's parameters:
+    # renaming an existing rule is -NewDisplayName, as -DisplayName selects rules by name.
+    param([string]$Name, $New, $Set)
+    if (Get-NetFirewallRule -Name $Name -ErrorAction SilentlyContinue) {
+        if ($Set.Count) { Set-NetFirewallRule -Name $Name @Set }
     } else {
-        if (-not $p.DisplayName) { $p.DisplayName = $Rule.name }
-        New-NetFirewallRule -Name $Rule.name @p | Out-Null
+        New-NetFirewallRule -Name $Name @New | Out-Null
     }
 }
 
@@ -79,9 +70,12 @@ function global:Get-TransomTask {
     $tr = $t.Triggers | Select-Object -First 1
     if ($tr) {
         $type = switch ($tr.CimClass.CimClassName) {
-            'MSFT_TaskTimeTrigger' { 'Once' } 'MSFT_TaskDailyTrigger' { 'Daily' }
-            'MSFT_TaskWeeklyTrigger' { 'Weekly' } 'MSFT_TaskBootTrigger' { 'AtStartup' }
-            'MSFT_TaskLogonTrigger' { 'AtLogOn' } default { $tr.CimClass.CimClassName }
+            'MSFT_TaskTimeTrigger' { 'Once' }
+            'MSFT_TaskDailyTrigger' { 'Daily' }
+            'MSFT_TaskWeeklyTrigger' { 'Weekly' }
+            'MSFT_TaskBootTrigger' { 'AtStartup' }
+            'MSFT_TaskLogonTrigger' { 'AtLogOn' }
+            default { $tr.CimClass.CimClassName }
         }
         $trigger = @{ type = $type }
         if ($tr.StartBoundary) { $trigger.at = ([datetime]$tr.StartBoundary).ToString("yyyy-MM-dd'T'HH:mm:ss") }
@@ -125,9 +119,17 @@ function global:Register-TransomTask {
     Register-ScheduledTask @p | Out-Null
 }
 
+function global:Import-TransomWebAdministration {
+    # Import-Module's own error names the module, not the feature that installs it.
+    if (-not (Get-Module -ListAvailable -Name WebAdministration)) {
+        throw "The WebAdministration module is missing: install the Web-Scripting-Tools feature (IIS Management Scripts and Tools)."
+    }
+    Import-Module WebAdministration
+}
+
 function global:Get-TransomAppPool {
     param([string]$Name)
-    Import-Module WebAdministration
+    Import-TransomWebAdministration
     $path = "IIS:\AppPools\$Name"
     if (-not (Test-Path $path)) { return $null }
     $p = Get-Item $path
@@ -141,7 +143,7 @@ function global:Get-TransomAppPool {
 
 function global:Set-TransomAppPool {
     param($Pool, [string]$Password)
-    Import-Module WebAdministration
+    Import-TransomWebAdministration
     $name = $Pool.name
     $path = "IIS:\AppPools\$name"
     if (-not (Test-Path $path)) { New-WebAppPool -Name $name | Out-Null }
@@ -160,7 +162,7 @@ function global:Set-TransomAppPool {
 
 function global:Get-TransomSite {
     param([string]$Name)
-    Import-Module WebAdministration
+    Import-TransomWebAdministration
     $s = Get-Website | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
     if ($null -eq $s) { return $null }
     $bindings = @()
@@ -183,7 +185,7 @@ function global:Get-TransomSite {
 
 function global:Set-TransomSite {
     param($Site)
-    Import-Module WebAdministration
+    Import-TransomWebAdministration
     $name = $Site.name
     $path = "IIS:\Sites\$name"
     if (-not (Test-Path $path)) {
@@ -253,50 +255,5 @@ function global:Invoke-TransomDsc {
             }
             @{ properties = $props }
         }
-    }
-}
-
-function global:Invoke-TransomCommand {
-    param([string]$Script, [string]$WorkingDirectory, $Environment, [double]$TimeoutSeconds)
-    # Environment variables are per process: set them for the run, then put them back.
-    $saved = @{}
-    if ($Environment) {
-        foreach ($k in @($Environment.Keys)) {
-            $saved[$k] = [Environment]::GetEnvironmentVariable($k)
-            [Environment]::SetEnvironmentVariable($k, [string]$Environment[$k])
-        }
-    }
-    # A fresh runspace: the script's variables, location and exit stay out of the host.
-    $ps = [PowerShell]::Create()
-    try {
-        if ($WorkingDirectory) {
-            [void]$ps.AddCommand('Set-Location').AddParameter('LiteralPath', $WorkingDirectory).AddStatement()
-        }
-        [void]$ps.AddScript('$global:LASTEXITCODE = 0').AddStatement()
-        [void]$ps.AddScript($Script)
-        $async = $ps.BeginInvoke()
-        if (-not $async.AsyncWaitHandle.WaitOne([int]($TimeoutSeconds * 1000))) {
-            $ps.Stop()
-            $e = New-Object System.ComponentModel.Win32Exception 258, "script timed out after $TimeoutSeconds s"
-            throw $e
-        }
-        $code = 0
-        $output = @()
-        try {
-            $output = $ps.EndInvoke($async)
-        } catch {
-            $inner = $_.Exception
-            while ($inner.InnerException) { $inner = $inner.InnerException }
-            if ($inner -is [System.Management.Automation.ExitException]) { $code = [int]$inner.Argument }
-            else { $code = 1; $output = @($inner.Message) }
-        }
-        $last = $ps.Runspace.SessionStateProxy.GetVariable('LASTEXITCODE')
-        if ($code -eq 0 -and $last) { $code = [int]$last }
-        if ($code -eq 0 -and $ps.HadErrors) { $code = 1 }
-        $text = (($output | Out-String) + ($ps.Streams.Error | Out-String)).Trim()
-        @{ exitCode = $code; output = $text }
-    } finally {
-        $ps.Dispose()
-        foreach ($k in $saved.Keys) { [Environment]::SetEnvironmentVariable($k, $saved[$k]) }
     }
 }

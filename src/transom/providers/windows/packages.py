@@ -76,7 +76,8 @@ class MsiPackageProvider(WindowsProvider[MsiPackageProperties]):
     ) -> SetOutcome:
         code, log = desired.product_code, self._log(desired)
         with os_call(f"msiexec for {code}"):
-            exit_code = self.os.msi_install(self._package(desired), desired.arguments, log)
+            package, sha256 = self._package(desired)
+            exit_code = self.os.msi_install(package, desired.arguments, log, sha256=sha256)
         return self._outcome(code, log, exit_code)
 
     def delete(self, desired: MsiPackageProperties, ctx: Context) -> SetOutcome:
@@ -89,7 +90,7 @@ class MsiPackageProvider(WindowsProvider[MsiPackageProperties]):
 
     def _log(self, desired: MsiPackageProperties) -> str:
         code = desired.product_code
-        return desired.log_path or f"{self.os.temp_dir()}\\transom-msi-{code.strip('{}')}.log"
+        return desired.log_path or f"{self.os.staging_dir()}\\msi-{code.strip('{}')}.log"
 
     def _outcome(self, code: str, log: str, exit_code: int) -> SetOutcome:
         if exit_code in (f.ERROR_SUCCESS_REBOOT_REQUIRED, f.ERROR_SUCCESS_REBOOT_INITIATED):
@@ -109,15 +110,17 @@ class MsiPackageProvider(WindowsProvider[MsiPackageProperties]):
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         return bool(desired == actual)
 
-    def _package(self, desired: MsiPackageProperties) -> str:
+    def _package(self, desired: MsiPackageProperties) -> tuple[str, str | None]:
+        """The package to run and, for a download, the digest msiexec's input must have."""
         if desired.path is not None:
-            return desired.path
+            return desired.path, None
         assert desired.source is not None  # the model requires path or source
         data = download(desired.source.url, desired.source.sha256)
-        # Named by digest: a cached download is only ever the reviewed content.
-        local = f"{self.os.temp_dir()}\\transom-{desired.source.sha256[:16]}.msi"
+        # In the protected staging directory (no user can plant or swap it there), and
+        # checked again on the handle held while msiexec runs.
+        local = f"{self.os.staging_dir()}\\{desired.source.sha256}.msi"
         self.os.file_write_atomic(local, data)
-        return local
+        return local, desired.source.sha256
 
     def _log_tail(self, log: str) -> str:
         try:

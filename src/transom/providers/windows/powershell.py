@@ -27,6 +27,7 @@ from importlib.resources import files
 from typing import IO, Any
 
 from transom.providers.windows.facade import E_FAIL, WAIT_TIMEOUT, WindowsApiError
+from transom.providers.windows.system32 import powershell_exe
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,31 @@ def operations_script() -> str:
     return (files("transom.providers.windows") / "operations.ps1").read_text(encoding="utf-8")
 
 
-def default_command() -> list[str]:
-    encoded = base64.b64encode(host_script().encode("utf-16-le")).decode("ascii")
+def encoded_command(prefix: Sequence[str], script: str) -> list[str]:
+    """``prefix -EncodedCommand <script as base64 UTF-16LE>``: no quoting, no file."""
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+    return [*prefix, "-EncodedCommand", encoded]
+
+
+def powershell_prefix() -> list[str]:
+    """powershell.exe by its absolute path, without profile, prompts or execution policy."""
     return [
-        "powershell.exe",
+        powershell_exe(),
         "-NoLogo",
         "-NoProfile",
         "-NonInteractive",
         "-ExecutionPolicy",
         "Bypass",
-        "-EncodedCommand",
-        encoded,
     ]
+
+
+def command_script() -> str:
+    """The wrapper a Command resource's script runs in (Win32Facade.run_command)."""
+    return (files("transom.providers.windows") / "command.ps1").read_text(encoding="utf-8")
+
+
+def default_command() -> list[str]:
+    return encoded_command(powershell_prefix(), host_script())
 
 
 def error_code(raw: Any) -> int:

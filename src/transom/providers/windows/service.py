@@ -33,6 +33,12 @@ _ACTIONS = {
     RecoveryActionType.RUN_COMMAND: f.SC_ACTION_RUN_COMMAND,
 }
 _ACTION_NAMES = {code: name for name, code in _ACTIONS.items()}
+#: A paused service is neither: it shows as Paused, so Running (continue) or Stopped is drift.
+_STATE_NAMES = {
+    f.SERVICE_RUNNING: ServiceState.RUNNING.value,
+    f.SERVICE_STOPPED: ServiceState.STOPPED.value,
+    f.SERVICE_PAUSED: "Paused",
+}
 #: Names the SCM accepts for the same built-in accounts.
 _ACCOUNT_ALIASES = {
     "nt authority\\system": "localsystem",
@@ -105,9 +111,7 @@ class ServiceProvider(WindowsProvider[ServiceProperties]):
             "description": config.description,
             "binaryPath": config.binary_path,
             "startType": _start_type(config),
-            "state": (
-                ServiceState.RUNNING if state == f.SERVICE_RUNNING else ServiceState.STOPPED
-            ).value,
+            "state": _STATE_NAMES.get(state, ServiceState.STOPPED.value),
             "account": config.account,
         }
         if desired.recovery is not None:
@@ -202,7 +206,9 @@ class ServiceProvider(WindowsProvider[ServiceProperties]):
     def _run_state(self, name: str, want: ServiceState) -> None:
         with os_call(f"{'start' if want is ServiceState.RUNNING else 'stop'} service {name}"):
             state = self._settle(name)
-            if want is ServiceState.RUNNING and state != f.SERVICE_RUNNING:
+            if want is ServiceState.RUNNING and state == f.SERVICE_PAUSED:
+                self.os.service_continue(name)
+            elif want is ServiceState.RUNNING and state != f.SERVICE_RUNNING:
                 self.os.service_start(name)
             elif want is ServiceState.STOPPED and state != f.SERVICE_STOPPED:
                 self.os.service_stop(name)

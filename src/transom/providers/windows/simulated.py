@@ -6,10 +6,20 @@ case-insensitive names, WOW64 redirection of HKLM\\SOFTWARE in the 32-bit view, 
 transitions through StartPending/StopPending, Disabled and marked-for-delete services, access
 denied on protected keys and paths, MSI exit codes, reboot-required results, and change
 notifications. Errors are ``WindowsApiError`` with the code the real call returns.
+
+Where a kinder simulation once hid a bug, it is now as strict as Windows: accounts resolve as
+LookupAccountName does and read back as LookupAccountSid spells them (BUILTIN\\Administrators),
+with SIDs; directories inherit their parent's ACL unless protected (ProgramData lets Users
+create files); a service with running dependents refuses to stop (1051) and a paused one is
+neither running nor stopped; files another process holds open refuse replacement (32) and
+read-only files refuse it (5); paths of MAX_PATH and more fail without the long-path opt-in
+(206); keys directly under HKLM and HKU are refused (5); script exit codes are unsigned 32-bit
+numbers, as GetExitCodeProcess reports them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from copy import deepcopy
@@ -20,6 +30,23 @@ from transom.providers.windows import facade as f
 from transom.providers.windows.facade import WindowsApiError
 
 _WOW = "wow6432node"
+#: MAX_PATH counts the terminating NUL: 259 characters is the longest path without the opt-in.
+_MAX_PATH = 260
+COMPUTER_NAME = "WIN-SIM"
+#: SID -> (domain, name) as LookupAccountSid returns them on Server 2016.
+WELL_KNOWN_ACCOUNTS = {
+    f.SID_SYSTEM: ("NT AUTHORITY", "SYSTEM"),
+    f.SID_ADMINISTRATORS: ("BUILTIN", "Administrators"),
+    "S-1-5-32-545": ("BUILTIN", "Users"),
+    "S-1-5-32-568": ("BUILTIN", "IIS_IUSRS"),
+    "S-1-1-0": ("", "Everyone"),
+    "S-1-3-0": ("", "CREATOR OWNER"),
+    "S-1-5-11": ("NT AUTHORITY", "Authenticated Users"),
+    "S-1-5-19": ("NT AUTHORITY", "LOCAL SERVICE"),
+    "S-1-5-20": ("NT AUTHORITY", "NETWORK SERVICE"),
+    f.SID_TRUSTED_INSTALLER: ("NT SERVICE", "TrustedInstaller"),
+}
+SID_USERS = "S-1-5-32-545"
 
 
 def _norm_path(path: str) -> str:
@@ -52,6 +79,7 @@ class _Service:
     password: str | None = None
     #: A service whose process exits at once: StartPending falls back to Stopped.
     crashes: bool = False
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass
@@ -59,6 +87,11 @@ class _Entry:
     kind: f.PathKind
     data: bytes = b""
     aces: list[f.Ace] = field(default_factory=list)
+    #: SID of the owner: whoever created it (the agent, as SYSTEM, makes Administrators owner).
+    owner: str = f.SID_ADMINISTRATORS
+    #: False for a protected DACL: nothing inherited from the parent.
+    inherits: bool = True
+    readonly: bool = False
 
 
 @dataclass
@@ -120,6 +153,26 @@ class SimulatedFacade:
             self._keys.update({k: _Key() for k in _prefixes(f"hklm\\{key.lower()}")})
         self._services: dict[str, _Service] = {}
         self._files: dict[str, _Entry] = {}
+        # ProgramData as Windows ships it: Users may create files and folders in it and below.
+        self._files["c:\\programdata"] = _Entry(
+            "directory",
+            aces=[
+                f.Ace("NT AUTHORITY\\SYSTEM", "FullControl", sid=f.SID_SYSTEM),
+                f.Ace("BUILTIN\\Administrators", "FullControl", sid=f.SID_ADMINISTRATORS),
+                f.Ace("BUILTIN\\Users", "ReadAndExecute", sid=SID_USERS),
+                f.Ace("BUILTIN\\Users", "Write", sid=SID_USERS),
+            ],
+            owner=f.SID_SYSTEM,
+            inherits=False,
+        )
+        #: SID -> (domain, name); add local or domain accounts with ``add_account``.
+        self.accounts: dict[str, tuple[str, str]] = dict(WELL_KNOWN_ACCOUNTS)
+        self.upns: dict[str, str] = {}
+        #: Path -> how many more opens fail with a sharing violation (None: until released).
+        self.held_open: dict[str, int | None] = {}
+        #: The LongPathsEnabled opt-in (off on Server 2016 unless a policy sets it).
+        self.long_paths = False
+        self.staging = "C:\\ProgramData\\Transom\\staging"
         self.pending_polls = pending_polls
         self.protected: set[str] = set()
         #: lowercase name -> (name, installed, sub-feature names, whether a change needs a restart).
@@ -161,14 +214,46 @@ class SimulatedFacade:
             self.features.setdefault(sub.lower(), (sub, False, [], False))
 
     def add_service(
-        self, name: str, config: f.ServiceConfig, *, running: bool = False, crashes: bool = False
+        self,
+        name: str,
+        config: f.ServiceConfig,
+        *,
+        running: bool = False,
+        crashes: bool = False,
+        depends_on: tuple[str, ...] = (),
     ) -> None:
         self._services[name.lower()] = _Service(
-            name, config, f.SERVICE_RUNNING if running else f.SERVICE_STOPPED, crashes=crashes
+            name,
+            config,
+            f.SERVICE_RUNNING if running else f.SERVICE_STOPPED,
+            crashes=crashes,
+            depends_on=depends_on,
         )
 
     def service_password(self, name: str) -> str | None:
         return self._service(name).password
+
+    def add_account(self, account: str, *, upn: str | None = None) -> str:
+        """A local (COMPUTER\\name) or domain account; its new SID."""
+        domain, _, name = account.rpartition("\\")
+        sid = f"S-1-5-21-1004336348-1177238915-682003330-{1000 + len(self.accounts)}"
+        self.accounts[sid] = (domain or COMPUTER_NAME, name)
+        if upn:
+            self.upns[upn.lower()] = sid
+        return sid
+
+    def hold_open(self, path: str, attempts: int | None = None) -> None:
+        """Another process (antivirus, backup) has the file open without delete sharing:
+        the next ``attempts`` replacements or deletions fail (None: until released)."""
+        self.held_open[_norm_path(path)] = attempts
+
+    def set_readonly(self, path: str, readonly: bool = True) -> None:
+        with self._lock:
+            self._file(path, "SetFileAttributes").readonly = readonly
+
+    def pause_service(self, name: str) -> None:
+        with self._lock:
+            self._set_state(self._service(name), f.SERVICE_PAUSED)
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -233,6 +318,13 @@ class SimulatedFacade:
             path = self._key_path(hive, key, view)
             self._check_access(path, "RegCreateKeyEx")
             parts = path.split("\\")
+            if (
+                parts[0] in ("hklm", "hku")
+                and len(parts) > 1
+                and parts[0] + "\\" + parts[1] not in (self._keys)
+            ):
+                # HKLM and HKU hold only the hives Windows loads: no new key directly below.
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "RegCreateKeyEx", "Access is denied.")
             for i in range(1, len(parts) + 1):
                 sub = "\\".join(parts[:i])
                 if sub not in self._keys:
@@ -413,9 +505,35 @@ class SimulatedFacade:
             svc.pending = self.pending_polls
             self._set_state(svc, f.SERVICE_START_PENDING)
 
+    def service_continue(self, name: str) -> None:
+        with self._lock:
+            svc = self._service(name)
+            if svc.state != f.SERVICE_PAUSED:
+                raise WindowsApiError(
+                    f.ERROR_SERVICE_NOT_ACTIVE
+                    if svc.state == f.SERVICE_STOPPED
+                    else f.ERROR_SERVICE_CANNOT_ACCEPT_CTRL,
+                    "ControlService",
+                    "The service cannot accept control messages now.",
+                )
+            self._set_state(svc, f.SERVICE_RUNNING)
+
     def service_stop(self, name: str) -> None:
         with self._lock:
             svc = self._service(name)
+            running_dependents = [
+                d.name
+                for d in self._services.values()
+                if name.lower() in (x.lower() for x in d.depends_on)
+                and d.state != f.SERVICE_STOPPED
+            ]
+            if running_dependents:
+                raise WindowsApiError(
+                    f.ERROR_DEPENDENT_SERVICES_RUNNING,
+                    "ControlService",
+                    "A stop control has been sent to a service that other running services "
+                    "are dependent on.",
+                )
             if svc.state in (f.SERVICE_STOPPED, f.SERVICE_STOP_PENDING):
                 raise WindowsApiError(
                     f.ERROR_SERVICE_NOT_ACTIVE,
@@ -453,18 +571,53 @@ class SimulatedFacade:
             path in self._files and self._files[path].kind == "directory"
         )
 
+    def _path(self, path: str, function: str) -> str:
+        """The canonical (lowercase) path, refused as Windows refuses it: MAX_PATH or more
+        without the long-path opt-in (or a \\\\?\\ path), or access denied."""
+        if len(path) >= _MAX_PATH and not self.long_paths and not path.startswith("\\\\?\\"):
+            raise WindowsApiError(
+                f.ERROR_FILENAME_EXCED_RANGE, function, "The filename or extension is too long."
+            )
+        p = _norm_path(path.removeprefix("\\\\?\\"))
+        self._check_access(p, function)
+        return p
+
+    def _in_use(self, p: str, function: str) -> None:
+        if p not in self.held_open:
+            return
+        left = self.held_open[p]
+        if left is not None:
+            if left <= 1:
+                del self.held_open[p]
+            else:
+                self.held_open[p] = left - 1
+        raise WindowsApiError(
+            f.ERROR_SHARING_VIOLATION,
+            function,
+            "The process cannot access the file because it is being used by another process.",
+        )
+
+    def _effective_aces(self, p: str) -> list[f.Ace]:
+        aces: list[f.Ace] = []
+        while p:
+            entry = self._files.get(p)
+            if entry is not None:
+                aces += entry.aces
+                if not entry.inherits:
+                    break
+            p = _parent(p)
+        return aces
+
     def path_kind(self, path: str) -> f.PathKind | None:
         with self._lock:
-            p = _norm_path(path)
-            self._check_access(p, "GetFileAttributes")
+            p = self._path(path, "GetFileAttributes")
             if self._exists_dir(p):
                 return "directory"
             entry = self._files.get(p)
             return entry.kind if entry else None
 
     def _file(self, path: str, function: str) -> _Entry:
-        p = _norm_path(path)
-        self._check_access(p, function)
+        p = self._path(path, function)
         entry = self._files.get(p)
         if entry is None:
             code = (
@@ -482,8 +635,7 @@ class SimulatedFacade:
 
     def file_write_atomic(self, path: str, data: bytes) -> None:
         with self._lock:
-            p = _norm_path(path)
-            self._check_access(p, "MoveFileEx")
+            p = self._path(path, "MoveFileEx")
             if not self._exists_dir(_parent(p)):
                 raise WindowsApiError(
                     f.ERROR_PATH_NOT_FOUND,
@@ -491,25 +643,30 @@ class SimulatedFacade:
                     "The system cannot find the path specified.",
                 )
             existing = self._files.get(p)
-            if existing is not None and existing.kind == "directory":
-                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "MoveFileEx", "Access is denied.")
-            aces = existing.aces if existing else []
-            self._files[p] = _Entry("file", bytes(data), aces)
+            if existing is not None and (existing.kind == "directory" or existing.readonly):
+                # ReplaceFile refuses a read-only file, as MoveFileEx refuses a directory.
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "ReplaceFile", "Access is denied.")
+            if existing is not None:
+                self._in_use(p, "ReplaceFile")
+            if existing is not None:
+                existing.data = bytes(data)
+            else:
+                self._files[p] = _Entry("file", bytes(data))
             self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
 
     def file_delete(self, path: str) -> None:
         with self._lock:
             entry = self._file(path, "DeleteFile")
-            if entry.kind != "file":
+            if entry.kind != "file" or entry.readonly:
                 raise WindowsApiError(f.ERROR_ACCESS_DENIED, "DeleteFile", "Access is denied.")
             p = _norm_path(path)
+            self._in_use(p, "DeleteFile")
             del self._files[p]
             self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
 
     def dir_create(self, path: str) -> None:
         with self._lock:
-            p = _norm_path(path)
-            self._check_access(p, "CreateDirectory")
+            p = self._path(path, "CreateDirectory")
             parts = p.split("\\")
             for i in range(1, len(parts) + 1):
                 sub = "\\".join(parts[:i])
@@ -523,6 +680,15 @@ class SimulatedFacade:
                     )
                 self._files[sub] = _Entry("directory")
                 self._notify("directory", _parent(sub), parts[i - 1])
+
+    def dir_list(self, path: str) -> list[str]:
+        with self._lock:
+            p = self._path(path, "FindFirstFile")
+            if not self._exists_dir(p):
+                raise WindowsApiError(
+                    f.ERROR_PATH_NOT_FOUND, "FindFirstFile", "The system cannot find the path."
+                )
+            return sorted(k.rsplit("\\", 1)[-1] for k in self._files if _parent(k) == p)
 
     def dir_remove(self, path: str, *, recursive: bool) -> None:
         with self._lock:
@@ -543,26 +709,101 @@ class SimulatedFacade:
                 del self._files[k]
             self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
 
+    def _lookup(self, name: str) -> str:
+        """LookupAccountName (with the facade's SID-string and .\\user spellings)."""
+        if name.upper().startswith("S-1-") and name.upper() in self.accounts:
+            return name.upper()
+        if name.startswith(".\\"):
+            name = COMPUTER_NAME + name[1:]
+        wanted = name.casefold()
+        if "@" in wanted and wanted in self.upns:
+            return self.upns[wanted]
+        domain, _, account = wanted.rpartition("\\")
+        if domain == "iis apppool" and account in self.app_pools:
+            # The pool's virtual account exists while the pool does (S-1-5-82-<hash>).
+            sid = f"S-1-5-82-{sum(map(ord, account))}"
+            self.accounts.setdefault(sid, ("IIS APPPOOL", self.app_pools[account]["name"]))
+            return sid
+        for sid, (domain, account) in self.accounts.items():
+            full = f"{domain}\\{account}" if domain else account
+            if wanted in (full.casefold(), account.casefold()):
+                return sid
+        raise WindowsApiError(
+            f.ERROR_NONE_MAPPED,
+            "LookupAccountName",
+            "No mapping between account names and security IDs was done.",
+        )
+
+    def _account_name(self, sid: str) -> str:
+        domain, name = self.accounts.get(sid, ("", sid))
+        return f"{domain}\\{name}" if domain else name
+
+    def account_sid(self, name: str) -> str:
+        with self._lock:
+            return self._lookup(name)
+
     def acl_get(self, path: str) -> list[f.Ace]:
         with self._lock:
-            return list(self._file(path, "GetNamedSecurityInfo").aces)
+            entry = self._file(path, "GetNamedSecurityInfo")
+            # As LookupAccountSid spells them, whatever spelling set them.
+            return [replace(a, identity=self._account_name(a.sid)) for a in entry.aces]
 
     def acl_add(self, path: str, aces: list[f.Ace]) -> None:
         with self._lock:
             entry = self._file(path, "SetNamedSecurityInfo")
-            for ace in aces:
-                if not ace.identity or (
-                    "\\" not in ace.identity
-                    and ace.identity.upper()
-                    not in ("SYSTEM", "EVERYONE", "ADMINISTRATORS", "USERS")
+            resolved = [replace(a, sid=a.sid or self._lookup(a.identity)) for a in aces]
+            entry.aces.extend(resolved)
+            p = _norm_path(path)
+            self._notify("directory", _parent(p), p.rsplit("\\", 1)[-1])
+
+    def dir_create_protected(self, path: str) -> None:
+        with self._lock:
+            p = self._path(path, "CreateDirectory")
+            missing = []
+            probe = p
+            while probe and not self._exists_dir(probe):
+                missing.append(probe)
+                probe = _parent(probe)
+            self.dir_create(path)
+            for d in missing or [p]:
+                entry = self._files[d]
+                entry.owner = f.SID_ADMINISTRATORS
+                entry.inherits = False
+                entry.aces = [
+                    f.Ace("NT AUTHORITY\\SYSTEM", "FullControl", sid=f.SID_SYSTEM),
+                    f.Ace("BUILTIN\\Administrators", "FullControl", sid=f.SID_ADMINISTRATORS),
+                ]
+
+    def untrusted_writers(self, path: str) -> list[str]:
+        with self._lock:
+            entry = self._file(path, "GetNamedSecurityInfo")
+            found = (
+                []
+                if entry.owner in f.TRUSTED_SIDS
+                else [f"owner {self._account_name(entry.owner)}"]
+            )
+            for ace in self._effective_aces(_norm_path(path)):
+                if (
+                    ace.type == "Allow"
+                    and ace.rights in ("Write", "Modify", "FullControl")
+                    and ace.sid not in f.TRUSTED_SIDS
                 ):
-                    # LookupAccountName fails for an account it cannot resolve.
-                    raise WindowsApiError(
-                        1332,
-                        "LookupAccountName",
-                        "No mapping between account names and security IDs was done.",
-                    )
-                entry.aces.append(ace)
+                    found.append(self._account_name(ace.sid))
+            return found
+
+    def plant(self, path: str, data: bytes, *, owner: str) -> None:
+        """A file another account created (it owns it), as a local user could in a folder
+        that lets Users write."""
+        with self._lock:
+            p = _norm_path(path)
+            if not any(
+                a.sid in (owner, SID_USERS, "S-1-5-11", "S-1-1-0")
+                and a.type == "Allow"
+                and a.rights in ("Write", "Modify", "FullControl")
+                for a in self._effective_aces(_parent(p))
+            ):
+                raise WindowsApiError(f.ERROR_ACCESS_DENIED, "CreateFile", "Access is denied.")
+            self._files[p] = _Entry("file", data, owner=owner)
 
     # --- PowerShell-backed --------------------------------------------------------------------
 
@@ -655,13 +896,26 @@ class SimulatedFacade:
                     "The system cannot find the file specified.",
                 )
 
+    def _web_administration(self, function: str) -> None:
+        """Import-Module WebAdministration: only where Web-Scripting-Tools is installed."""
+        found = self.features.get("web-scripting-tools")
+        if found is None or not found[1]:
+            raise WindowsApiError(
+                f.E_FAIL,
+                "Modules_ModuleNotFound,Microsoft.PowerShell.Commands.ImportModuleCommand",
+                "The specified module 'WebAdministration' was not loaded because no valid "
+                "module file was found in any module directory.",
+            )
+
     def app_pool_get(self, name: str) -> f.AppPoolInfo | None:
         with self._lock:
+            self._web_administration("Get-Item")
             pool = self.app_pools.get(name.lower())
             return deepcopy(pool) if pool is not None else None
 
     def app_pool_set(self, pool: f.AppPoolInfo, password: str | None) -> None:
         with self._lock:
+            self._web_administration("New-WebAppPool")
             name = pool["name"]
             current = self.app_pools.get(name.lower())
             if current is None:
@@ -680,15 +934,18 @@ class SimulatedFacade:
 
     def app_pool_remove(self, name: str) -> None:
         with self._lock:
+            self._web_administration("Remove-WebAppPool")
             self.app_pools.pop(name.lower(), None)
 
     def site_get(self, name: str) -> f.SiteInfo | None:
         with self._lock:
+            self._web_administration("Get-Website")
             site = self.sites.get(name.lower())
             return deepcopy(site) if site is not None else None
 
     def site_set(self, site: f.SiteInfo) -> None:
         with self._lock:
+            self._web_administration("New-Website")
             name = site["name"]
             current = self.sites.get(name.lower())
             if current is None:
@@ -714,6 +971,7 @@ class SimulatedFacade:
 
     def site_remove(self, name: str) -> None:
         with self._lock:
+            self._web_administration("Remove-Website")
             self.sites.pop(name.lower(), None)
 
     def dsc_invoke(
@@ -751,9 +1009,11 @@ class SimulatedFacade:
                     "recognized as the name of a cmdlet, function, script file, or "
                     "operable program.",
                 }
-            return handler(
+            result = handler(
                 {"workingDirectory": working_directory, "environment": dict(environment)}
             )
+            # GetExitCodeProcess reports a DWORD: exit -1 reads as 4294967295.
+            return {**result, "exitCode": result["exitCode"] & 0xFFFF_FFFF}
 
     # --- MSI ----------------------------------------------------------------------------------
 
@@ -768,10 +1028,20 @@ class SimulatedFacade:
         if self._exists_dir(parent):
             self.file_write_atomic(log_path, "\r\n".join(lines).encode("utf-16"))
 
-    def msi_install(self, package: str, arguments: list[str], log_path: str) -> int:
+    def msi_install(
+        self, package: str, arguments: list[str], log_path: str, *, sha256: str | None = None
+    ) -> int:
         with self._lock:
             if self.msi_busy:
                 return f.ERROR_INSTALL_ALREADY_RUNNING
+            if sha256 is not None:
+                digest = hashlib.sha256(self.file_read(package)).hexdigest()
+                if digest != sha256:
+                    raise WindowsApiError(
+                        f.ERROR_INVALID_DATA,
+                        "ReadFile",
+                        f"{package} has sha256 {digest}, expected {sha256}",
+                    )
             pkg = self.packages.get(_norm_path(package))
             if pkg is None:
                 self._msi_log(
@@ -825,10 +1095,10 @@ class SimulatedFacade:
         self.reboot_reasons.append(reason)
         self.reboot_pending = False
 
-    def temp_dir(self) -> str:
+    def staging_dir(self) -> str:
         with self._lock:
-            self.dir_create("C:\\Windows\\Temp")
-        return "C:\\Windows\\Temp"
+            self.dir_create_protected(self.staging)
+        return self.staging
 
     # --- notifications ------------------------------------------------------------------------
 

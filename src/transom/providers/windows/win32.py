@@ -13,20 +13,30 @@ structured data, and the host is already running for DSC.
 
 from __future__ import annotations
 
+import base64
 import ctypes
+import hashlib
 import importlib
+import ntpath
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 from transom.providers.windows import facade as f
 from transom.providers.windows.facade import WindowsApiError
-from transom.providers.windows.powershell import PowerShellHost, operations_script
+from transom.providers.windows.powershell import (
+    PowerShellHost,
+    command_script,
+    encoded_command,
+    operations_script,
+    powershell_prefix,
+)
+from transom.providers.windows.system32 import msiexec_exe, shutdown_exe
 
 
 def _mod(name: str) -> Any:
@@ -59,9 +69,6 @@ _HIVES = {
 _KEY_WOW64_64KEY = 0x0100
 _KEY_WOW64_32KEY = 0x0200
 _KEY_NOTIFY = 0x0010
-_BOOT_ID_KEY = (
-    r"SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\PrefetchParameters"
-)
 _FILE_RIGHTS: tuple[tuple[f.AccessRight, int], ...] = (
     ("FullControl", 0x1F01FF),
     ("Modify", 0x1301BF),
@@ -70,10 +77,29 @@ _FILE_RIGHTS: tuple[tuple[f.AccessRight, int], ...] = (
     ("Write", 0x100116),
 )
 _INHERITED_ACE = 0x10
+_INHERIT_ONLY_ACE = 0x8
+#: Rights that let an account change what the agent reads: write or append data (add a file or
+#: subdirectory), delete children, delete, change the DACL or owner, GENERIC_WRITE/ALL.
+_WRITE_RIGHTS = 0x2 | 0x4 | 0x40 | 0x1_0000 | 0x4_0000 | 0x8_0000 | 0x4000_0000 | 0x1000_0000
 _CONTAINER_AND_OBJECT_INHERIT = 0x3
-_MSI_SUCCESS_CODES = frozenset(
-    {0, f.ERROR_SUCCESS_REBOOT_REQUIRED, f.ERROR_SUCCESS_REBOOT_INITIATED}
-)
+# winsvc.h access rights: each call asks for what it needs, so reading a protected service
+# (one whose DACL grants administrators only query rights) works.
+_SC_MANAGER_CONNECT = 0x0001
+_SC_MANAGER_CREATE_SERVICE = 0x0002
+_SERVICE_QUERY_CONFIG = 0x0001
+_SERVICE_CHANGE_CONFIG = 0x0002
+_SERVICE_QUERY_STATUS = 0x0004
+_SERVICE_START = 0x0010
+_SERVICE_STOP = 0x0020
+_SERVICE_PAUSE_CONTINUE = 0x0040
+_DELETE = 0x1_0000
+_SERVICE_READ = _SERVICE_QUERY_CONFIG | _SERVICE_QUERY_STATUS
+_SE_SHUTDOWN_NAME = "SeShutdownPrivilege"
+_SE_PRIVILEGE_ENABLED = 0x2
+_TOKEN_ADJUST_PRIVILEGES = 0x20
+_TOKEN_QUERY = 0x8
+_ERROR_NOT_ALL_ASSIGNED = 1300
+_ERROR_NONE_MAPPED = 1332
 
 
 def _view_flag(view: f.View) -> int:
@@ -84,8 +110,17 @@ class Win32Facade:
     """``facade.WindowsFacade`` on a real host. Construct one per agent; it owns the
     PowerShell host process (``close()`` ends it)."""
 
-    def __init__(self, powershell: PowerShellHost | None = None) -> None:
+    def __init__(
+        self,
+        powershell: PowerShellHost | None = None,
+        *,
+        staging_dir: str | None = None,
+        script_prefix: Sequence[str] | None = None,
+    ) -> None:
         self.ps = powershell or PowerShellHost(preamble=operations_script())
+        self._staging_dir = staging_dir or default_staging_dir()
+        #: The command line a Command script runs with (powershell.exe; a stand-in in tests).
+        self._script_prefix = list(script_prefix or powershell_prefix())
 
     def close(self) -> None:
         self.ps.close()
@@ -155,12 +190,12 @@ class Win32Facade:
     # --- services -----------------------------------------------------------------------------
 
     @contextmanager
-    def _service(self, name: str, function: str) -> Iterator[Any]:
+    def _service(self, name: str, function: str, access: int) -> Iterator[Any]:
         ws = _mod("win32service")
         with _win(function):
-            scm = ws.OpenSCManager(None, None, ws.SC_MANAGER_ALL_ACCESS)
+            scm = ws.OpenSCManager(None, None, _SC_MANAGER_CONNECT)
             try:
-                handle = ws.OpenService(scm, name, ws.SERVICE_ALL_ACCESS)
+                handle = ws.OpenService(scm, name, access)
                 try:
                     yield handle
                 finally:
@@ -170,7 +205,7 @@ class Win32Facade:
 
     def service_query(self, name: str) -> tuple[f.ServiceConfig, int]:
         ws = _mod("win32service")
-        with self._service(name, "QueryServiceConfig") as h:
+        with self._service(name, "QueryServiceConfig", _SERVICE_READ) as h:
             cfg = ws.QueryServiceConfig(h)
             delayed = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_DELAYED_AUTO_START_INFO)
             description = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_DESCRIPTION)
@@ -188,13 +223,13 @@ class Win32Facade:
     def service_create(self, name: str, config: f.ServiceConfig, password: str | None) -> None:
         ws = _mod("win32service")
         with _win("CreateService"):
-            scm = ws.OpenSCManager(None, None, ws.SC_MANAGER_ALL_ACCESS)
+            scm = ws.OpenSCManager(None, None, _SC_MANAGER_CONNECT | _SC_MANAGER_CREATE_SERVICE)
             try:
                 handle = ws.CreateService(
                     scm,
                     name,
                     config.display_name or name,
-                    ws.SERVICE_ALL_ACCESS,
+                    _SERVICE_CHANGE_CONFIG | _SERVICE_QUERY_CONFIG,
                     ws.SERVICE_WIN32_OWN_PROCESS,
                     config.start_type,
                     ws.SERVICE_ERROR_NORMAL,
@@ -236,7 +271,7 @@ class Win32Facade:
             # Built-in, virtual and managed service accounts take an empty password; None
             # would keep the previous account's.
             password = ""
-        with self._service(name, "ChangeServiceConfig") as h:
+        with self._service(name, "ChangeServiceConfig", _SERVICE_CHANGE_CONFIG) as h:
             if any(v is not None for v in (binary_path, start_type, display_name, account)):
                 ws.ChangeServiceConfig(
                     h,
@@ -260,7 +295,7 @@ class Win32Facade:
 
     def service_query_failure_actions(self, name: str) -> f.FailureActions:
         ws = _mod("win32service")
-        with self._service(name, "QueryServiceConfig2") as h:
+        with self._service(name, "QueryServiceConfig2", _SERVICE_QUERY_CONFIG) as h:
             raw = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_FAILURE_ACTIONS) or {}
         return f.FailureActions(
             reset_period=int(raw.get("ResetPeriod") or 0),
@@ -270,31 +305,44 @@ class Win32Facade:
 
     def service_set_failure_actions(self, name: str, actions: f.FailureActions) -> None:
         ws = _mod("win32service")
-        with self._service(name, "ChangeServiceConfig2") as h:
+        kinds = {kind for kind, _ in actions.actions}
+        # A restart action needs SERVICE_START on the handle; a reboot action needs the
+        # caller's SeShutdownPrivilege enabled (present in SYSTEM's token, but disabled).
+        access = _SERVICE_CHANGE_CONFIG | (_SERVICE_START if f.SC_ACTION_RESTART in kinds else 0)
+        if f.SC_ACTION_REBOOT in kinds:
+            _enable_privilege(_SE_SHUTDOWN_NAME)
+        with self._service(name, "ChangeServiceConfig2", access) as h:
             ws.ChangeServiceConfig2(
                 h,
                 ws.SERVICE_CONFIG_FAILURE_ACTIONS,
                 {
                     "ResetPeriod": actions.reset_period,
+                    # None leaves the message as it is; we never set one.
                     "RebootMsg": None,
-                    "Command": actions.command or None,
+                    # "" deletes the command, None would leave a removed one in place.
+                    "Command": actions.command,
                     "Actions": list(actions.actions),
                 },
             )
 
     def service_start(self, name: str) -> None:
         ws = _mod("win32service")
-        with self._service(name, "StartService") as h:
+        with self._service(name, "StartService", _SERVICE_START) as h:
             ws.StartService(h, None)
 
     def service_stop(self, name: str) -> None:
         ws = _mod("win32service")
-        with self._service(name, "ControlService") as h:
+        with self._service(name, "ControlService", _SERVICE_STOP) as h:
             ws.ControlService(h, ws.SERVICE_CONTROL_STOP)
+
+    def service_continue(self, name: str) -> None:
+        ws = _mod("win32service")
+        with self._service(name, "ControlService", _SERVICE_PAUSE_CONTINUE) as h:
+            ws.ControlService(h, ws.SERVICE_CONTROL_CONTINUE)
 
     def service_delete(self, name: str) -> None:
         ws = _mod("win32service")
-        with self._service(name, "DeleteService") as h:
+        with self._service(name, "DeleteService", _DELETE) as h:
             ws.DeleteService(h)
 
     # --- files --------------------------------------------------------------------------------
@@ -345,6 +393,10 @@ class Win32Facade:
         with _win("CreateDirectory"):
             os.makedirs(path, exist_ok=True)  # noqa: PTH103
 
+    def dir_list(self, path: str) -> list[str]:
+        with _win("FindFirstFile"):
+            return sorted(os.listdir(path))  # noqa: PTH208 - str paths, one Win32 error path
+
     def dir_remove(self, path: str, *, recursive: bool) -> None:
         with _win("RemoveDirectory"):
             if recursive:
@@ -365,8 +417,17 @@ class Win32Facade:
                 kind: Literal["Allow", "Deny"] = (
                     "Allow" if ace_type == sec.ACCESS_ALLOWED_ACE_TYPE else "Deny"
                 )
-                out.append(f.Ace(_account_name(sec, sid), rights, kind))
+                out.append(
+                    f.Ace(
+                        _account_name(sec, sid), rights, kind, str(sec.ConvertSidToStringSid(sid))
+                    )
+                )
         return out
+
+    def account_sid(self, name: str) -> str:
+        sec = _mod("win32security")
+        with _win("LookupAccountName"):
+            return str(sec.ConvertSidToStringSid(_lookup_sid(sec, name)))
 
     def acl_add(self, path: str, aces: list[f.Ace]) -> None:
         sec = _mod("win32security")
@@ -377,7 +438,7 @@ class Win32Facade:
             entries = _explicit_aces(sec, old)
             rights = dict(_FILE_RIGHTS)
             for ace in aces:
-                sid = sec.LookupAccountName(None, ace.identity)[0]
+                sid = _lookup_sid(sec, ace.sid or ace.identity)
                 ace_type = (
                     sec.ACCESS_ALLOWED_ACE_TYPE
                     if ace.type == "Allow"
@@ -403,6 +464,50 @@ class Win32Facade:
                 dacl,
                 None,
             )
+
+    def dir_create_protected(self, path: str) -> None:
+        sec = _mod("win32security")
+        missing = []
+        probe = ntpath.normpath(path)
+        while probe and not os.path.isdir(probe):  # noqa: PTH112
+            missing.append(probe)
+            parent = ntpath.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        with _win("CreateDirectory"):
+            for directory in reversed(missing):
+                os.mkdir(directory)  # noqa: PTH102
+                _protect(sec, directory)
+            if not missing:
+                _protect(sec, path)
+
+    def untrusted_writers(self, path: str) -> list[str]:
+        sec = _mod("win32security")
+        with _win("GetNamedSecurityInfo"):
+            sd = sec.GetNamedSecurityInfo(
+                path,
+                sec.SE_FILE_OBJECT,
+                sec.DACL_SECURITY_INFORMATION | sec.OWNER_SECURITY_INFORMATION,
+            )
+            owner = sd.GetSecurityDescriptorOwner()
+            found: list[str] = []
+            if str(sec.ConvertSidToStringSid(owner)) not in f.TRUSTED_SIDS:
+                found.append(f"owner {_account_name(sec, owner)}")
+            dacl = sd.GetSecurityDescriptorDacl()
+            if dacl is None:
+                # A NULL DACL grants everyone everything.
+                return [*found, "Everyone (no DACL)"]
+            for i in range(dacl.GetAceCount()):
+                ace = dacl.GetAce(i)
+                (ace_type, flags), mask, sid = ace[0], ace[1], ace[2]
+                if ace_type != sec.ACCESS_ALLOWED_ACE_TYPE or flags & _INHERIT_ONLY_ACE:
+                    continue
+                if mask & _WRITE_RIGHTS and str(sec.ConvertSidToStringSid(sid)) not in (
+                    f.TRUSTED_SIDS
+                ):
+                    found.append(_account_name(sec, sid))
+        return found
 
     # --- PowerShell-backed --------------------------------------------------------------------
 
@@ -433,7 +538,8 @@ class Win32Facade:
         return result
 
     def firewall_rule_set(self, rule: f.FirewallRuleInfo) -> None:
-        self.ps.call("Set-TransomFirewallRule", {"Rule": dict(rule)})
+        new, change = firewall_parameters(rule)
+        self.ps.call("Set-TransomFirewallRule", {"Name": rule["name"], "New": new, "Set": change})
 
     def firewall_rule_remove(self, name: str) -> None:
         self.ps.call("Remove-NetFirewallRule", {"Name": name})
@@ -498,18 +604,29 @@ class Win32Facade:
         environment: dict[str, str],
         timeout: float,
     ) -> f.CommandResult:
-        result: f.CommandResult = self.ps.call(
-            "Invoke-TransomCommand",
-            {
-                "Script": script,
-                "WorkingDirectory": working_directory or "",
-                "Environment": environment,
-                "TimeoutSeconds": timeout,
-            },
-            # The host's own deadline fires first; this one only catches a hung host.
-            timeout=timeout + 30,
-        )
-        return result
+        try:
+            done = subprocess.run(
+                encoded_command(self._script_prefix, command_script()),
+                input=base64.b64encode(script.encode("utf-8")).decode("ascii"),
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                cwd=working_directory or None,
+                env={**os.environ, **environment},
+                timeout=timeout,
+                check=False,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )
+        except subprocess.TimeoutExpired:
+            raise WindowsApiError(
+                f.WAIT_TIMEOUT, "powershell", f"script timed out after {timeout:g} s"
+            ) from None
+        except OSError as exc:
+            code = getattr(exc, "winerror", None) or exc.errno or f.E_FAIL
+            raise WindowsApiError(code, "CreateProcess", str(exc)) from exc
+        output = "\n".join(part.strip() for part in (done.stdout, done.stderr) if part.strip())
+        return {"exitCode": done.returncode, "output": output}
 
     # --- MSI ----------------------------------------------------------------------------------
 
@@ -519,8 +636,14 @@ class Win32Facade:
         msi.MsiQueryProductStateW.argtypes = [ctypes.c_wchar_p]
         return int(msi.MsiQueryProductStateW(product_code))
 
-    def msi_install(self, package: str, arguments: list[str], log_path: str) -> int:
-        return _msiexec(["/i", package, "/qn", "/norestart", "/l*v", log_path, *arguments])
+    def msi_install(
+        self, package: str, arguments: list[str], log_path: str, *, sha256: str | None = None
+    ) -> int:
+        command = ["/i", package, "/qn", "/norestart", "/l*v", log_path, *arguments]
+        if sha256 is None:
+            return _msiexec(command)
+        with _verified_handle(package, sha256):
+            return _msiexec(command)
 
     def msi_uninstall(self, product_code: str, log_path: str) -> int:
         return _msiexec(["/x", product_code, "/qn", "/norestart", "/l*v", log_path])
@@ -541,18 +664,26 @@ class Win32Facade:
             ctypes.byref(result),
         )
 
-    def temp_dir(self) -> str:
-        return tempfile.gettempdir()
+    def staging_dir(self) -> str:
+        self.dir_create_protected(self._staging_dir)
+        return self._staging_dir
 
     def boot_id(self) -> str:
-        data, _ = self.reg_query_value("HKLM", _BOOT_ID_KEY, "BootId", 64)
-        return str(data)
+        # Win32_OperatingSystem.LastBootUpTime: documented for every SKU, kept by the kernel
+        # across clock changes. PrefetchParameters\BootId is the prefetcher's, which Server
+        # SKUs do not run by default.
+        client = _mod("win32com.client")
+        with _win("Win32_OperatingSystem"):
+            wmi = client.GetObject("winmgmts:{impersonationLevel=impersonate}!\\\\.\\root\\cimv2")
+            for os_info in wmi.ExecQuery("SELECT LastBootUpTime FROM Win32_OperatingSystem"):
+                return str(os_info.LastBootUpTime).split(".", 1)[0]
+        raise WindowsApiError(f.ERROR_FILE_NOT_FOUND, "Win32_OperatingSystem", "no instance")
 
     def reboot(self, reason: str) -> None:
         # /d p:2:4: planned, Operating System: Reconfiguration. A minute's grace lets the
         # agent report before it goes down.
         done = subprocess.run(
-            ["shutdown.exe", "/r", "/t", "60", "/d", "p:2:4", "/c", reason[:512]],
+            [shutdown_exe(), "/r", "/t", "60", "/d", "p:2:4", "/c", reason[:512]],
             capture_output=True,
             text=True,
             check=False,
@@ -597,6 +728,125 @@ def _account_name(sec: Any, sid: Any) -> str:
     return f"{domain}\\{name}" if domain else str(name)
 
 
+#: FirewallRuleInfo wire names -> NetSecurity cmdlet parameters.
+_FIREWALL_PARAMETERS = {
+    "displayName": "DisplayName",
+    "direction": "Direction",
+    "action": "Action",
+    "protocol": "Protocol",
+    "localPorts": "LocalPort",
+    "remoteAddresses": "RemoteAddress",
+    "program": "Program",
+    "profiles": "Profile",
+    "enabled": "Enabled",
+}
+
+
+def firewall_parameters(rule: f.FirewallRuleInfo) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parameters for New-NetFirewallRule (a missing rule) and Set-NetFirewallRule -Name (an
+    existing one). Set's -DisplayName belongs to another parameter set (select by display
+    name) and collides with -Name: a rename is -NewDisplayName."""
+    new: dict[str, Any] = {}
+    for wire, value in rule.items():
+        if wire == "name":
+            continue
+        if wire == "profiles":
+            new["Profile"] = ",".join(value)  # type: ignore[arg-type]
+        elif wire == "enabled":
+            new["Enabled"] = "True" if value else "False"
+        else:
+            new[_FIREWALL_PARAMETERS[wire]] = value
+    change = {("NewDisplayName" if k == "DisplayName" else k): v for k, v in new.items()}
+    new.setdefault("DisplayName", rule["name"])
+    return new, change
+
+
+def default_staging_dir() -> str:
+    """%ProgramData%\\Transom\\staging: downloads and msiexec logs, SYSTEM and Administrators
+    only (never the shared temp folder, where a user could plant or swap a package)."""
+    return ntpath.join(os.environ.get("PROGRAMDATA", "C:\\ProgramData"), "Transom", "staging")
+
+
+def _enable_privilege(name: str) -> None:
+    """Enable a privilege the process token holds (AdjustTokenPrivileges)."""
+    sec, api = _mod("win32security"), _mod("win32api")
+    with _win("AdjustTokenPrivileges"):
+        token = sec.OpenProcessToken(
+            api.GetCurrentProcess(), _TOKEN_ADJUST_PRIVILEGES | _TOKEN_QUERY
+        )
+        try:
+            luid = sec.LookupPrivilegeValue(None, name)
+            sec.AdjustTokenPrivileges(token, False, [(luid, _SE_PRIVILEGE_ENABLED)])
+            # It succeeds without enabling a privilege the token lacks; only this tells.
+            if api.GetLastError() == _ERROR_NOT_ALL_ASSIGNED:
+                raise WindowsApiError(
+                    _ERROR_NOT_ALL_ASSIGNED, "AdjustTokenPrivileges", f"the account lacks {name}"
+                )
+        finally:
+            api.CloseHandle(token)
+
+
+@contextmanager
+def _verified_handle(path: str, sha256: str) -> Iterator[None]:
+    """Hold ``path`` open for reading with read sharing only (nobody can write, rename or
+    delete it meanwhile) after checking its digest through that same handle."""
+    win32file = _mod("win32file")
+    with _win("CreateFile"):
+        handle = win32file.CreateFile(
+            path, _GENERIC_READ, _FILE_SHARE_READ, None, _OPEN_EXISTING, 0, None
+        )
+    try:
+        digest = hashlib.sha256()
+        with _win("ReadFile"):
+            while True:
+                _, chunk = win32file.ReadFile(handle, 1 << 20)
+                if not chunk:
+                    break
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise WindowsApiError(
+                f.ERROR_INVALID_DATA,
+                "ReadFile",
+                f"{path} has sha256 {digest.hexdigest()}, expected {sha256}",
+            )
+        yield
+    finally:
+        handle.Close()
+
+
+def _lookup_sid(sec: Any, name: str) -> Any:
+    """LookupAccountName, plus the spellings it does not take itself: a SID string and
+    ``.\\user`` (this computer's account)."""
+    if name.upper().startswith("S-1-"):
+        return sec.ConvertStringSidToSid(name)
+    if name.startswith(".\\"):
+        name = f"{_mod('win32api').GetComputerName()}{name[1:]}"
+    return sec.LookupAccountName(None, name)[0]
+
+
+def _protect(sec: Any, path: str) -> None:
+    """Owner Administrators; a protected DACL (nothing inherited from ProgramData, where
+    Users may create files): SYSTEM and Administrators full control, inherited below."""
+    system = sec.ConvertStringSidToSid(f.SID_SYSTEM)
+    admins = sec.ConvertStringSidToSid(f.SID_ADMINISTRATORS)
+    dacl = sec.ACL()
+    for sid in (system, admins):
+        dacl.AddAccessAllowedAceEx(
+            sec.ACL_REVISION_DS, _CONTAINER_AND_OBJECT_INHERIT, _FILE_RIGHTS[0][1], sid
+        )
+    sec.SetNamedSecurityInfo(
+        path,
+        sec.SE_FILE_OBJECT,
+        sec.DACL_SECURITY_INFORMATION
+        | sec.PROTECTED_DACL_SECURITY_INFORMATION
+        | sec.OWNER_SECURITY_INFORMATION,
+        admins,
+        None,
+        dacl,
+        None,
+    )
+
+
 def _passwordless(account: str) -> bool:
     name = account.casefold()
     return (
@@ -615,7 +865,7 @@ def _msi_arg(arg: str) -> str:
 
 
 def _msiexec(args: list[str]) -> int:
-    command = "msiexec.exe " + " ".join(_msi_arg(a) for a in args)
+    command = subprocess.list2cmdline([msiexec_exe()]) + " " + " ".join(_msi_arg(a) for a in args)
     # A string command line reaches msiexec unchanged on Windows.
     return subprocess.run(command, check=False).returncode
 
@@ -623,6 +873,8 @@ def _msiexec(args: list[str]) -> int:
 # --- change notifications ---------------------------------------------------------------------
 
 _FILE_LIST_DIRECTORY = 0x0001
+_GENERIC_READ = 0x8000_0000
+_FILE_SHARE_READ = 0x1
 _SHARE_ALL = 0x7
 _OPEN_EXISTING = 3
 _FILE_FLAG_BACKUP_SEMANTICS = 0x0200_0000
@@ -632,6 +884,7 @@ _DIRECTORY_FILTER = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x100
 # REG_NOTIFY_CHANGE_ NAME | LAST_SET
 _REGISTRY_FILTER = 0x1 | 0x4
 _WAIT_OBJECT_0 = 0
+_ERROR_OPERATION_ABORTED = 995
 _WAIT_IO_COMPLETION = 0xC0
 
 
@@ -692,6 +945,13 @@ class _DirectorySubscription:
         win32file = _mod("win32file")
         with _win("CloseHandle"):
             win32file.CancelIo(self._handle)
+            # The kernel writes into the buffer until the cancelled read completes: wait for
+            # it (ERROR_OPERATION_ABORTED) before the handle and the buffer go.
+            try:
+                win32file.GetOverlappedResult(self._handle, self._overlapped, True)
+            except Exception as exc:  # pywintypes.error
+                if getattr(exc, "winerror", None) != _ERROR_OPERATION_ABORTED:
+                    raise
             self._handle.Close()
 
 
