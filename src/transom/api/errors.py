@@ -25,6 +25,15 @@ class SpecError(ValueError):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
+def parse_problem(exc: Exception) -> str:
+    """A YAML or JSON parse error on one line: where, and what the parser found."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(exc).split())
+
+
 def join_path(prefix: str, loc: Iterable[str | int]) -> str:
     path = prefix
     for part in loc:

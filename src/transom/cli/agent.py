@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import ssl
+import urllib.parse
 from pathlib import Path
 
 from transom.agent.enroll import (
@@ -26,6 +27,16 @@ from transom.engine.policy import agent_policy, load_policy
 TOKEN_ENV = "TRANSOM_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
+def server_url(text: str) -> str:
+    """An https:// URL with a host: the only kind of API server address enrollment uses."""
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the API server's https:// URL, e.g. https://k8s.example.com:6443"
+        )
+    return text
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     agent = subparsers.add_parser("agent", help="the host agent: enroll, run")
@@ -33,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     enroll = sub.add_parser("enroll", help="get this host's client certificate from the cluster")
     enroll.add_argument(
-        "--server", required=True, metavar="URL", help="API server URL, e.g. https://k8s:6443"
+        "--server",
+        required=True,
+        type=server_url,
+        metavar="URL",
+        help="API server URL, e.g. https://k8s.example.com:6443",
     )
     enroll.add_argument(
         "--token",

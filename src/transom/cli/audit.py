@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from transom.cli.errors import CliError
+from transom.cli.errors import report as show_error
 from transom.engine.audit import (
     AuditAction,
     AuditRecord,
@@ -66,12 +68,12 @@ def cluster_checkpoints(host: str) -> Sequence[Checkpoint]:
     """The checkpoint the host's agent published in its Host status: the hub's witness."""
     import asyncio
 
+    from transom.cli.cluster import kube_config
     from transom.kube.client import ApiError, Kube
-    from transom.kube.config import KubeConfig
     from transom.kube.kinds import HOSTS
 
     async def fetch() -> Sequence[Checkpoint]:
-        async with Kube(KubeConfig.from_env()) as kube:
+        async with Kube(kube_config(None)) as kube:
             try:
                 obj = await kube.get_or_none(HOSTS.path(name=host))
             except ApiError as e:
@@ -114,6 +116,9 @@ def _verify(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
         report = verify(log_dir, checkpoints, public_key)
     except (OSError, ValueError) as exc:  # unreadable checkpoints or key
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CliError as exc:  # no cluster to read the Host from: a set-up error, as above
+        show_error(exc)
         return 2
     print(json.dumps(report_json(report), indent=2) if args.output == "json" else _text(report))
     return 0 if report.ok else 1

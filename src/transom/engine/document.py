@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from transom.api.configuration import Mode, RebootPolicy
-from transom.api.errors import FieldError, SpecError, from_pydantic
+from transom.api.errors import FieldError, SpecError, from_pydantic, parse_problem
 from transom.api.resources import Resource, parse_resources
 
 #: libyaml's parser when installed: ten times faster on a 500-resource document.
@@ -35,7 +35,7 @@ def load_document(path: Path, variables: Mapping[str, str] | None = None) -> Doc
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)  # noqa: S506 - safe
     except yaml.YAMLError as exc:
-        raise SpecError([FieldError(str(path), f"not valid YAML: {exc}")]) from None
+        raise SpecError([FieldError(str(path), f"not valid YAML: {parse_problem(exc)}")]) from None
     return parse_document(substitute(raw, variables or {}))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from transom.api.errors import FieldError, SpecError, from_pydantic
+from transom.api.errors import FieldError, SpecError, from_pydantic, parse_problem
 from transom.api.resources import ResourceProperties
 
 DENIED_PREFIX = "denied by host policy: "
@@ -117,7 +117,9 @@ def load_policy(path: Path) -> HostPolicy:
     except ValidationError as exc:
         raise SpecError(from_pydantic(str(path), exc)) from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise SpecError([FieldError(str(path), f"not valid YAML or JSON: {exc}")]) from None
+        raise SpecError(
+            [FieldError(str(path), f"not valid YAML or JSON: {parse_problem(exc)}")]
+        ) from None
 
 
 def _is_windows(path: str) -> bool:

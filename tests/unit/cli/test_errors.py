@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ssl
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,23 @@ def test_main_reports_and_debug_shows_the_traceback(
     monkeypatch.setenv("TRANSOM_DEBUG", "1")
     with pytest.raises(KeyError):
         cli_main.main(["status"])
+
+
+@pytest.mark.parametrize("command", [["apply", "-f"], ["agent", "run", "--policy"]])
+def test_a_yaml_syntax_error_is_one_line_with_its_place(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("resources:\n  - name: [unclosed\n")
+    assert cli_main.main([*command, str(broken), "--state-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 2, err
+    assert "broken.yaml" in err[-1] and "line 3, column 1" in err[-1], err
+
+
+@pytest.mark.parametrize("server", ["notaurl", "http://k8s:6443", "https://"])
+def test_enroll_wants_an_https_server_url(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main(["agent", "enroll", "--server", server, "--name", "web01"])
+    assert exited.value.code == 2
+    assert "https://" in capsys.readouterr().err
