@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from transom import __version__
 from transom.agent import status as st
+from transom.agent.events import AgentEvents
 from transom.agent.rotation import CertificateRotator
 from transom.agent.secrets import SecretCache, secret_names
 from transom.api.assignment import AssignmentSpec, AssignmentStatus
@@ -52,6 +53,7 @@ from transom.engine.audit import (
     AuditTrail,
     ChangeSource,
     Checkpointer,
+    EventLogSink,
 )
 from transom.engine.converge import Engine, Plan
 from transom.engine.drift import DEFAULT_INTERVAL_SECONDS, DriftMonitor, Notifier
@@ -360,6 +362,7 @@ class Worker:
             report = await asyncio.to_thread(self.engine.apply, plan)
         finally:
             announce.cancel()
+        self.agent.events.denied(self.name, report)
         self.entry = await asyncio.to_thread(
             self.journal.record,
             spec.resources,
@@ -601,8 +604,11 @@ class Agent:
         notifier_factory: Callable[[], Notifier | None] | None = None,
         rotator: CertificateRotator | None = None,
         rebooter: Rebooter | None = None,
+        event_log: EventLogSink | None = None,
     ) -> None:
         self.host = host
+        #: The Windows Event Log (None elsewhere): audit records and the agent's own events.
+        self.events = AgentEvents(event_log)
         self.rebooter = rebooter
         self.namespace = host_namespace(host)
         self.kube = kube
@@ -618,7 +624,7 @@ class Agent:
         if self.options.audit:
             log = AuditLog(state_dir / AUDIT_DIR)
             self.checkpointer = Checkpointer(log, AuditKey.load_or_create(state_dir / AUDIT_KEY))
-            self.audit = AuditTrail(log, checkpointer=self.checkpointer)
+            self.audit = AuditTrail(log, checkpointer=self.checkpointer, event_log=event_log)
         #: Set after changes: the audit loop signs and publishes a checkpoint when due.
         self.audit_kick = asyncio.Event()
         self.workers: dict[str, Worker] = {}
@@ -657,6 +663,11 @@ class Agent:
                     tg.create_task(self.rotator.run())
         finally:
             await asyncio.gather(*(w.close() for w in self.workers.values()))
+
+    def halt(self) -> None:
+        """The agent is stopping: each engine finishes the resource it is on, starts no other."""
+        for worker in self.workers.values():
+            worker.engine.halt()
 
     def _worker(self, name: str) -> Worker:
         worker = self.workers.get(name)

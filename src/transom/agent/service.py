@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -12,15 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, certificate_window, load_identity
+from transom.agent.events import AgentEvents, platform_event_log
 from transom.agent.rotation import DEFAULT_FRACTION, CertificateRotator
 from transom.agent.runner import Agent, AgentOptions
+from transom.agent.shutdown import STOP_TIMEOUT_SECONDS, StopProgress, stop_gracefully
 from transom.agent.statedir import secure_state_dir
 from transom.agent.store import SecretStore, default_store
+from transom.engine.audit import EventLogSink
 from transom.engine.drift import Notifier
 from transom.engine.policy import HostPolicy
 from transom.engine.provider import Provider
 from transom.engine.reboot import Rebooter
 from transom.kube.client import Kube
+from transom.providers.children import CHILDREN_DIR, children
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class RunSettings:
     options: AgentOptions = field(default_factory=AgentOptions)
     rotation_fraction: float = DEFAULT_FRACTION
     expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS
+    stop_timeout_seconds: float = STOP_TIMEOUT_SECONDS
 
 
 async def run_agent(
@@ -86,11 +90,21 @@ async def run_agent(
     *,
     stop: asyncio.Event | None = None,
     store: SecretStore | None = None,
+    on_stopping: StopProgress | None = None,
+    event_log: EventLogSink | None = None,
 ) -> None:
-    """Run the enrolled agent in ``settings.state_dir`` until ``stop`` is set (or cancelled)."""
+    """Run the enrolled agent in ``settings.state_dir`` until ``stop`` is set, then stop
+    gracefully (see transom.agent.shutdown; ``on_stopping`` hears its progress), or until
+    cancelled. Events go to ``event_log``, by default the Windows Event Log on Windows."""
     # SYSTEM acts on what is in there: refuse a directory others can write.
     secure_state_dir(settings.state_dir)
     store = store or default_store(settings.state_dir)
+    events = AgentEvents(event_log if event_log is not None else platform_event_log())
+    # What the agent starts dies with it (Windows: a job object), and a change process a
+    # killed agent left running ends before anything runs again.
+    children.contain()
+    children.use(settings.state_dir / CHILDREN_DIR)
+    await asyncio.to_thread(children.reap)
     identity = load_identity(settings.state_dir, store)
     _, not_after = certificate_window(identity.cert_pem)
     log.info(
@@ -114,7 +128,10 @@ async def run_agent(
                 fraction=settings.rotation_fraction,
                 expiration_seconds=settings.expiration_seconds,
             ),
+            event_log=events.sink,
         )
+        _announce_rotations(agent, events)
+        events.started(agent.host, not_after.isoformat())
         task = asyncio.create_task(agent.run())
         if stop is None:
             await task
@@ -122,6 +139,28 @@ async def run_agent(
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        if task.done():
             await task
+            return
+        finished = await stop_gracefully(
+            agent,
+            task,
+            timeout=settings.stop_timeout_seconds,
+            progress=on_stopping,
+            on_overdue=children.kill_all,
+        )
+        events.stopped(agent.host, finished=finished)
+
+
+def _announce_rotations(agent: Agent, events: AgentEvents) -> None:
+    rotator = agent.rotator
+    if rotator is None:
+        return
+    then = rotator.on_rotated
+
+    def rotated(cert: bytes) -> None:
+        events.rotated(agent.host, certificate_window(cert)[1].isoformat())
+        if then is not None:
+            then(cert)
+
+    rotator.on_rotated = rotated

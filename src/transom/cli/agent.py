@@ -15,11 +15,14 @@ from transom.agent.enroll import (
     DEFAULT_EXPIRATION_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     EnrollmentError,
+    certificate_window,
     enroll,
 )
+from transom.agent.events import AgentEvents, platform_event_log
 from transom.agent.runner import AgentOptions
 from transom.agent.service import RunSettings, default_state_dir, run_agent
 from transom.api.errors import SpecError
+from transom.cli import service
 from transom.cli.errors import CliError, cert_reason
 from transom.cli.progress import waiting
 from transom.engine.policy import agent_policy, load_policy
@@ -149,7 +152,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="how much the agent logs",
     )
+    run.add_argument("--service", action="store_true", help=argparse.SUPPRESS)  # the SCM's
     run.set_defaults(func=_run)
+
+    service.register(sub, default_state_dir())
 
 
 #: How an admin gets the cluster's CA bundle for --ca-file, from their own kubeconfig.
@@ -193,6 +199,10 @@ def _enroll(args: argparse.Namespace) -> int:
         ) from None
     except (EnrollmentError, ValueError) as exc:
         raise CliError(str(exc)) from None
+    _, not_after = certificate_window(identity.cert_pem)
+    AgentEvents(platform_event_log()).enrolled(
+        identity.config.host, args.server, not_after.isoformat()
+    )
     print(f"enrolled {identity.config.host}; state in {args.state_dir}")
     return 0
 
@@ -218,6 +228,15 @@ def _run(args: argparse.Namespace) -> int:
         expiration_seconds=args.expiration_seconds,
     )
 
+    if args.service:
+        from transom.agent import winservice
+
+        try:
+            winservice.serve(settings)
+        except winservice.ServiceError as exc:
+            raise CliError(str(exc)) from None
+        return 0
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -229,5 +248,6 @@ def _run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(main())
     except EnrollmentError as exc:
+        AgentEvents(platform_event_log()).error(str(exc))
         raise CliError(str(exc)) from None
     return 0

@@ -141,8 +141,8 @@ class Controller:
             return False
         spec = lease.get("spec") or {}
         renewed = _parse_time(spec.get("renewTime") or "")
-        if renewed is None:
-            return False
+        if renewed is None or not spec.get("holderIdentity"):
+            return False  # never renewed, or released by an agent that stopped
         grace = self.host_grace_seconds
         if grace is None:
             grace = float(spec.get("leaseDurationSeconds") or 40)

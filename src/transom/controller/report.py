@@ -27,6 +27,8 @@ def _online(lease: dict[str, Any] | None) -> bool:
     if lease is None:
         return False
     spec = lease.get("spec") or {}
+    if not spec.get("holderIdentity"):
+        return False  # released by an agent that stopped
     try:
         renewed = dt.datetime.fromisoformat(str(spec.get("renewTime")).replace("Z", "+00:00"))
     except ValueError:

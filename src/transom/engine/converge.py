@@ -99,6 +99,7 @@ class Engine:
         self._secret_props: dict[type[ResourceProperties], frozenset[str]] = {}
         #: Resources whose change waits for a reboot: not set again until then.
         self._awaiting_reboot: set[str] = set()
+        self._halted = threading.Event()
 
     # -- validation -----------------------------------------------------------------------
 
@@ -139,6 +140,20 @@ class Engine:
                 for r in topological_order(resources)
             )
         )
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def halt(self) -> None:
+        """Stop for good (the agent is stopping): a run in progress finishes the resource it
+        is on and starts no other; later runs do nothing. Thread-safe."""
+        self._halted.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the run in progress to end; True when none is."""
+        if not self._lock.acquire(timeout=max(0.0, timeout)):
+            return False
+        self._lock.release()
+        return True
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -187,6 +202,13 @@ class Engine:
             steps = [s for s in plan.steps if only is None or s.resource.name in only]
             outcomes: dict[str, ResourceOutcome] = {}
             for step in steps:
+                if self._halted.is_set():
+                    log.info(
+                        "stopping: %d of %d resources not started",
+                        len(steps) - len(outcomes),
+                        len(steps),
+                    )
+                    break
                 outcome = self._step(step, action, ctx, outcomes, drift)
                 outcomes[step.resource.name] = outcome
                 if outcome.status is not Status.OK:

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from transom.engine.audit.record import AuditAction, AuditRecord, AuditResult
 
 EVENT_SOURCE = "Transom"
-#: .NET's message file has a "%1" message for every event ID, so Event Viewer shows our text
-#: without a message DLL of our own; it ships with .NET Framework 4, present since Server 2016.
+#: The fallback message file when Transom's own (``transom-events.dll``, built from
+#: ``message_table()`` into the Windows bundle) is not installed: .NET's has a "%1" message
+#: for every event ID, so Event Viewer still shows our text; .NET Framework 4 is on Server 2016.
 EVENT_MESSAGE_FILE = r"%SystemRoot%\Microsoft.NET\Framework64\v4.0.30319\EventLogMessages.dll"
 #: ReportEvent's limit for one insertion string.
 MAX_EVENT_STRING = 31839
@@ -31,6 +32,50 @@ class EventId(IntEnum):
     CHECKPOINT_SIGNED = 1005
     RECOVERED = 1006
     LOG_REPAIRED = 1007
+    DENIED = 1008
+    ENROLLED = 1009
+    CERTIFICATE_ROTATED = 1010
+    AGENT_STARTED = 1011
+    AGENT_STOPPED = 1012
+    AGENT_ERROR = 1013
+
+
+#: Each event's first line in Event Viewer (the message file's text for its ID); the details
+#: follow as the event's insertion string. docs/audit.md lists the same.
+EVENT_TITLES: dict[EventId, str] = {
+    EventId.CHANGE_APPLIED: "Transom applied a change.",
+    EventId.DRIFT_DETECTED: "Transom detected drift.",
+    EventId.DRIFT_CORRECTED: "Transom corrected drift.",
+    EventId.APPLY_FAILED: "Transom could not apply a change.",
+    EventId.REBOOT: "Transom is restarting the computer.",
+    EventId.CHECKPOINT_SIGNED: "Transom signed an audit checkpoint.",
+    EventId.RECOVERED: "Transom accounted for a change interrupted by a crash.",
+    EventId.LOG_REPAIRED: "Transom repaired its audit log.",
+    EventId.DENIED: "The host policy denied a resource.",
+    EventId.ENROLLED: "This host enrolled with the cluster.",
+    EventId.CERTIFICATE_ROTATED: "The agent renewed its client certificate.",
+    EventId.AGENT_STARTED: "The Transom agent started.",
+    EventId.AGENT_STOPPED: "The Transom agent stopped.",
+    EventId.AGENT_ERROR: "The Transom agent cannot run.",
+}
+
+
+def message_table() -> str:
+    """The message compiler (``windmc``) source of ``transom-events.dll``: one message per
+    event ID, its title then the event's text. Severity "Success" and facility 0 keep each
+    message's number equal to the event ID ReportEvent is given."""
+    out = ["LanguageNames=(English=0x409:MSG00409)", ""]
+    for event_id, title in EVENT_TITLES.items():
+        out += [
+            f"MessageId={int(event_id)}",
+            "Severity=Success",
+            f"SymbolicName=TRANSOM_{event_id.name}",
+            "Language=English",
+            f"{title}%n%n%1",
+            ".",
+            "",
+        ]
+    return "\n".join(out)
 
 
 class Severity(StrEnum):
@@ -92,11 +137,16 @@ class WindowsEventLog:
             self.source, int(event_id), eventType=event_type, strings=[message[:MAX_EVENT_STRING]]
         )
 
-    def register_source(self) -> None:
+    def register_source(self, message_file: str = EVENT_MESSAGE_FILE) -> None:
         """Create the event source (needs administrator rights: done by the installer)."""
         import win32evtlogutil  # noqa: PLC0415
 
-        win32evtlogutil.AddSourceToRegistry(self.source, msgDLL=EVENT_MESSAGE_FILE)
+        win32evtlogutil.AddSourceToRegistry(self.source, msgDLL=message_file)
+
+    def remove_source(self) -> None:
+        import win32evtlogutil  # noqa: PLC0415
+
+        win32evtlogutil.RemoveSourceFromRegistry(self.source)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -12,34 +14,54 @@ from transom.api.conditions import COMMAND_FAILED
 from transom.api.resources import Ensure
 from transom.api.resources.command import CommandProperties
 from transom.engine.provider import Change, Context, Provider, ProviderError, SetOutcome, State
+from transom.providers.children import children, popen_options
 
 SHELL = "/bin/sh"
 OUTPUT_TAIL = 400
+#: How often a running command is checked for a shell that exited before its pipes closed.
+SHELL_POLL_SECONDS = 0.5
 
 
 def run_shell(command: str, desired: CommandProperties) -> subprocess.CompletedProcess[str]:
-    """Run ``command``; on timeout kill its whole process group, not only the shell."""
+    """Run ``command`` in its own process group, recorded while it runs (see
+    transom.providers.children); on timeout the whole group is killed, not only the shell."""
     env = {**os.environ, **desired.environment}
-    with subprocess.Popen(
-        [SHELL, "-c", command],
-        cwd=desired.working_directory,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
+    with (
+        subprocess.Popen(
+            [SHELL, "-c", command],
+            cwd=desired.working_directory,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **popen_options(),
+        ) as proc,
+        children.tracking(proc, f"command {command[:80]!r}"),
+    ):
+        out, err = _communicate(proc, command, desired.timeout_seconds)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _communicate(proc: subprocess.Popen[str], command: str, timeout: float) -> tuple[str, str]:
+    """The shell's output. A process it left running (``cmd &``) keeps the pipes open: once
+    the shell has exited, its group is killed so that does not hold the agent up."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            out, err = proc.communicate(timeout=desired.timeout_seconds)
+            return proc.communicate(timeout=min(SHELL_POLL_SECONDS, timeout))
         except subprocess.TimeoutExpired:
+            if proc.poll() is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                continue
+            if time.monotonic() < deadline:
+                continue
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             raise ProviderError(
-                f"command timed out after {desired.timeout_seconds} s: {command[:80]}",
-                reason=COMMAND_FAILED,
+                f"command timed out after {timeout} s: {command[:80]}", reason=COMMAND_FAILED
             ) from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 class CommandProvider(Provider[CommandProperties]):
