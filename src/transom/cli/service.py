@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from transom.agent.servicedef import SERVICE_NAME, RunOptions, service_command
+from transom.cli.errors import CliError
 
 ACCOUNT_HELP = (
     "Windows: run as this group managed service account (DOMAIN\\name$) instead of LocalSystem"
@@ -64,9 +64,8 @@ def _systemd(args: argparse.Namespace) -> Any:
     return Systemd(unit_dir, find_systemctl() if unit_dir == UNIT_DIR else None)
 
 
-def _fail(exc: BaseException) -> int:
-    print(f"error: {exc}", file=sys.stderr)
-    return 1
+def _fail(exc: BaseException) -> NoReturn:
+    raise CliError(str(exc)) from None
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -88,12 +87,12 @@ def _install(args: argparse.Namespace) -> int:
             if args.start:
                 print("\n".join(winservice.start().lines()))
         except (winservice.ServiceError, OSError) as exc:
-            return _fail(exc)
+            _fail(exc)
         return 0
     from transom.agent.systemd import SystemdError
 
     if args.account:
-        return _fail(ValueError("--account is for Windows; systemd runs the agent as root"))
+        _fail(ValueError("--account is for Windows; systemd runs the agent as root"))
     systemd = _systemd(args)
     try:
         path = systemd.install(service_command(options))
@@ -101,7 +100,7 @@ def _install(args: argparse.Namespace) -> int:
         if args.start:
             systemd.start()
     except (SystemdError, OSError, ValueError) as exc:
-        return _fail(exc)
+        _fail(exc)
     return 0
 
 
@@ -112,14 +111,14 @@ def _uninstall(args: argparse.Namespace) -> int:
         try:
             removed = winservice.uninstall(remove_event_source=args.remove_event_source)
         except (winservice.ServiceError, OSError) as exc:
-            return _fail(exc)
+            _fail(exc)
     else:
         from transom.agent.systemd import SystemdError
 
         try:
             removed = _systemd(args).uninstall()
         except (SystemdError, OSError) as exc:
-            return _fail(exc)
+            _fail(exc)
     print("removed" if removed else "not installed")
     return 0
 
@@ -131,7 +130,7 @@ def _control(args: argparse.Namespace) -> int:
         try:
             status = winservice.start() if args.action == "start" else winservice.stop()
         except (winservice.ServiceError, OSError) as exc:
-            return _fail(exc)
+            _fail(exc)
         print("\n".join(status.lines()))
         return 0
     from transom.agent.systemd import SystemdError
@@ -140,7 +139,7 @@ def _control(args: argparse.Namespace) -> int:
     try:
         systemd.start() if args.action == "start" else systemd.stop()
     except (SystemdError, OSError) as exc:
-        return _fail(exc)
+        _fail(exc)
     print(systemd.status())
     return 0
 
@@ -154,7 +153,7 @@ def _status(args: argparse.Namespace) -> int:
         try:
             status = winservice.query()
         except OSError as exc:
-            return _fail(exc)
+            _fail(exc)
         print("\n".join(status.lines()))
         state = status.state
     else:
