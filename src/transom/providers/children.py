@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,6 +156,36 @@ class ChildTracker:
 
 #: The agent's one tracker; the agent points it at its state directory at start-up.
 children = ChildTracker()
+
+
+def run_tracked(
+    args: list[str] | str,
+    what: str,
+    *,
+    timeout: float | None = None,
+    input: str | None = None,
+    **popen: Any,
+) -> subprocess.CompletedProcess[str]:
+    """subprocess.run for a change process: recorded while it runs, killed on timeout (which
+    raises subprocess.TimeoutExpired, as run does). Output is captured as text."""
+    with (
+        subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **{**popen_options(), **popen},
+        ) as proc,
+        children.tracking(proc, what),
+    ):
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc.pid)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def popen_options() -> dict[str, Any]:

@@ -324,11 +324,12 @@ def test_10_system_programs_run_by_absolute_path(monkeypatch: pytest.MonkeyPatch
     class Done:
         returncode, stderr = 0, ""
 
-    def run(cmd: Any, **kw: Any) -> Done:
+    def run(cmd: Any, *_: Any, **kw: Any) -> Done:
         ran.append(cmd)
         return Done()
 
     monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(win32, "run_tracked", run)  # msiexec: a tracked change process
     real = win32.Win32Facade(PowerShellHost(["unused"]))
     real.msi_install("C:\\p.msi", [], "C:\\log")
     real.reboot("config")

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from typing import IO, Any
 
+from transom.providers.children import ChildRecord, children
 from transom.providers.windows.facade import E_FAIL, WAIT_TIMEOUT, WindowsApiError
 from transom.providers.windows.system32 import powershell_exe
 
@@ -98,6 +99,7 @@ class PowerShellHost:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
+        self._record: ChildRecord | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=40)
         self._next_id = 0
@@ -197,6 +199,7 @@ class PowerShellHost:
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
         )
         self._proc = proc
+        self._record = children.started(proc.pid, "PowerShell host")
         self.starts += 1
         assert proc.stdout is not None and proc.stderr is not None
         threading.Thread(
@@ -217,6 +220,9 @@ class PowerShellHost:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.warning("powershell host %s did not exit after kill", proc.pid)
+        record, self._record = self._record, None
+        if record is not None:
+            children.ended(record)
         if self._stderr_pump is not None:
             # Its last words are what a "host exited" error quotes.
             self._stderr_pump.join(timeout=2)

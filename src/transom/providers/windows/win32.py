@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
+from transom.providers.children import run_tracked
 from transom.providers.windows import facade as f
 from transom.providers.windows.facade import WindowsApiError
 from transom.providers.windows.powershell import (
@@ -605,18 +606,15 @@ class Win32Facade:
         timeout: float,
     ) -> f.CommandResult:
         try:
-            done = subprocess.run(
+            done = run_tracked(
                 encoded_command(self._script_prefix, command_script()),
+                f"script {script[:80]!r}",
                 input=base64.b64encode(script.encode("utf-8")).decode("ascii"),
-                capture_output=True,
-                text=True,
                 encoding="utf-8",
                 errors="replace",
                 cwd=working_directory or None,
                 env={**os.environ, **environment},
                 timeout=timeout,
-                check=False,
-                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
         except subprocess.TimeoutExpired:
             raise WindowsApiError(
@@ -867,7 +865,7 @@ def _msi_arg(arg: str) -> str:
 def _msiexec(args: list[str]) -> int:
     command = subprocess.list2cmdline([msiexec_exe()]) + " " + " ".join(_msi_arg(a) for a in args)
     # A string command line reaches msiexec unchanged on Windows.
-    return subprocess.run(command, check=False).returncode
+    return run_tracked(command, f"msiexec {' '.join(args[:2])}").returncode
 
 
 # --- change notifications ---------------------------------------------------------------------
