@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv controlplane crds lint typecheck test unit demo bench clean
+.PHONY: venv controlplane wine wine-lane crds lint typecheck test unit demo bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -20,6 +20,14 @@ controlplane:
 	tools/controlplane/build.sh
 	tools/flux/build.sh
 
+# The Windows lane: Windows CPython 3.13 + pywin32 under Wine, cached in ~/.cache/transom/wine-*
+# (docs/windows-testing.md says what it covers and what only a real Windows runner does).
+wine:
+	tools/wine/setup.sh
+
+wine-lane: wine
+	tools/wine/run-lane.sh
+
 crds: venv
 	$(PY) -m transom.api.crds deploy
 
@@ -29,8 +37,9 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
-test: venv controlplane lint
+test: venv controlplane wine lint
 	$(VENV)/bin/pytest
+	tools/wine/run-lane.sh
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit

@@ -20,6 +20,23 @@ from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import NAMESPACES
 
+from . import platforms
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in platforms.MARKERS:
+        config.addinivalue_line("markers", marker)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = platforms.skip_reason(item)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    platforms.summary(terminalreporter)
+
 
 def report(request: pytest.FixtureRequest, line: str) -> None:
     """A line in pytest's own output, past output capture: start-up times belong in every run."""

@@ -8,6 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+if sys.platform == "win32":  # the benchmark modules use os.geteuid and inotify at import
+    pytest.skip("posix only: inotify and /proc", allow_module_level=True)
+
 from bench import drift_bench, engine_bench, footprint_bench
 from bench.workload import Row, make_workload, percentile
 

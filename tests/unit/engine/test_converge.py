@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,7 @@ def test_test_reports_differences_without_changing(tmp_path: Path) -> None:
     assert (tmp_path / "f").read_text() == "old"
 
 
+@pytest.mark.posix_only("posix file modes and the posix File provider")
 def test_apply_then_test_is_clean_and_second_apply_changes_nothing(tmp_path: Path) -> None:
     resources = doc(
         directory("d", tmp_path / "d", mode="0750"),
@@ -181,6 +183,7 @@ def _build(spec: dict[str, Any], root: Path) -> list[dict[str, Any]]:
     return items
 
 
+@pytest.mark.posix_only("posix file modes and the posix File provider")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=_spec)
 def test_second_run_changes_nothing(spec: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from .helpers import doc, file, posix_engine
 SECRET_REF = {"secretKeyRef": {"name": "db", "key": "password"}}
 
 
+@pytest.mark.posix_only("posix file modes (on Windows the state directory's ACL protects it)")
 def test_journal_survives_restart_and_lets_the_agent_run_offline(tmp_path: Path) -> None:
     resources = doc(
         file("conf", tmp_path / "app.conf", content="v2"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from transom.api.resources import Resource
 from transom.engine.converge import Engine
 from transom.engine.provider import State
@@ -37,6 +39,7 @@ class Recorder:
         self.calls.append(("after", token, resource.name, after, error))
 
 
+@pytest.mark.posix_only("posix file modes and the posix File provider")
 def test_observer_hears_each_change_with_before_and_after_states(tmp_path: Path) -> None:
     recorder = Recorder()
     engine = posix_engine(observer=recorder)

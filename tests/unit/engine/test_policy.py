@@ -55,6 +55,7 @@ def test_dot_dot_traversal_is_caught(tmp_path: Path) -> None:
     assert not (tmp_path / "escaped.conf").exists()
 
 
+@pytest.mark.posix_only("posix symlinks (Windows needs SeCreateSymbolicLinkPrivilege)")
 def test_symlink_out_of_an_allowed_root_is_caught(tmp_path: Path) -> None:
     (tmp_path / "allowed").mkdir()
     (tmp_path / "secret-place").mkdir()
@@ -67,6 +68,7 @@ def test_symlink_out_of_an_allowed_root_is_caught(tmp_path: Path) -> None:
     assert not (tmp_path / "secret-place" / "x.conf").exists()
 
 
+@pytest.mark.posix_only("posix symlinks (Windows needs SeCreateSymbolicLinkPrivilege)")
 def test_symlinked_file_out_of_root_is_caught(tmp_path: Path) -> None:
     (tmp_path / "allowed").mkdir()
     target = tmp_path / "target"

@@ -89,6 +89,7 @@ def _env(name: str, file: Path, value: str | None) -> dict[str, Any]:
     return {"name": f"env-{name.lower()}", "environmentVariable": props}
 
 
+@pytest.mark.posix_only("the posix environment file provider (Windows has its own)")
 def test_environment_file_lines_are_added_updated_and_removed_in_place(tmp_path: Path) -> None:
     env = tmp_path / "environment"
     env.write_text('# managed by hand too\nPATH="/usr/bin"\nJAVA_HOME=/old\nLANG=C\n')
@@ -115,6 +116,7 @@ def _command(tmp_path: Path, test: str, set_: str, **extra: Any) -> dict[str, An
     }
 
 
+@pytest.mark.posix_only("posix commands run through /bin/sh")
 def test_command_runs_set_only_when_test_fails(tmp_path: Path) -> None:
     resources = doc(_command(tmp_path, "test -f marker", "echo run >> log; touch marker"))
     engine = posix_engine()
@@ -123,18 +125,21 @@ def test_command_runs_set_only_when_test_fails(tmp_path: Path) -> None:
     assert (tmp_path / "log").read_text() == "run\n"
 
 
+@pytest.mark.posix_only("posix commands run through /bin/sh")
 def test_command_failure_reports_its_output(tmp_path: Path) -> None:
     report = posix_engine().apply(doc(_command(tmp_path, "false", "echo broken >&2; exit 3")))
     assert report.results[0].reason == COMMAND_FAILED
     assert report.results[0].message == "set command exited 3: broken"
 
 
+@pytest.mark.posix_only("posix commands run through /bin/sh")
 def test_command_whose_test_still_fails_after_set_is_not_converged(tmp_path: Path) -> None:
     report = posix_engine().apply(doc(_command(tmp_path, "false", "true")))
     assert report.results[0].status is Status.FAILED
     assert report.results[0].reason == "NotConverged"
 
 
+@pytest.mark.posix_only("posix commands run through /bin/sh")
 @pytest.mark.timeout(20)
 def test_command_timeout_kills_the_process_group(tmp_path: Path) -> None:
     started = time.monotonic()

@@ -15,6 +15,11 @@ from transom.api.conditions import CHECKSUM_MISMATCH
 from transom.engine.atomicfile import TEMP_PREFIX, write_atomic
 from transom.engine.result import Status
 
+if sys.platform == "win32":
+    pytest.skip(
+        "posix only: posix file modes, owners and the posix File provider", allow_module_level=True
+    )
+
 ROOT = os.geteuid() == 0
 
 

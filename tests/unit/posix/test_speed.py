@@ -9,9 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.unit.engine.helpers import doc, file, posix_engine
 
 
+@pytest.mark.posix_only("posix file modes and the posix File provider")
 def test_no_op_check_of_500_files_is_fast(tmp_path: Path) -> None:
     resources = doc(
         *(

@@ -12,7 +12,10 @@ from transom.providers.windows.win32 import Win32Facade
 
 from .conftest import REAL, converges, engine
 
-pytestmark = pytest.mark.skipif(not REAL, reason="needs Windows PowerShell (TRANSOM_FACADE=win32)")
+pytestmark = [
+    pytest.mark.skipif(not REAL, reason="needs Windows PowerShell (TRANSOM_FACADE=win32)"),
+    pytest.mark.wine_lacks("PowerShell: Wine's powershell.exe is a stub"),
+]
 
 
 def test_host_round_trip_and_errors(facade: WindowsFacade) -> None:

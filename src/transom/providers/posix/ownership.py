@@ -1,10 +1,12 @@
-"""posix mode, owner and group: reading them as wire values, and applying desired ones."""
+"""posix mode, owner and group: reading them as wire values, and applying desired ones.
+
+``pwd`` and ``grp`` are imported where they are used: the Windows providers reuse the posix
+archive and file code, and Windows CPython has neither module.
+"""
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import stat
 from typing import Any
 
@@ -22,6 +24,8 @@ def modes_equal(desired: Any, actual: Any) -> bool:
 def user_name(uid: int, ctx: Context) -> str:
     names: dict[int, str] = ctx.cache.setdefault("posix.users", {})
     if uid not in names:
+        import pwd  # noqa: PLC0415  (posix only, see the module docstring)
+
         try:
             names[uid] = pwd.getpwuid(uid).pw_name
         except KeyError:
@@ -32,6 +36,8 @@ def user_name(uid: int, ctx: Context) -> str:
 def group_name(gid: int, ctx: Context) -> str:
     names: dict[int, str] = ctx.cache.setdefault("posix.groups", {})
     if gid not in names:
+        import grp  # noqa: PLC0415  (posix only, see the module docstring)
+
         try:
             names[gid] = grp.getgrgid(gid).gr_name
         except KeyError:
@@ -40,6 +46,8 @@ def group_name(gid: int, ctx: Context) -> str:
 
 
 def uid_of(name: str) -> int:
+    import pwd  # noqa: PLC0415  (posix only, see the module docstring)
+
     try:
         return pwd.getpwnam(name).pw_uid
     except KeyError:
@@ -49,6 +57,8 @@ def uid_of(name: str) -> int:
 
 
 def gid_of(name: str) -> int:
+    import grp  # noqa: PLC0415  (posix only, see the module docstring)
+
     try:
         return grp.getgrnam(name).gr_gid
     except KeyError:
