@@ -21,13 +21,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], state_dir
         "install",
         help="install the agent as a service (Windows service, or systemd unit) and enable it",
     )
-    install.add_argument("--state-dir", type=Path, default=state_dir)
+    install.add_argument(
+        "--state-dir",
+        type=Path,
+        default=state_dir,
+        metavar="DIR",
+        help="the enrolled agent's state directory, passed to `agent run`",
+    )
     install.add_argument("--config", type=Path, help="agent.yaml the service runs with")
     install.add_argument(
         "--root", action="append", default=[], help="passed to `agent run` (repeatable)"
     )
     install.add_argument("--policy", type=Path, help="host policy file, passed to `agent run`")
-    install.add_argument("--log-level", default="INFO")
+    install.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="how much the service logs, passed to `agent run`",
+    )
     install.add_argument("--account", help=ACCOUNT_HELP)
     install.add_argument(
         "--unit-dir",
