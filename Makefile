@@ -32,10 +32,13 @@ crds: venv
 	$(PY) -m transom.api.crds deploy
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools/lint
+	$(VENV)/bin/ruff format --check src tests bench tools/lint
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --config-file tools/lint/mypy-win32.toml
+	$(PY) -m tools.lint.powershell
+	$(PY) -m tools.lint.privileged
 
 test: venv controlplane wine lint
 	$(VENV)/bin/pytest

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ntpath
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -38,13 +39,13 @@ def secure_state_dir(path: Path, windows: ProtectedDirs | None = None) -> None:
     """Create ``path`` private if missing, then refuse (StateDirError) if it or anything in
     it is writable by another account. ``windows``: the facade to use on Windows (a real
     Win32Facade when None there)."""
-    if windows is None and os.name == "nt":
+    if windows is None and sys.platform == "win32":
         from transom.providers.windows.win32 import Win32Facade  # noqa: PLC0415 - per platform
 
         windows = Win32Facade()
     if windows is not None:
         _check_windows(windows, str(path))
-    else:
+    elif sys.platform != "win32":
         _check_posix(path)
 
 
@@ -67,22 +68,25 @@ def _check_windows(os_: ProtectedDirs, root: str) -> None:
             pending += [ntpath.join(current, name) for name in os_.dir_list(current)]
 
 
-def _check_posix(root: Path) -> None:
-    if not root.exists():
-        root.mkdir(mode=0o700, parents=True)
-    me = os.geteuid()
-    for directory, dirs, files in os.walk(root):
-        for name in [None, *dirs, *files]:
-            path = Path(directory) if name is None else Path(directory) / name
-            st = path.lstat()
-            problem = ""
-            if st.st_uid not in (me, 0):
-                problem = f"is owned by uid {st.st_uid}"
-            elif not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                problem = f"is writable by {'others' if st.st_mode & stat.S_IWOTH else 'group'}"
-            if problem:
-                raise StateDirError(
-                    f"state directory {root} is not private: {path} {problem}; only the "
-                    f"agent's account (uid {me}) or root may own or write anything there. "
-                    f"Remove what you did not create, then: chmod -R go-w {root}"
-                )
+# Defined off Windows only: os.geteuid and the mode bits are posix's.
+if sys.platform != "win32":
+
+    def _check_posix(root: Path) -> None:
+        if not root.exists():
+            root.mkdir(mode=0o700, parents=True)
+        me = os.geteuid()
+        for directory, dirs, files in os.walk(root):
+            for name in [None, *dirs, *files]:
+                path = Path(directory) if name is None else Path(directory) / name
+                st = path.lstat()
+                problem = ""
+                if st.st_uid not in (me, 0):
+                    problem = f"is owned by uid {st.st_uid}"
+                elif not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                    problem = f"is writable by {'others' if st.st_mode & stat.S_IWOTH else 'group'}"
+                if problem:
+                    raise StateDirError(
+                        f"state directory {root} is not private: {path} {problem}; only the "
+                        f"agent's account (uid {me}) or root may own or write anything there. "
+                        f"Remove what you did not create, then: chmod -R go-w {root}"
+                    )

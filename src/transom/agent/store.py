@@ -4,6 +4,7 @@ Windows, behind one small interface so the rest of the agent does not care which
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +27,7 @@ class SecretStore(Protocol):
 
 
 def _owner_only(fd: int) -> None:
-    if os.name == "posix":
+    if sys.platform != "win32":
         os.fchmod(fd, 0o600)
 
 

@@ -210,6 +210,9 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Windows:
         "pywintypes": pt,
         "win32com.client": _wmi_module(win),
     }
+    package = types.ModuleType("win32com")
+    package.client = modules["win32com.client"]  # type: ignore[attr-defined]
+    modules["win32com"] = package
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     return win

@@ -32,12 +32,12 @@ def system32(*parts: str) -> str:
 
 def powershell_exe() -> str:
     """Windows PowerShell 5.1 (not pwsh: Server 2016 ships only this one)."""
-    return system32("WindowsPowerShell", "v1.0", "powershell.exe")
+    return system32("WindowsPowerShell", "v1.0", "powershell.exe")  # privileged-ok: absolute
 
 
 def msiexec_exe() -> str:
-    return system32("msiexec.exe")
+    return system32("msiexec.exe")  # privileged-ok: joined to System32
 
 
 def shutdown_exe() -> str:
-    return system32("shutdown.exe")
+    return system32("shutdown.exe")  # privileged-ok: joined to System32

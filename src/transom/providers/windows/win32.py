@@ -1,9 +1,11 @@
 """The real facade: winreg, pywin32, ctypes and the long-lived PowerShell host.
 
-Windows-only modules are imported on first use, so this module imports (and type-checks) on
-any OS. Only APIs present on Windows Server 2016 are used. Every failure leaves as
-``WindowsApiError`` with the Win32 code: winreg raises OSError (``winerror``), pywin32 raises
-``pywintypes.error`` (``winerror``), and both are converted in ``_win``.
+Windows-only modules (winreg, pywin32) are imported inside the functions that use them, so
+this module imports on any OS; ``make lint`` type-checks it for ``--platform win32`` against
+typeshed's winreg and types-pywin32. Only APIs present on Windows Server 2016 are used. Every
+failure leaves as ``WindowsApiError`` with the Win32 code: winreg raises OSError
+(``winerror``), pywin32 raises ``pywintypes.error`` (``winerror``), and both are converted in
+``_win``.
 
 PowerShell-backed operations (features, firewall, tasks, IIS, DSC) use the cmdlets Server 2016
 ships (ServerManager, NetSecurity, ScheduledTasks, WebAdministration, PSDesiredStateConfiguration)
@@ -16,7 +18,6 @@ from __future__ import annotations
 import base64
 import ctypes
 import hashlib
-import importlib
 import ntpath
 import os
 import shutil
@@ -38,11 +39,6 @@ from transom.providers.windows.powershell import (
     powershell_prefix,
 )
 from transom.providers.windows.system32 import msiexec_exe, shutdown_exe
-
-
-def _mod(name: str) -> Any:
-    """A Windows-only module (winreg, win32service, ...), imported when first needed."""
-    return importlib.import_module(name)
 
 
 @contextmanager
@@ -129,11 +125,13 @@ class Win32Facade:
     # --- registry -----------------------------------------------------------------------------
 
     def _open(self, hive: f.Hive, key: str, view: f.View, access: int) -> Any:
-        winreg = _mod("winreg")
+        import winreg
+
         return winreg.OpenKeyEx(getattr(winreg, _HIVES[hive]), key, 0, access | _view_flag(view))
 
     def reg_key_exists(self, hive: f.Hive, key: str, view: f.View) -> bool:
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegOpenKeyEx"):
             try:
                 self._open(hive, key, view, winreg.KEY_READ).Close()
@@ -142,19 +140,22 @@ class Win32Facade:
         return True
 
     def reg_create_key(self, hive: f.Hive, key: str, view: f.View) -> None:
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegCreateKeyEx"):
             winreg.CreateKeyEx(
                 getattr(winreg, _HIVES[hive]), key, 0, winreg.KEY_WRITE | _view_flag(view)
             ).Close()
 
     def reg_has_subkeys(self, hive: f.Hive, key: str, view: f.View) -> bool:
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegQueryInfoKey"), self._open(hive, key, view, winreg.KEY_READ) as h:
             return bool(winreg.QueryInfoKey(h)[0] > 0)
 
     def reg_delete_key(self, hive: f.Hive, key: str, view: f.View, *, recursive: bool) -> None:
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegDeleteKeyEx"):
             if recursive:
                 # RegDeleteTree has no view flag; deleting depth-first through the view does.
@@ -167,7 +168,8 @@ class Win32Facade:
     def reg_query_value(
         self, hive: f.Hive, key: str, name: str, view: f.View
     ) -> tuple[f.RegData, int]:
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegQueryValueEx"), self._open(hive, key, view, winreg.KEY_QUERY_VALUE) as h:
             data, value_type = winreg.QueryValueEx(h, name)
         if data is None:
@@ -179,12 +181,14 @@ class Win32Facade:
         self, hive: f.Hive, key: str, name: str, view: f.View, *, value_type: int, data: f.RegData
     ) -> None:
         f.check_reg_data(value_type, data)
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegSetValueEx"), self._open(hive, key, view, winreg.KEY_SET_VALUE) as h:
             winreg.SetValueEx(h, name, 0, value_type, data)
 
     def reg_delete_value(self, hive: f.Hive, key: str, name: str, view: f.View) -> None:
-        winreg = _mod("winreg")
+        import winreg
+
         with _win("RegDeleteValue"), self._open(hive, key, view, winreg.KEY_SET_VALUE) as h:
             winreg.DeleteValue(h, name)
 
@@ -192,7 +196,8 @@ class Win32Facade:
 
     @contextmanager
     def _service(self, name: str, function: str, access: int) -> Iterator[Any]:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with _win(function):
             scm = ws.OpenSCManager(None, None, _SC_MANAGER_CONNECT)
             try:
@@ -205,7 +210,8 @@ class Win32Facade:
                 ws.CloseServiceHandle(scm)
 
     def service_query(self, name: str) -> tuple[f.ServiceConfig, int]:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with self._service(name, "QueryServiceConfig", _SERVICE_READ) as h:
             cfg = ws.QueryServiceConfig(h)
             delayed = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_DELAYED_AUTO_START_INFO)
@@ -219,10 +225,12 @@ class Win32Facade:
             account=cfg[7] or "LocalSystem",
             description=description or "",
         )
-        return config, int(status["CurrentState"])
+        # types-pywin32 says SERVICE_STATUS; QueryServiceStatusEx returns a dict (its docs).
+        return config, int(status["CurrentState"])  # type: ignore[index, unused-ignore]
 
     def service_create(self, name: str, config: f.ServiceConfig, password: str | None) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with _win("CreateService"):
             scm = ws.OpenSCManager(None, None, _SC_MANAGER_CONNECT | _SC_MANAGER_CREATE_SERVICE)
             try:
@@ -267,7 +275,8 @@ class Win32Facade:
         account: str | None = None,
         password: str | None = None,
     ) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         if account is not None and password is None and _passwordless(account):
             # Built-in, virtual and managed service accounts take an empty password; None
             # would keep the previous account's.
@@ -295,7 +304,8 @@ class Win32Facade:
                 ws.ChangeServiceConfig2(h, ws.SERVICE_CONFIG_DESCRIPTION, description)
 
     def service_query_failure_actions(self, name: str) -> f.FailureActions:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with self._service(name, "QueryServiceConfig2", _SERVICE_QUERY_CONFIG) as h:
             raw = ws.QueryServiceConfig2(h, ws.SERVICE_CONFIG_FAILURE_ACTIONS) or {}
         return f.FailureActions(
@@ -305,7 +315,8 @@ class Win32Facade:
         )
 
     def service_set_failure_actions(self, name: str, actions: f.FailureActions) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         kinds = {kind for kind, _ in actions.actions}
         # A restart action needs SERVICE_START on the handle; a reboot action needs the
         # caller's SeShutdownPrivilege enabled (present in SYSTEM's token, but disabled).
@@ -327,22 +338,26 @@ class Win32Facade:
             )
 
     def service_start(self, name: str) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with self._service(name, "StartService", _SERVICE_START) as h:
             ws.StartService(h, None)
 
     def service_stop(self, name: str) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with self._service(name, "ControlService", _SERVICE_STOP) as h:
             ws.ControlService(h, ws.SERVICE_CONTROL_STOP)
 
     def service_continue(self, name: str) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with self._service(name, "ControlService", _SERVICE_PAUSE_CONTINUE) as h:
             ws.ControlService(h, ws.SERVICE_CONTROL_CONTINUE)
 
     def service_delete(self, name: str) -> None:
-        ws = _mod("win32service")
+        import win32service as ws
+
         with self._service(name, "DeleteService", _DELETE) as h:
             ws.DeleteService(h)
 
@@ -363,7 +378,8 @@ class Win32Facade:
             return handle.read()
 
     def file_write_atomic(self, path: str, data: bytes) -> None:
-        win32file = _mod("win32file")
+        import win32file
+
         directory = os.path.dirname(path)  # noqa: PTH120
         with _win("CreateFile"):
             fd, temp = tempfile.mkstemp(dir=directory, prefix=".transom-", suffix=".tmp")
@@ -406,7 +422,8 @@ class Win32Facade:
                 os.rmdir(path)  # noqa: PTH106
 
     def acl_get(self, path: str) -> list[f.Ace]:
-        sec = _mod("win32security")
+        import win32security as sec
+
         with _win("GetNamedSecurityInfo"):
             sd = sec.GetNamedSecurityInfo(path, sec.SE_FILE_OBJECT, sec.DACL_SECURITY_INFORMATION)
             dacl = sd.GetSecurityDescriptorDacl()
@@ -426,12 +443,14 @@ class Win32Facade:
         return out
 
     def account_sid(self, name: str) -> str:
-        sec = _mod("win32security")
+        import win32security as sec
+
         with _win("LookupAccountName"):
             return str(sec.ConvertSidToStringSid(_lookup_sid(sec, name)))
 
     def acl_add(self, path: str, aces: list[f.Ace]) -> None:
-        sec = _mod("win32security")
+        import win32security as sec
+
         inherit = _CONTAINER_AND_OBJECT_INHERIT if os.path.isdir(path) else 0  # noqa: PTH112
         with _win("SetNamedSecurityInfo"):
             sd = sec.GetNamedSecurityInfo(path, sec.SE_FILE_OBJECT, sec.DACL_SECURITY_INFORMATION)
@@ -467,7 +486,8 @@ class Win32Facade:
             )
 
     def dir_create_protected(self, path: str) -> None:
-        sec = _mod("win32security")
+        import win32security as sec
+
         missing = []
         probe = ntpath.normpath(path)
         while probe and not os.path.isdir(probe):  # noqa: PTH112
@@ -484,7 +504,8 @@ class Win32Facade:
                 _protect(sec, path)
 
     def untrusted_writers(self, path: str) -> list[str]:
-        sec = _mod("win32security")
+        import win32security as sec
+
         with _win("GetNamedSecurityInfo"):
             sd = sec.GetNamedSecurityInfo(
                 path,
@@ -495,7 +516,8 @@ class Win32Facade:
             found: list[str] = []
             if str(sec.ConvertSidToStringSid(owner)) not in f.TRUSTED_SIDS:
                 found.append(f"owner {_account_name(sec, owner)}")
-            dacl = sd.GetSecurityDescriptorDacl()
+            # None for a NULL DACL, which types-pywin32 leaves out.
+            dacl: Any = sd.GetSecurityDescriptorDacl()
             if dacl is None:
                 # A NULL DACL grants everyone everything.
                 return [*found, "Everyone (no DACL)"]
@@ -670,7 +692,8 @@ class Win32Facade:
         # Win32_OperatingSystem.LastBootUpTime: documented for every SKU, kept by the kernel
         # across clock changes. PrefetchParameters\BootId is the prefetcher's, which Server
         # SKUs do not run by default.
-        client = _mod("win32com.client")
+        from win32com import client
+
         with _win("Win32_OperatingSystem"):
             wmi = client.GetObject("winmgmts:{impersonationLevel=impersonate}!\\\\.\\root\\cimv2")
             for os_info in wmi.ExecQuery("SELECT LastBootUpTime FROM Win32_OperatingSystem"):
@@ -767,14 +790,19 @@ def default_staging_dir() -> str:
 
 def _enable_privilege(name: str) -> None:
     """Enable a privilege the process token holds (AdjustTokenPrivileges)."""
-    sec, api = _mod("win32security"), _mod("win32api")
+    import win32api as api
+    import win32security as sec
+
     with _win("AdjustTokenPrivileges"):
         token = sec.OpenProcessToken(
             api.GetCurrentProcess(), _TOKEN_ADJUST_PRIVILEGES | _TOKEN_QUERY
         )
         try:
-            luid = sec.LookupPrivilegeValue(None, name)
-            sec.AdjustTokenPrivileges(token, False, [(luid, _SE_PRIVILEGE_ENABLED)])
+            # types-pywin32: the system name may be None (this computer), and a
+            # PyTOKEN_PRIVILEGES is given as a sequence of (LUID, attributes) tuples.
+            luid = sec.LookupPrivilegeValue(None, name)  # type: ignore[arg-type, unused-ignore]
+            privileges = [(luid, _SE_PRIVILEGE_ENABLED)]
+            sec.AdjustTokenPrivileges(token, False, privileges)  # type: ignore[arg-type, unused-ignore]
             # It succeeds without enabling a privilege the token lacks; only this tells.
             if api.GetLastError() == _ERROR_NOT_ALL_ASSIGNED:
                 raise WindowsApiError(
@@ -788,16 +816,18 @@ def _enable_privilege(name: str) -> None:
 def _verified_handle(path: str, sha256: str) -> Iterator[None]:
     """Hold ``path`` open for reading with read sharing only (nobody can write, rename or
     delete it meanwhile) after checking its digest through that same handle."""
-    win32file = _mod("win32file")
+    import win32file
+
     with _win("CreateFile"):
         handle = win32file.CreateFile(
             path, _GENERIC_READ, _FILE_SHARE_READ, None, _OPEN_EXISTING, 0, None
         )
     try:
         digest = hashlib.sha256()
+        # types-pywin32 types the handle as int (see below).
         with _win("ReadFile"):
             while True:
-                _, chunk = win32file.ReadFile(handle, 1 << 20)
+                _, chunk = win32file.ReadFile(handle, 1 << 20)  # type: ignore[call-overload, unused-ignore]
                 if not chunk:
                     break
                 digest.update(chunk)
@@ -818,7 +848,9 @@ def _lookup_sid(sec: Any, name: str) -> Any:
     if name.upper().startswith("S-1-"):
         return sec.ConvertStringSidToSid(name)
     if name.startswith(".\\"):
-        name = f"{_mod('win32api').GetComputerName()}{name[1:]}"
+        import win32api
+
+        name = f"{win32api.GetComputerName()}{name[1:]}"
     return sec.LookupAccountName(None, name)[0]
 
 
@@ -870,6 +902,10 @@ def _msiexec(args: list[str]) -> int:
 
 # --- change notifications ---------------------------------------------------------------------
 
+# Local overrides of types-pywin32 (the "type: ignore"s below): it types file handles as int,
+# where pywin32 takes the PyHANDLE CreateFile returns; FILE_NOTIFY_INFORMATION's buffer as str,
+# where it is the read buffer; RegOpenKeyEx as (key, subKey, sam, reserved), where pywin32
+# takes (key, subKey, reserved, sam); and PyHKEY.Close as untyped.
 _FILE_LIST_DIRECTORY = 0x0001
 _GENERIC_READ = 0x8000_0000
 _FILE_SHARE_READ = 0x1
@@ -890,11 +926,10 @@ class _DirectorySubscription:
     """ReadDirectoryChangesW, overlapped so wait() can time out."""
 
     def __init__(self, path: str, subtree: bool) -> None:
-        win32file, win32event, pywintypes = (
-            _mod("win32file"),
-            _mod("win32event"),
-            _mod("pywintypes"),
-        )
+        import pywintypes
+        import win32event
+        import win32file
+
         self._subtree = subtree
         with _win("CreateFile"):
             self._handle = win32file.CreateFile(
@@ -912,25 +947,32 @@ class _DirectorySubscription:
         self._arm()
 
     def _arm(self) -> None:
-        win32file = _mod("win32file")
+        import win32file
+
         with _win("ReadDirectoryChangesW"):
             win32file.ReadDirectoryChangesW(
-                self._handle, self._buffer, self._subtree, _DIRECTORY_FILTER, self._overlapped
+                self._handle,  # type: ignore[arg-type, unused-ignore]
+                self._buffer,
+                self._subtree,
+                _DIRECTORY_FILTER,
+                self._overlapped,
             )
 
     def wait(self, timeout: float) -> frozenset[str] | None:
-        win32file, win32event = _mod("win32file"), _mod("win32event")
+        import win32event
+        import win32file
+
         with _win("WaitForSingleObject"):
             if win32event.WaitForSingleObject(self._overlapped.hEvent, int(timeout * 1000)) != (
                 _WAIT_OBJECT_0
             ):
                 return None
-            size = win32file.GetOverlappedResult(self._handle, self._overlapped, True)
+            size = win32file.GetOverlappedResult(self._handle, self._overlapped, True)  # type: ignore[arg-type, unused-ignore]
             # Zero bytes: the buffer overflowed and the OS dropped the details; rescan.
             names = (
                 frozenset(
                     name.rsplit("\\", 1)[-1].lower()
-                    for _, name in win32file.FILE_NOTIFY_INFORMATION(self._buffer, size)
+                    for _, name in win32file.FILE_NOTIFY_INFORMATION(self._buffer, size)  # type: ignore[arg-type, unused-ignore]
                 )
                 if size
                 else frozenset()
@@ -940,13 +982,14 @@ class _DirectorySubscription:
         return names
 
     def close(self) -> None:
-        win32file = _mod("win32file")
+        import win32file
+
         with _win("CloseHandle"):
-            win32file.CancelIo(self._handle)
+            win32file.CancelIo(self._handle)  # type: ignore[arg-type, unused-ignore]
             # The kernel writes into the buffer until the cancelled read completes: wait for
             # it (ERROR_OPERATION_ABORTED) before the handle and the buffer go.
             try:
-                win32file.GetOverlappedResult(self._handle, self._overlapped, True)
+                win32file.GetOverlappedResult(self._handle, self._overlapped, True)  # type: ignore[arg-type, unused-ignore]
             except Exception as exc:  # pywintypes.error
                 if getattr(exc, "winerror", None) != _ERROR_OPERATION_ABORTED:
                     raise
@@ -957,21 +1000,29 @@ class _RegistrySubscription:
     """RegNotifyChangeKeyValue: asynchronous, fires once, so re-armed after each event."""
 
     def __init__(self, hive: f.Hive, key: str, view: f.View) -> None:
-        win32api, win32con, win32event = _mod("win32api"), _mod("win32con"), _mod("win32event")
+        import win32api
+        import win32con
+        import win32event
+
         with _win("RegOpenKeyEx"):
             self._key = win32api.RegOpenKeyEx(
-                getattr(win32con, _HIVES[hive]), key, 0, _KEY_NOTIFY | _view_flag(view)
+                getattr(win32con, _HIVES[hive]),
+                key,
+                0,
+                _KEY_NOTIFY | _view_flag(view),  # type: ignore[arg-type, unused-ignore]
             )
         self._event = win32event.CreateEvent(None, False, False, None)
         self._arm()
 
     def _arm(self) -> None:
-        win32api = _mod("win32api")
+        import win32api
+
         with _win("RegNotifyChangeKeyValue"):
             win32api.RegNotifyChangeKeyValue(self._key, False, _REGISTRY_FILTER, self._event, True)
 
     def wait(self, timeout: float) -> frozenset[str] | None:
-        win32event = _mod("win32event")
+        import win32event
+
         with _win("WaitForSingleObject"):
             fired = win32event.WaitForSingleObject(self._event, int(timeout * 1000))
         if fired != _WAIT_OBJECT_0:
@@ -981,7 +1032,7 @@ class _RegistrySubscription:
 
     def close(self) -> None:
         with _win("RegCloseKey"):
-            self._key.Close()
+            self._key.Close()  # type: ignore[no-untyped-call, unused-ignore]
 
 
 class _ServiceNotify(ctypes.Structure):
