@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 plan.resources,
                 document.mode,
                 document.reboot_policy,
-                source={"file": str(args.file.resolve())},
+                file=str(args.file.resolve()),
             )
     if args.output == "json":
         print(json.dumps(report.to_json(), indent=2))

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from datetime import datetime, time
 from pathlib import Path
 
 import pytest
 
-from transom.api.configuration import Mode, RebootMode, RebootPolicy
-from transom.engine.journal import Journal
+from transom.api.assignment import AssignmentSource
+from transom.api.configuration import Mode, RebootMode, RebootPolicy, RemovalPolicy
+from transom.engine.journal import AssignmentOrigin, Journal, JournalFormatError
 from transom.engine.reboot import RebootCoordinator, RebootDecision, in_window
 from transom.engine.result import Action, ResourceOutcome, RunReport, Status
 
 from .helpers import doc, file, posix_engine
 
 SECRET_REF = {"secretKeyRef": {"name": "db", "key": "password"}}
+ORIGIN = AssignmentOrigin(
+    uid="u-1",
+    generation=3,
+    removal_policy=RemovalPolicy.DELETE,
+    source=AssignmentSource.model_validate(
+        {"configuration": {"namespace": "default", "name": "web"}, "generation": 7}
+    ),
+)
 
 
 @pytest.mark.posix_only("posix file modes (on Windows the state directory's ACL protects it)")
@@ -28,7 +38,7 @@ def test_journal_survives_restart_and_lets_the_agent_run_offline(tmp_path: Path)
         resources,
         Mode.APPLY_AND_MONITOR,
         RebootPolicy(mode=RebootMode.IF_NEEDED),
-        {"generation": 7},
+        origin=ORIGIN,
     )
     # A new process: only the state directory is shared.
     entry = Journal(tmp_path / "state").load()
@@ -36,7 +46,7 @@ def test_journal_survives_restart_and_lets_the_agent_run_offline(tmp_path: Path)
     assert entry.resources == tuple(resources)
     assert entry.mode is Mode.APPLY_AND_MONITOR
     assert entry.reboot_policy.mode.value == "IfNeeded"
-    assert entry.source == {"generation": 7}
+    assert entry.origin == ORIGIN and entry.completed
     journal_file = tmp_path / "state" / "journal.json"
     assert stat.S_IMODE(journal_file.stat().st_mode) == 0o600
     report = posix_engine().apply(entry.resources[:1])
@@ -47,6 +57,62 @@ def test_journal_is_empty_before_the_first_record(tmp_path: Path) -> None:
     assert Journal(tmp_path).load() is None
     with pytest.raises(ValueError, match="no desired state recorded"):
         Journal(tmp_path).set_reboot(None)
+
+
+#: A journal as format 1 wrote it (the agent before the typed record): a host upgraded in
+#: place must keep its desired state, where it came from, and whether its run finished.
+V1_JOURNAL = {
+    "version": 1,
+    "resources": [{"name": "a", "file": {"path": "/srv/a", "content": "x"}}],
+    "mode": "ApplyAndMonitor",
+    "rebootPolicy": {"mode": "IfNeeded"},
+    "source": {
+        "configuration": {"namespace": "default", "name": "web"},
+        "generation": 7,
+        "revision": "main@sha1:abc",
+        "uid": "u-1",
+        "assignmentGeneration": 3,
+        "removalPolicy": "Delete",
+        "completed": False,
+    },
+    "appliedAt": "2026-11-30T10:00:00Z",
+    "reboot": {"bootId": "b1", "resources": ["a"], "requestedAt": "2026-11-30T10:00:01Z"},
+}
+
+
+def test_format_1_journal_is_read_and_rewritten_as_format_2(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.path.write_text(json.dumps(V1_JOURNAL), encoding="utf-8")
+    entry = journal.load()
+    assert entry is not None
+    assert entry.origin is not None
+    assert (entry.origin.uid, entry.origin.generation) == ("u-1", 3)
+    assert entry.origin.removal_policy is RemovalPolicy.DELETE
+    assert entry.origin.source.configuration.name == "web"
+    assert (entry.origin.source.generation, entry.origin.source.revision) == (7, "main@sha1:abc")
+    assert not entry.completed  # interrupted before the upgrade: the run is done again
+    assert entry.reboot is not None and entry.reboot.boot_id == "b1"
+    assert entry.mode is Mode.APPLY_AND_MONITOR
+    # The next write is format 2 and keeps the pending reboot.
+    journal.set_reboot(entry.reboot)
+    assert json.loads(journal.path.read_text())["version"] == 2
+    assert journal.load() == entry
+
+
+def test_format_1_journal_of_transom_apply_keeps_the_file(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    raw = {**V1_JOURNAL, "source": {"file": "/etc/transom/site.yaml"}}
+    journal.path.write_text(json.dumps(raw), encoding="utf-8")
+    entry = journal.load()
+    assert entry is not None
+    assert entry.origin is None and entry.file == "/etc/transom/site.yaml" and entry.completed
+
+
+def test_unknown_journal_version_is_a_clear_error(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.path.write_text(json.dumps({**V1_JOURNAL, "version": 9}), encoding="utf-8")
+    with pytest.raises(JournalFormatError, match="version is 9"):
+        journal.load()
 
 
 def test_failed_journal_write_keeps_the_previous_entry(
