@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from transom.agent import status as st
-from transom.agent.runner import _NETWORK_ERRORS, Agent
+from transom.agent.retry import NETWORK_ERRORS
+from transom.agent.runner import Agent
 from transom.api.names import LEASE_NAME
 from transom.kube.client import ApiError
 from transom.kube.kinds import HOSTS, LEASES
@@ -99,7 +100,7 @@ async def _final_checkpoint(agent: Agent) -> None:
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
             await agent.kube.patch(HOSTS.path(name=agent.host, subresource="status"), body)
-    except (ApiError, *_NETWORK_ERRORS) as exc:
+    except (ApiError, *NETWORK_ERRORS) as exc:
         log.info("stop: final audit checkpoint not published (the next start does): %s", exc)
 
 
@@ -116,5 +117,5 @@ async def _release_lease(agent: Agent) -> None:
                 {"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now}
             )
             await agent.kube.replace(path, lease)
-    except (ApiError, *_NETWORK_ERRORS) as exc:
+    except (ApiError, *NETWORK_ERRORS) as exc:
         log.info("stop: Lease not released (it expires by itself): %s", exc)

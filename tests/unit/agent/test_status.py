@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from transom.agent import status as st
-from transom.agent.runner import removal_resources
 from transom.api import kstatus
 from transom.api.assignment import AssignmentStatus
 from transom.api.errors import FieldError, SpecError
-from transom.api.resources import Ensure, parse_resources
 from transom.engine.result import Action, ResourceOutcome, RunReport, Status
 
 
@@ -75,22 +73,3 @@ def test_event_carries_no_more_than_the_note() -> None:
     assert e["type"] == "Warning" and len(e["note"]) == st.EVENT_NOTE_MAX
     assert e["metadata"]["name"].startswith("default.web.")
     assert e["regarding"]["kind"] == "Assignment"
-
-
-def test_removal_twins_are_absent_dependents_first_and_skip_commands() -> None:
-    resources = parse_resources(
-        [
-            {"name": "dir", "directory": {"path": "/srv/app"}},
-            {"name": "f", "dependsOn": ["dir"], "file": {"path": "/srv/app/x", "content": "x"}},
-            {"name": "env", "environmentVariable": {"name": "A", "value": "1", "file": "/e"}},
-            {"name": "cmd", "command": {"test": "true", "set": "true"}},
-        ]
-    )
-    twins = removal_resources(resources)
-    assert [r.name for r in twins] == ["env", "f", "dir"]
-    assert all(r.properties.ensure is Ensure.ABSENT for r in twins)
-    assert [r.properties.identity() for r in twins] == [
-        resources[2].properties.identity(),
-        resources[1].properties.identity(),
-        resources[0].properties.identity(),
-    ]

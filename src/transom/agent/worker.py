@@ -1,0 +1,562 @@
+"""One Assignment's life on the host, as a state machine.
+
+    Starting ─> Idle | Applying | Enforcing     what the journal holds (nothing, a run a crash
+                                                or a reboot cut short, a finished run)
+    Idle ─────> Applying | Invalid | Removing
+    Applying ─> Enforcing                       the run finished, whatever its result
+    Enforcing > Applying | Invalid | Removing   drift checks keep the host where the run left it
+    Invalid ──> Applying | Invalid | Removing   the newest spec is invalid: the previous desired
+                                                state, if any, is still enforced
+    Removing ─> Removed
+    any but Removed ─> Starting                 after an unexpected error: start over from the
+                                                journal, exactly as after a crash
+
+``Worker._enter`` is the only way to change the phase, and refuses what the table does not
+allow. Inputs (the Assignment seen, deleted, a Secret changed, drift found) land in an inbox
+that keeps only the newest Assignment, and one loop handles them in order.
+
+A run: validate the spec (nothing touches the OS if it is invalid); journal the desired state
+as not completed (system-agent's lesson: a crash then means a re-run, never a false success);
+apply with the engine; journal it completed; write the final status, only if it changed. A
+generation older than one already acted on (same uid) is never applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
+
+from pydantic import ValidationError
+
+from transom.agent import status as st
+from transom.agent.assignment_audit import AssignmentAudit
+from transom.agent.events import AgentEvents
+from transom.agent.removal import removal_resources
+from transom.agent.retry import NETWORK_ERRORS
+from transom.agent.secrets import secret_names
+from transom.agent.status_push import StatusPusher, StatusWriter
+from transom.api.assignment import AssignmentSpec, AssignmentStatus
+from transom.api.conditions import (
+    APPLY_FAILED,
+    DRIFT_CORRECTED,
+    DRIFT_DETECTED,
+    INVALID_SPEC,
+    READY,
+    RECONCILING,
+    SUCCEEDED,
+    find_condition,
+)
+from transom.api.configuration import Mode, RemovalPolicy
+from transom.api.errors import SpecError, from_pydantic
+from transom.engine.converge import Engine, Plan
+from transom.engine.drift import DriftMonitor
+from transom.engine.journal import AssignmentOrigin, Journal, JournalEntry, JournalFormatError
+from transom.engine.reboot import RebootCoordinator
+from transom.engine.result import RunReport
+from transom.kube.client import ApiError
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+#: After an unexpected error, the worker waits this long before starting over.
+RETRY_SECONDS = 1.0
+
+
+class Phase(StrEnum):
+    STARTING = "Starting"
+    IDLE = "Idle"
+    APPLYING = "Applying"
+    ENFORCING = "Enforcing"
+    INVALID = "Invalid"
+    REMOVING = "Removing"
+    REMOVED = "Removed"
+
+
+_ALIVE = frozenset(Phase) - {Phase.REMOVED}
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    Phase.STARTING: frozenset({Phase.STARTING, Phase.IDLE, Phase.APPLYING, Phase.ENFORCING}),
+    Phase.IDLE: frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING}),
+    Phase.APPLYING: frozenset({Phase.STARTING, Phase.ENFORCING}),
+    Phase.ENFORCING: frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING}),
+    Phase.INVALID: frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING}),
+    Phase.REMOVING: frozenset({Phase.STARTING, Phase.REMOVED}),
+    Phase.REMOVED: frozenset(),
+}
+assert all(Phase.STARTING in TRANSITIONS[p] for p in _ALIVE)
+
+
+class InvalidTransitionError(RuntimeError):
+    pass
+
+
+class AssignmentKey(NamedTuple):
+    """Which object (a re-created Assignment has a new uid) and which generation of it."""
+
+    uid: str
+    generation: int
+
+    @classmethod
+    def of(cls, obj: Obj) -> AssignmentKey:
+        meta = obj.get("metadata") or {}
+        return cls(str(meta.get("uid", "")), int(meta.get("generation", 0)))
+
+
+class HostApi(StatusWriter, Protocol):
+    """What a worker asks of the API server, all in its own host namespace."""
+
+    async def record_event(
+        self, about: Obj, *, warning: bool, reason: str, action: str, note: str
+    ) -> None:
+        """An Event about the Assignment; best effort, never raises for the API's sake."""
+
+    async def refresh_secrets(self, names: Collection[str]) -> None:
+        """Fetch the Secrets a run needs; raises ApiError or a network error."""
+
+
+#: Builds the drift monitor of a plan; it calls back with each check's report.
+MonitorFactory = Callable[[Engine, Plan, Mode, Callable[[RunReport], None]], DriftMonitor]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    #: A run still going after this long is reported "in progress" in the status.
+    in_progress_delay_seconds: float = 2.0
+    #: How long "in progress" may take to reach the API before the run starts anyway.
+    in_progress_timeout_seconds: float = 10.0
+    backoff_max_seconds: float = 30.0
+
+
+@dataclass
+class _Inbox:
+    """Inputs not handled yet. Only the newest Assignment matters, so it replaces older ones."""
+
+    seen: Obj | None = None
+    from_list: bool = False
+    deleted: bool = False
+    #: Run the spec again even though it was applied (a Secret it uses changed).
+    rerun: bool = False
+    check: bool = False
+    drift: list[tuple[DriftMonitor, RunReport]] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.seen or self.deleted or self.check or self.drift)
+
+
+class Worker:
+    """Everything about one Assignment: runs, drift, status. Work is serialised per worker."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        engine: Engine,
+        journal: Journal,
+        api: HostApi,
+        options: WorkerOptions | None = None,
+        audit: AssignmentAudit | None = None,
+        events: AgentEvents | None = None,
+        reboots: RebootCoordinator | None = None,
+        monitors: MonitorFactory | None = None,
+    ) -> None:
+        self.name = name
+        self.engine = engine
+        self.journal = journal
+        self.api = api
+        self.options = options or WorkerOptions()
+        self.audit = audit
+        #: The host's Event Log (Windows): policy denials are told there too.
+        self.events = events or AgentEvents(None)
+        self.reboots = reboots
+        self.monitors = monitors
+        self.pusher = StatusPusher(name, api, backoff_max_seconds=self.options.backoff_max_seconds)
+        self.phase = Phase.STARTING
+        #: Unexpected errors survived by starting over (a healthy worker has none).
+        self.errors = 0
+        # What is enforced: the journal's last entry, its plan and mode, and its Assignment.
+        self.entry: JournalEntry | None = None
+        self.plan: Plan | None = None
+        self.mode = Mode.APPLY_AND_AUTO_CORRECT
+        self.applied: AssignmentOrigin | None = None
+        #: The newest Assignment generation acted on: run to the end, or found invalid.
+        self.acted: AssignmentKey | None = None
+        #: The Assignment as last seen, for Events.
+        self.current: Obj | None = None
+        #: Drifted resources last announced by an Event, so persistent drift is told once.
+        self.reported_drift: set[str] = set()
+        self.monitor: DriftMonitor | None = None
+        self._inbox = _Inbox()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> Worker:
+        self.tasks = [
+            asyncio.create_task(self._loop(), name=f"assignment {self.name}"),
+            asyncio.create_task(self.pusher.run(), name=f"status {self.name}"),
+        ]
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self.phase is Phase.REMOVED or all(t.done() for t in self.tasks)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self._stop_monitor()
+
+    async def settled(self) -> None:
+        """Wait until every input so far is handled (or the worker is gone); the status may
+        still be on its way (``pusher.flushed()``)."""
+        while not self.done and not (self._idle.is_set() and self._inbox.empty()):
+            idle = asyncio.create_task(self._idle.wait())
+            await asyncio.wait([idle, *self.tasks[:1]], return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+
+    # -- inputs (event loop) ----------------------------------------------------------------
+
+    def offer(self, obj: Obj, *, from_list: bool) -> None:
+        inbox = self._inbox
+        inbox.seen, inbox.from_list, inbox.deleted = obj, from_list, False
+        self._poke()
+
+    def delete(self) -> None:
+        self._inbox.deleted = True
+        self._poke()
+
+    def secret_changed(self, name: str) -> None:
+        if self.current is None or self.plan is None:
+            return
+        if name in secret_names(self.plan.resources):
+            self._inbox.rerun = True
+            if self._inbox.seen is None:
+                self.offer(self.current, from_list=False)
+
+    def drift_found(self, monitor: DriftMonitor, report: RunReport) -> None:
+        self._inbox.drift.append((monitor, report))
+        self._poke()
+
+    def check_now(self) -> None:
+        """Check the whole desired state now, as the periodic drift check does."""
+        self._inbox.check = True
+        self._poke()
+
+    def _poke(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    # -- the machine ------------------------------------------------------------------------
+
+    def _enter(self, phase: Phase) -> None:
+        if phase not in TRANSITIONS[self.phase]:
+            raise InvalidTransitionError(f"assignment {self.name}: {self.phase} -> {phase}")
+        log.debug("assignment %s: %s -> %s", self.name, self.phase, phase)
+        self.phase = phase
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                if self.phase is Phase.STARTING:
+                    await self._resume()
+                while self._inbox.empty():
+                    self._idle.set()
+                    await self._wake.wait()
+                    self._wake.clear()
+                if await self._handle_inbox():
+                    return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.errors += 1
+                log.exception("assignment %s: unexpected error; starting over", self.name)
+                await self._stop_monitor()
+                self._enter(Phase.STARTING)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _handle_inbox(self) -> bool:
+        """Handle what came in; True once the Assignment is removed."""
+        inbox = self._inbox
+        if inbox.deleted:
+            await self._remove()
+            return True
+        seen = inbox.seen
+        if seen is not None:
+            await self._seen(seen, from_list=inbox.from_list)
+            if inbox.seen is seen:  # kept until handled, so an error retries it
+                inbox.seen = None
+        while inbox.drift:
+            monitor, report = inbox.drift.pop(0)
+            if monitor is self.monitor:
+                await self._checked(report)
+        if inbox.check:
+            inbox.check = False
+            if self.plan is not None and self.phase in (Phase.ENFORCING, Phase.INVALID):
+                await self._checked(
+                    await asyncio.to_thread(self.engine.check, self.plan, self.mode)
+                )
+        return False
+
+    async def _resume(self) -> None:
+        """Enforce what was journaled before this start, API or not."""
+        await self._stop_monitor()
+        self.entry, self.plan, self.applied, self.acted = None, None, None, None
+        try:
+            entry = await asyncio.to_thread(self.journal.load)
+        except JournalFormatError as exc:
+            log.error("assignment %s: %s; waiting for the API's copy", self.name, exc)
+            entry = None
+        if entry is None:
+            self._enter(Phase.IDLE)
+            return
+        if self.audit is not None:
+            self.audit.set_origin(entry.origin)
+        try:
+            plan = self.engine.plan(entry.resources)
+        except SpecError as exc:
+            log.error("assignment %s: journaled state invalid here: %s", self.name, exc)
+            self._enter(Phase.IDLE)
+            return
+        self.entry, self.plan, self.mode, self.applied = entry, plan, entry.mode, entry.origin
+        if self.audit is not None:
+            await asyncio.to_thread(self.audit.recover, self.engine, plan)
+        rebooted = self.reboots is not None and await asyncio.to_thread(self.reboots.resume)
+        if entry.completed and entry.origin is not None:
+            self.acted = AssignmentKey(entry.origin.uid, entry.origin.generation)
+        if entry.completed and not rebooted:
+            self._enter(Phase.ENFORCING)
+            await self._checked(await asyncio.to_thread(self.engine.check, plan, self.mode))
+        else:
+            # Cut short by a crash, or the reboot a change asked for happened: apply again
+            # (what waited for the reboot is verified, its dependents run). The status
+            # follows once the API shows the Assignment.
+            self._enter(Phase.APPLYING)
+            if rebooted:
+                self.entry = await asyncio.to_thread(self.journal.load)
+            await asyncio.to_thread(self.engine.apply, plan)
+            self._enter(Phase.ENFORCING)
+        await self._start_monitor()
+
+    async def _seen(self, obj: Obj, *, from_list: bool) -> None:
+        key = AssignmentKey.of(obj)
+        api_status = _status_of(obj)
+        self.current = obj
+        rerun, self._inbox.rerun = self._inbox.rerun, False
+        acted = self.acted
+        if acted is not None and key.uid == acted.uid and key.generation < acted.generation:
+            log.info(
+                "assignment %s: generation %d is older than %d, acted on; ignored",
+                self.name,
+                key.generation,
+                acted.generation,
+            )
+            return
+        if key == acted and not rerun:
+            if self.pusher.wanted is not None:
+                # Our own status echoing back, or a re-list after a reconnect: push what the
+                # API missed, if anything.
+                if from_list and not st.same(api_status, self.pusher.wanted):
+                    self.pusher.repush()
+                return
+            if _finished(api_status, key.generation) and self.phase is Phase.ENFORCING:
+                await self._adopt(api_status)
+                return
+        await self._run(obj, key, api_status)
+
+    async def _adopt(self, api_status: AssignmentStatus) -> None:
+        """Applied before this start (the journal says so) and the API knows it: a no-op
+        check, not a re-run; status is written only if the check found something."""
+        assert self.plan is not None
+        self.pusher.adopt(api_status)
+        if api_status.reboot_pending and self.entry is not None and self.entry.reboot is None:
+            await self.pusher.want(api_status.model_copy(update={"reboot_pending": False}))
+        await self._checked(await asyncio.to_thread(self.engine.check, self.plan, self.mode))
+
+    async def _run(self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus) -> None:
+        generation = key.generation
+        try:
+            spec = AssignmentSpec.model_validate(obj.get("spec") or {})
+            plan = self.engine.plan(spec.resources, "spec.resources")
+        except ValidationError as exc:
+            await self._invalid(obj, key, api_status, SpecError(from_pydantic("spec", exc)))
+            return
+        except SpecError as exc:
+            await self._invalid(obj, key, api_status, exc)
+            return
+        self._enter(Phase.APPLYING)
+        revision = spec.source.revision
+        self.reported_drift = set()
+        await self._stop_monitor()
+        self.plan, self.mode = plan, spec.mode
+        origin = AssignmentOrigin(
+            uid=key.uid,
+            generation=generation,
+            removal_policy=spec.removal_policy,
+            source=spec.source,
+        )
+        record = (spec.resources, spec.mode, spec.reboot_policy)
+        await asyncio.to_thread(self.journal.record, *record, origin=origin, completed=False)
+        if self.audit is not None:
+            self.audit.set_origin(origin)
+        base = self.pusher.wanted or api_status
+        # "In progress" is news only for runs that take a while: status stays truthful without
+        # it (observedGeneration moves only with the final status, and the journal above makes
+        # a crash re-run), and skipping it for quick runs saves a third of a fleet's writes.
+        announce = asyncio.create_task(self._announce(st.in_progress(base, generation, revision)))
+        try:
+            await self.api.refresh_secrets(secret_names(spec.resources))
+        except (ApiError, *NETWORK_ERRORS) as exc:
+            log.warning("assignment %s: secrets not refreshed, using cached: %s", self.name, exc)
+        try:
+            report = await asyncio.to_thread(self.engine.apply, plan)
+        finally:
+            announce.cancel()
+        self.events.denied(self.name, report)
+        entry = await asyncio.to_thread(self.journal.record, *record, origin=origin)
+        self.entry, self.applied, self.acted = entry, origin, key
+        if self.audit is not None:
+            self.audit.changed()
+        final = st.applied(self.pusher.wanted or base, generation, revision, report)
+        pending = report.reboot_required or entry.reboot is not None
+        if pending:
+            final = final.model_copy(update={"reboot_pending": True})
+        self._enter(Phase.ENFORCING)
+        if self.reboots is not None:
+            # The status reaches the API before the host goes down for a reboot; the policy
+            # may allow one now that an earlier run asked for.
+            wait = self.options.in_progress_timeout_seconds if pending else None
+            await self.pusher.want(final, wait_seconds=wait)
+            decision = await asyncio.to_thread(self.reboots.after_run, report, spec.reboot_policy)
+            log.info("assignment %s: reboot %s", self.name, decision.value)
+        else:
+            await self.pusher.want(final)
+        ok = st.is_ready(final)
+        ready = find_condition(final.conditions, READY)
+        await self.api.record_event(
+            obj,
+            warning=not ok,
+            reason=SUCCEEDED if ok else APPLY_FAILED,
+            action="Apply",
+            note=f"{st.revision_text(generation, revision)}: "
+            f"{report.summary() if ok else ready.message if ready else ''}",
+        )
+        await self._start_monitor()
+
+    async def _invalid(
+        self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus, error: SpecError
+    ) -> None:
+        self._enter(Phase.INVALID)
+        self.acted = key
+        await self.pusher.want(st.invalid(self.pusher.wanted or api_status, key.generation, error))
+        await self.api.record_event(
+            obj, warning=True, reason=INVALID_SPEC, action="Validate", note=str(error)
+        )
+
+    async def _checked(self, report: RunReport) -> None:
+        """What a drift check found: audit, status (only if it changed) and Events."""
+        if self.reboots is not None and self.entry is not None:
+            # A reboot waiting for its window is taken at the first check inside it.
+            await asyncio.to_thread(self.reboots.tick, self.entry.reboot_policy)
+        if self.audit is not None:
+            # Corrections are recorded around the change itself; drift only reported here.
+            await asyncio.to_thread(self.audit.record_drift, report, self.reported_drift)
+        outstanding, corrected = st.drift_summary(report)
+        failed = [o for o in report.results if o.failed]
+        obj, base, applied = self.current, self.pusher.wanted, self.applied
+        if base is None or obj is None or applied is None or self.acted is None:
+            return  # offline and no status yet: the run after reconnect reports it
+        was_clean = all(r.in_desired_state for r in base.results)
+        if not (outstanding or corrected or failed) and was_clean:
+            return  # converged, as reported: nothing to say, nothing to write
+        generation, revision = applied.generation, applied.source.revision
+        status = st.checked(base, generation, revision, report)
+        if self.phase is Phase.INVALID:
+            # The newest spec is invalid; a check of the previous one must not make it look
+            # Ready.
+            status = status.model_copy(update={"conditions": base.conditions})
+        await self.pusher.want(status)
+        note = st.revision_text(generation, revision)
+        if outstanding and set(outstanding) != self.reported_drift:
+            await self.api.record_event(
+                obj,
+                warning=True,
+                reason=DRIFT_DETECTED,
+                action="DriftCheck",
+                note=f"{note}: drifted: {', '.join(outstanding)}",
+            )
+        self.reported_drift = set(outstanding)
+        if corrected:
+            await self.api.record_event(
+                obj,
+                warning=False,
+                reason=DRIFT_CORRECTED,
+                action="DriftCheck",
+                note=f"{note}: corrected: {', '.join(corrected)}",
+            )
+
+    async def _remove(self) -> None:
+        self._enter(Phase.REMOVING)
+        await self._stop_monitor()
+        entry = self.entry
+        if entry is None:
+            try:
+                entry = await asyncio.to_thread(self.journal.load)
+            except JournalFormatError as exc:
+                log.error("assignment %s: %s", self.name, exc)
+        policy = entry.origin.removal_policy if entry and entry.origin else RemovalPolicy.ORPHAN
+        if entry is not None and policy is RemovalPolicy.DELETE:
+            report = await asyncio.to_thread(self.engine.apply, removal_resources(entry.resources))
+            log.info("assignment %s removed (Delete): %s", self.name, report.summary())
+        else:
+            log.info("assignment %s removed (Orphan): resources left as they are", self.name)
+        await asyncio.to_thread(shutil.rmtree, self.journal.path.parent, True)
+        self._enter(Phase.REMOVED)
+        for task in self.tasks[1:]:
+            task.cancel()  # the status pusher: there is no object left to write to
+
+    # -- drift monitor ----------------------------------------------------------------------
+
+    async def _start_monitor(self) -> None:
+        if self.monitors is None or self.plan is None:
+            return
+        await self._stop_monitor()
+        loop = asyncio.get_running_loop()
+        holder: list[DriftMonitor] = []
+
+        def on_report(report: RunReport) -> None:
+            loop.call_soon_threadsafe(self.drift_found, holder[0], report)
+
+        monitor = self.monitors(self.engine, self.plan, self.mode, on_report)
+        holder.append(monitor)
+        self.monitor = monitor
+        monitor.start()
+
+    async def _stop_monitor(self) -> None:
+        monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            await asyncio.to_thread(monitor.stop)
+
+    async def _announce(self, status: AssignmentStatus) -> None:
+        await asyncio.sleep(self.options.in_progress_delay_seconds)
+        await self.pusher.want(status, wait_seconds=self.options.in_progress_timeout_seconds)
+
+
+def _status_of(obj: Obj) -> AssignmentStatus:
+    """The status as the API has it; one nobody could have written is read as empty."""
+    try:
+        return AssignmentStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        return AssignmentStatus()
+
+
+def _finished(status: AssignmentStatus, generation: int) -> bool:
+    """The API's status says the run of ``generation`` finished."""
+    reconciling = find_condition(status.conditions, RECONCILING)
+    return status.observed_generation == generation and not (
+        reconciling is not None and reconciling.status == "True"
+    )
