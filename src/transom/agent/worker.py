@@ -421,8 +421,22 @@ class Worker:
         self.entry, self.applied, self.acted = entry, origin, key
         if self.audit is not None:
             self.audit.changed()
-        final = st.applied(self.pusher.wanted or base, generation, revision, report)
-        pending = report.reboot_required or entry.reboot is not None
+        await self._report_run(obj, spec, report, self.pusher.wanted or base, generation)
+        await self._start_monitor()
+
+    async def _report_run(
+        self,
+        obj: Obj,
+        spec: AssignmentSpec,
+        report: RunReport,
+        base: AssignmentStatus,
+        generation: int,
+    ) -> None:
+        """The finished run's status (before a reboot it allows), and its Event."""
+        assert self.entry is not None
+        revision = spec.source.revision
+        final = st.applied(base, generation, revision, report)
+        pending = report.reboot_required or self.entry.reboot is not None
         if pending:
             final = final.model_copy(update={"reboot_pending": True})
         self._enter(Phase.ENFORCING)
@@ -445,7 +459,6 @@ class Worker:
             note=f"{st.revision_text(generation, revision)}: "
             f"{report.summary() if ok else ready.message if ready else ''}",
         )
-        await self._start_monitor()
 
     async def _invalid(
         self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus, error: SpecError
