@@ -106,7 +106,8 @@ def report(exc: BaseException, prog: str = "transom") -> int:
         first = (str(exc).strip().splitlines() or [""])[0]
         print(f"{prog}: unexpected error: {type(exc).__name__}: {first}", file=sys.stderr)
         print(
-            f"this is a bug; run with --debug (or {DEBUG_ENV}=1) for details and report them",
+            f"this is a bug: `{prog} --debug COMMAND ...` (or {DEBUG_ENV}=1) shows the details "
+            "to report",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
