@@ -1,6 +1,7 @@
 """No-op consistency check of N File resources already in their desired state: the engine
 in-process, `transom apply` / `transom test` as whole processes, and the peers (`puppet apply`,
-`ansible-playbook`) on the same files, with ratios.
+`cf-agent`, `ansible-playbook`) on the same files, with ratios. cf-agent and `transom apply`
+run alternately in one loop, so both see the same machine load.
 
 TRANSOM_BENCH_SKIP_ANSIBLE=1 leaves ansible-playbook out (one run takes minutes).
 """
@@ -35,7 +36,13 @@ BENCHMARK = "no-op check"
 
 
 def run(
-    n: int = 500, runs: int = 20, cli_runs: int = 10, puppet_runs: int = 5, peer: bool = True
+    n: int = 500,
+    runs: int = 20,
+    cli_runs: int = 10,
+    puppet_runs: int = 5,
+    *,
+    cf_runs: int = 20,
+    peer: bool = True,
 ) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="transom-bench-noop-") as tmp:
         work = make_workload(Path(tmp), n)
@@ -53,6 +60,7 @@ def run(
             rows.append(row(BENCHMARK, f"transom {action}, whole process CPU", cpu, "s", note))
         if peer:
             transom = Transom(statistics.median(times), *whole["apply"])
+            rows += cf_agent_rows(work, Path(tmp) / "peers", cf_runs)
             rows += peer_rows(work, Path(tmp) / "peers", transom, puppet_runs)
         return rows
 
@@ -90,18 +98,66 @@ def whole_process(work: Workload, action: str, runs: int) -> tuple[float, float]
     walls: list[float] = []
     cpus: list[float] = []
     for _ in range(runs):
-        before = os.times()
-        started = time.perf_counter()
-        _cli(cmd, env, len(work.files))
-        walls.append(time.perf_counter() - started)
-        after = os.times()
-        cpus.append(
-            after.children_user
-            - before.children_user
-            + after.children_system
-            - before.children_system
-        )
+        wall, cpu = _cli(cmd, env, len(work.files))
+        walls.append(wall)
+        cpus.append(cpu)
     return statistics.median(walls), statistics.median(cpus)
+
+
+def cf_agent_rows(work: Workload, state: Path, runs: int) -> list[Row]:
+    """`cf-agent` and `transom apply` on the same files, alternating (which goes first swaps
+    each round), so a change of machine load falls on both alike."""
+    if not peers.cfengine_available():
+        progress("cf-agent missing (bench/setup.sh installs cfengine3): skipped")
+        return []
+    progress(f"cf-agent and transom apply: {runs} alternating rounds")
+    workdir = peers.cf_agent_workdir(state)
+    cmd = [*transom_command(), "apply", "-f", str(work.document)]
+    env = python_env()
+    n = len(work.files)
+
+    def cf() -> tuple[float, float]:
+        result = peers.cf_agent(work, workdir)
+        if result.changed:
+            raise RuntimeError(f"expected a no-op cf-agent run, it repaired {result.changed}")
+        return result.wall_seconds, result.cpu_seconds
+
+    cf()  # first run creates cf-agent's state databases
+    _cli(cmd, env, n)
+    t_wall: list[float] = []
+    t_cpu: list[float] = []
+    c_wall: list[float] = []
+    c_cpu: list[float] = []
+    loads: list[float] = []
+    for i in range(runs):
+        loads.append(os.getloadavg()[0])
+        order = (True, False) if i % 2 == 0 else (False, True)
+        for transom_turn in order:
+            wall, cpu = _cli(cmd, env, n) if transom_turn else cf()
+            (t_wall if transom_turn else c_wall).append(wall)
+            (t_cpu if transom_turn else c_cpu).append(cpu)
+    tw, cw = statistics.median(t_wall), statistics.median(c_wall)
+    note = f"median of {runs}, alternating; load {min(loads):.1f}-{max(loads):.1f}"
+    return [
+        row(BENCHMARK, "cf-agent, whole process", cw, "s", note),
+        row(BENCHMARK, "cf-agent, whole process CPU", statistics.median(c_cpu), "s", note),
+        row(BENCHMARK, "transom apply beside cf-agent, whole process", tw, "s", note),
+        row(BENCHMARK, "transom apply beside cf-agent, CPU", statistics.median(t_cpu), "s", note),
+        row(
+            BENCHMARK,
+            "ratio cf-agent/transom apply, whole process",
+            cw / tw,
+            "x",
+            f"{note}; target >= 1x",
+        ),
+        row(
+            BENCHMARK,
+            "ratio cf-agent/transom apply, whole process CPU",
+            statistics.median(c_cpu) / statistics.median(t_cpu),
+            "x",
+            note,
+        ),
+    ]
 
 
 def peer_rows(work: Workload, state: Path, transom: Transom, puppet_runs: int) -> list[Row]:
@@ -167,11 +223,18 @@ def peer_rows(work: Workload, state: Path, transom: Transom, puppet_runs: int) -
     return rows
 
 
-def _cli(cmd: list[str], env: dict[str, str], n: int) -> None:
+def _cli(cmd: list[str], env: dict[str, str], n: int) -> tuple[float, float]:
+    """Run one no-op `transom` command: its wall and CPU (user + system) seconds."""
+    before = os.times()
+    started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
+    after = os.times()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     _no_op(proc.stdout.strip().splitlines()[-1], n)
+    user = after.children_user - before.children_user
+    return wall, user + after.children_system - before.children_system
 
 
 def _no_op(summary: str, n: int) -> None:

@@ -1,5 +1,6 @@
-"""Running the peers on a Workload: `puppet apply` (Debian's puppet) and `ansible-playbook`
-(ansible-core in its own venv). bench/setup.sh installs both."""
+"""Running the peers on a Workload: `puppet apply` (Debian's puppet), `cf-agent` (Debian's
+cfengine3) and `ansible-playbook` (ansible-core in its own venv). bench/setup.sh installs
+them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ ANSIBLE_VENV = Path(
 _APPLIED = re.compile(r"Applied catalog in ([0-9.]+) seconds")
 # A Puppet resource that changed is reported as a notice naming its path in the catalog.
 _PUPPET_CHANGE = re.compile(r"^Notice: /Stage\[", re.MULTILINE)
+# cf-agent -I reports each promise it repaired as an info line (and, first, the -w it got).
+_CF_REPAIRED = re.compile(r"^\s*info: (?!Setting workdir)", re.MULTILINE)
 _ANSIBLE_ITEM = re.compile(r"^(ok|changed|failed): \[localhost\] => \(item=", re.MULTILINE)
 _ANSIBLE_RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)")
 
@@ -36,6 +39,33 @@ class PeerRun:
 
 def puppet_available() -> bool:
     return shutil.which("puppet") is not None
+
+
+def cfengine_available() -> bool:
+    return shutil.which("cf-agent") is not None and shutil.which("cf-promises") is not None
+
+
+def cf_agent_workdir(state: Path) -> Path:
+    """A CFEngine work directory of the benchmark's own, so the machine's /var/lib/cfengine3
+    is neither used nor changed: cf-promises where cf-agent looks for it (it validates the
+    policy before every run) and a key pair (it refuses to run without one)."""
+    work = state / "cfengine"
+    (work / "bin").mkdir(parents=True, exist_ok=True)
+    promises = work / "bin" / "cf-promises"
+    if not promises.exists():
+        promises.symlink_to(shutil.which("cf-promises") or "cf-promises")
+    if not (work / "ppkeys" / "localhost.priv").exists():
+        env = dict(os.environ, CFENGINE_TEST_OVERRIDE_WORKDIR=str(work))
+        subprocess.run(["cf-key"], env=env, capture_output=True, check=True)
+    return work
+
+
+def cf_agent(work: Workload, workdir: Path) -> PeerRun:
+    """One `cf-agent` run of the workload's policy: no locks (-K, so back-to-back runs all
+    evaluate every promise), repairs reported (-I)."""
+    cmd = ["cf-agent", "-K", "-I", "-w", str(workdir), "-f", str(work.policy)]
+    wall, cpu, out = _timed(cmd)
+    return PeerRun(wall, cpu, len(_CF_REPAIRED.findall(out)))
 
 
 def ansible_available() -> bool:

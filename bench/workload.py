@@ -29,6 +29,8 @@ class Workload:
     document: Path
     manifest: Path
     playbook: Path
+    #: The same files as a CFEngine policy, for cf-agent.
+    policy: Path
 
 
 def content_of(i: int) -> str:
@@ -100,7 +102,33 @@ def make_workload(base: Path, n: int) -> Workload:
             indent=1,
         )
     )
-    return Workload(root, files, contents, document, manifest, playbook)
+    policy = base / "cfengine.cf"
+    policy.write_text(cfengine_policy(files, contents, mode))
+    # cf-agent refuses a policy file that others may write.
+    policy.chmod(0o600)
+    return Workload(root, files, contents, document, manifest, playbook, policy)
+
+
+def cfengine_policy(files: tuple[Path, ...], contents: tuple[str, ...], mode: str) -> str:
+    """One files promise per file: its content and mode, created if missing (as the Puppet
+    manifest's ensure => file)."""
+    promises = "".join(
+        f'    {_cfengine_string(str(p))}\n      create => "true",\n'
+        f"      content => {_cfengine_string(c)},\n      perms => transom_bench_mode;\n"
+        for p, c in zip(files, contents, strict=True)
+    )
+    return (
+        'body common control\n{\n  bundlesequence => { "transom_bench" };\n}\n\n'
+        f'body perms transom_bench_mode\n{{\n  mode => "{mode}";\n  rxdirs => "false";\n}}\n\n'
+        f"bundle agent transom_bench\n{{\n  files:\n{promises}}}\n"
+    )
+
+
+def _cfengine_string(text: str) -> str:
+    """A double-quoted CFEngine string; $( and @( would expand, so they are refused."""
+    if "$(" in text or "${" in text or "@(" in text or "@{" in text:
+        raise ValueError(f"CFEngine would expand a variable in {text[:40]!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _puppet_string(text: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 if sys.platform == "win32":  # the benchmark modules use os.geteuid and inotify at import
     pytest.skip("posix only: inotify and /proc", allow_module_level=True)
 
-from bench import drift_bench, engine_bench, footprint_bench
+from bench import drift_bench, engine_bench, footprint_bench, peers
 from bench.workload import Row, make_workload, percentile
 
 pytestmark = pytest.mark.skipif(
@@ -43,6 +43,20 @@ def test_engine_bench_without_peers() -> None:
     }
 
 
+@pytest.mark.skipif(not peers.cfengine_available(), reason="needs cf-agent (bench/setup.sh)")
+def test_cf_agent_alternates_with_transom_apply_on_the_same_files(tmp_path: Path) -> None:
+    work = make_workload(tmp_path, 5)
+    rows = engine_bench.cf_agent_rows(work, tmp_path / "peers", runs=2)
+    check(rows)
+    assert "ratio cf-agent/transom apply, whole process" in {r["metric"] for r in rows}
+    # A changed file is repaired by cf-agent as by transom: the policy is the same state.
+    work.files[0].write_text("drifted")
+    work.files[1].chmod(0o600)
+    assert peers.cf_agent(work, peers.cf_agent_workdir(tmp_path / "peers")).changed == 2
+    assert work.files[0].read_text() == work.contents[0]
+    assert work.files[1].stat().st_mode & 0o777 == 0o644
+
+
 def test_drift_bench() -> None:
     rows = drift_bench.run(n=5, trials=3)
     check(rows)
@@ -63,6 +77,7 @@ def test_workload_is_the_same_desired_state_for_every_tool(tmp_path: Path) -> No
         assert str(path) in work.document.read_text()
         assert str(path) in work.manifest.read_text()
         assert str(path) in work.playbook.read_text()
+        assert str(path) in work.policy.read_text()
 
 
 def test_percentile_is_nearest_rank() -> None:
