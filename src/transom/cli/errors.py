@@ -9,7 +9,6 @@ cannot have been raised).
 
 from __future__ import annotations
 
-import ssl
 import sys
 from collections.abc import Sequence
 
@@ -63,7 +62,8 @@ def explain(exc: BaseException) -> CliError | None:
         elif status == 403:
             hint = "this identity is not allowed that request: check its RBAC bindings"
         return CliError(f"the API server refused the request: {exc}", hint)
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    # Looked up like the others: ssl costs `transom apply` start-up time it never needs.
+    if _is(exc, "ssl", "SSLCertVerificationError"):
         # aiohttp's ClientConnectorCertificateError is one of these.
         return CliError(
             f"the server's TLS certificate could not be verified: {cert_reason(exc)}",
@@ -95,7 +95,7 @@ def explain(exc: BaseException) -> CliError | None:
     return None
 
 
-def cert_reason(exc: ssl.SSLCertVerificationError) -> str:
+def cert_reason(exc: BaseException) -> str:
     return str(getattr(exc, "verify_message", "") or getattr(exc, "reason", "") or exc)
 
 

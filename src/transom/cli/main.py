@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -55,7 +56,17 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; any failure becomes a short message and a non-zero exit (see
     `transom.cli.errors`), a traceback only with --debug."""
-    args = parser(argv).parse_args(argv)
+    # Start-up (importing a command's modules, building their models) makes many objects and
+    # frees almost none: collecting meanwhile only costs time. Collection resumes for the
+    # command itself, with what start-up made frozen out of it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        args = parser(argv).parse_args(argv)
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transom.api.assignment import ResourceResult
 from transom.api.conditions import REBOOT_PENDING
+
+if TYPE_CHECKING:
+    from transom.api.assignment import ResourceResult
 
 MESSAGE_MAX_LENGTH = 1024
 
@@ -66,6 +68,9 @@ class ResourceOutcome:
         return self.status in (Status.FAILED, Status.DENIED)
 
     def to_result(self) -> ResourceResult:
+        # The Assignment model is the agent's; a local apply never builds it.
+        from transom.api.assignment import ResourceResult  # noqa: PLC0415
+
         return ResourceResult(
             name=self.name,
             type=self.kind,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from transom.api.conditions import CHECKSUM_MISMATCH
 from transom.engine.atomicfile import atomic_writer
@@ -24,6 +23,14 @@ def default_cache_dir() -> str:
     if os.name == "posix" and os.geteuid() == 0:
         return "/var/cache/transom"
     return str(Path.home() / ".cache" / "transom")
+
+
+def _urlopen(url: str, timeout: float) -> Any:
+    # Imported on first download: urllib.request brings http.client, email and ssl, which a
+    # run of local files never needs (transom apply's start-up time).
+    import urllib.request  # noqa: PLC0415
+
+    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - http(s) only, by the model's pattern
 
 
 def sha256_of(path: str) -> str:
@@ -83,7 +90,7 @@ def download(
     digest = hashlib.sha256()
     try:
         with (
-            urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response,  # noqa: S310 - http(s) only, by the model's pattern
+            _urlopen(url, timeout=TIMEOUT_SECONDS) as response,
             atomic_writer(path, prepare) as out,
         ):
             while chunk := response.read(CHUNK):
