@@ -53,6 +53,7 @@ ERROR_SERVICE_NOT_ACTIVE = 1062
 ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063
 ERROR_SERVICE_ALREADY_RUNNING = 1056
 ERROR_SERVICE_MARKED_FOR_DELETE = 1072
+ERROR_INVALID_LEVEL = 124
 
 #: SERVICE_STATUS.dwCurrentState values, by name.
 STATES = {
@@ -183,37 +184,48 @@ def install(command: list[str], *, account: str | None = None) -> bool:
                 DISPLAY_NAME,
             )
         try:
-            _configure(win32service, handle)
+            missing = _configure(win32service, handle)
         finally:
             win32service.CloseServiceHandle(handle)
+        if missing:
+            log.warning("this system does not support these service settings: %s", missing)
     finally:
         win32service.CloseServiceHandle(scm)
     WindowsEventLog().register_source(message_file())
     return created
 
 
-def _configure(win32service: Any, handle: Any) -> None:
-    win32service.ChangeServiceConfig2(handle, win32service.SERVICE_CONFIG_DESCRIPTION, DESCRIPTION)
-    win32service.ChangeServiceConfig2(
-        handle, win32service.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, True
-    )
-    win32service.ChangeServiceConfig2(
-        handle,
-        win32service.SERVICE_CONFIG_FAILURE_ACTIONS,
-        {
-            "ResetPeriod": FAILURE_RESET_SECONDS,
-            "RebootMsg": None,
-            "Command": None,
-            "Actions": [
-                (win32service.SC_ACTION_RESTART, seconds * 1000)
-                for seconds in RESTART_DELAYS_SECONDS
-            ],
-        },
-    )
-    # Also when the agent exits with an error, not only when the process crashes.
-    win32service.ChangeServiceConfig2(
-        handle, win32service.SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, True
-    )
+def _configure(win32service: Any, handle: Any) -> list[str]:
+    """Description, delayed start, recovery actions; the settings this OS does not have
+    (ERROR_INVALID_LEVEL: Wine lacks some), by name. Windows Server 2016 has them all."""
+    settings = [
+        ("description", win32service.SERVICE_CONFIG_DESCRIPTION, DESCRIPTION),
+        ("delayed start", win32service.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, True),
+        (
+            "recovery actions",
+            win32service.SERVICE_CONFIG_FAILURE_ACTIONS,
+            {
+                "ResetPeriod": FAILURE_RESET_SECONDS,
+                "RebootMsg": None,
+                "Command": None,
+                "Actions": [
+                    (win32service.SC_ACTION_RESTART, seconds * 1000)
+                    for seconds in RESTART_DELAYS_SECONDS
+                ],
+            },
+        ),
+        # Also when the agent exits with an error, not only when the process crashes.
+        ("recovery on error exit", win32service.SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, True),
+    ]
+    missing = []
+    for name, level, value in settings:
+        try:
+            win32service.ChangeServiceConfig2(handle, level, value)
+        except win32service.error as exc:
+            if _error_code(exc) != ERROR_INVALID_LEVEL:
+                raise
+            missing.append(name)
+    return missing
 
 
 @_clear_errors

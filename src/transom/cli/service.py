@@ -88,6 +88,14 @@ def _install(args: argparse.Namespace) -> int:
         policy=args.policy.absolute() if args.policy else None,
         log_level=args.log_level,
     )
+    from transom.agent.statedir import StateDirError, secure_state_dir
+
+    try:
+        # Created private (Windows: protected DACL, SYSTEM and Administrators) before the
+        # service first runs, and refused if someone else can already write to it.
+        secure_state_dir(options.state_dir)
+    except (StateDirError, OSError) as exc:
+        _fail(exc)
     if os.name == "nt":
         from transom.agent import winservice
 

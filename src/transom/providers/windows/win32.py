@@ -514,7 +514,9 @@ class Win32Facade:
             )
             owner = sd.GetSecurityDescriptorOwner()
             found: list[str] = []
-            if str(sec.ConvertSidToStringSid(owner)) not in f.TRUSTED_SIDS:
+            # The account the agent runs as writes there anyway (a gMSA service; Wine's user).
+            trusted = f.TRUSTED_SIDS | {_own_sid(sec)}
+            if str(sec.ConvertSidToStringSid(owner)) not in trusted:
                 found.append(f"owner {_account_name(sec, owner)}")
             # None for a NULL DACL, which types-pywin32 leaves out.
             dacl: Any = sd.GetSecurityDescriptorDacl()
@@ -526,9 +528,7 @@ class Win32Facade:
                 (ace_type, flags), mask, sid = ace[0], ace[1], ace[2]
                 if ace_type != sec.ACCESS_ALLOWED_ACE_TYPE or flags & _INHERIT_ONLY_ACE:
                     continue
-                if mask & _WRITE_RIGHTS and str(sec.ConvertSidToStringSid(sid)) not in (
-                    f.TRUSTED_SIDS
-                ):
+                if mask & _WRITE_RIGHTS and str(sec.ConvertSidToStringSid(sid)) not in trusted:
                     found.append(_account_name(sec, sid))
         return found
 
@@ -738,6 +738,12 @@ def _explicit_aces(sec: Any, dacl: Any) -> list[tuple[int, int, int, Any]]:
             continue
         out.append((ace_type, flags, ace[1], ace[2]))
     return out
+
+
+def _own_sid(sec: Any) -> str:
+    """The SID of the account this process runs as."""
+    token = sec.OpenProcessToken(_mod("win32api").GetCurrentProcess(), sec.TOKEN_QUERY)
+    return str(sec.ConvertSidToStringSid(sec.GetTokenInformation(token, sec.TokenUser)[0]))
 
 
 def _account_name(sec: Any, sid: Any) -> str:
