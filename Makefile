@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv controlplane wine wine-lane crds lint typecheck test unit demo bench clean
+.PHONY: venv controlplane wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -27,6 +27,10 @@ wine:
 
 wine-lane: wine
 	tools/wine/run-lane.sh
+
+# The offline Windows bundle: dist/transom-agent-<version>-win-amd64.zip (docs/windows.md).
+windows-bundle: venv
+	tools/bundle/build.sh
 
 crds: venv
 	$(PY) -m transom.api.crds deploy

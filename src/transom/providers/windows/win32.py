@@ -742,7 +742,9 @@ def _explicit_aces(sec: Any, dacl: Any) -> list[tuple[int, int, int, Any]]:
 
 def _own_sid(sec: Any) -> str:
     """The SID of the account this process runs as."""
-    token = sec.OpenProcessToken(_mod("win32api").GetCurrentProcess(), sec.TOKEN_QUERY)
+    import win32api
+
+    token = sec.OpenProcessToken(win32api.GetCurrentProcess(), sec.TOKEN_QUERY)
     return str(sec.ConvertSidToStringSid(sec.GetTokenInformation(token, sec.TokenUser)[0]))
 
 
