@@ -9,7 +9,7 @@ import pytest
 
 from transom.agent.statedir import StateDirError, secure_state_dir
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="posix modes and owners")
+pytestmark = pytest.mark.posix_only("file modes and owners")
 
 
 def test_a_missing_state_directory_is_created_private(tmp_path: Path) -> None:

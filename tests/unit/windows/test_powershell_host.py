@@ -25,6 +25,7 @@ from transom.providers.windows.powershell import (
     host_script,
     operations_script,
 )
+from transom.providers.windows.system32 import powershell_exe
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_pwsh.py"))]
 
@@ -89,7 +90,9 @@ def test_error_codes() -> None:
 
 def test_default_command_carries_the_host_script() -> None:
     command = default_command()
-    assert command[0] == "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+    assert command[0] == powershell_exe() and command[0].casefold().endswith(
+        "\\system32\\windowspowershell\\v1.0\\powershell.exe"
+    )
     assert "-NonInteractive" in command
     encoded = command[command.index("-EncodedCommand") + 1]
     assert base64.b64decode(encoded).decode("utf-16-le") == host_script()

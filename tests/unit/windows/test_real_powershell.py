@@ -4,6 +4,7 @@ TRANSOM_FACADE=win32 on Windows (the Linux suite covers the Python side with a f
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,10 @@ def test_commands_run_isolated_with_exit_codes(facade: WindowsFacade) -> None:
     assert run("exit 3")[0] == 3
     assert run("cmd.exe /c exit 5")[0] == 5
     assert run("Write-Error 'boom'")[0] == 1
+    # Review defect 1: silenced errors are not failures; exit inside a pipeline still counts.
+    assert run("Write-Error 'quiet' -ErrorAction SilentlyContinue; 'ok'") == (0, "ok")
+    assert run("1..3 | ForEach-Object { if ($_ -eq 2) { exit 7 } }")[0] == 7
+    assert run("cmd.exe /c 'echo to stderr 1>&2'")[0] == 0
     assert run("$env:TRANSOM_X") == (0, "1")
     assert run("(Get-Location).Path", cwd="C:\\Windows")[1].lower() == "c:\\windows"
     # The host survived exit and keeps no state from earlier scripts.
@@ -60,7 +65,7 @@ def test_queries_of_missing_objects_return_none(facade: WindowsFacade) -> None:
 def test_firewall_rule_round_trip(facade: WindowsFacade) -> None:
     name = f"Transom-Test-{uuid.uuid4().hex[:8]}"
     eng = engine(facade)
-    item = {
+    item: dict[str, Any] = {
         "name": "fw",
         "firewallRule": {
             "name": name,
@@ -75,6 +80,11 @@ def test_firewall_rule_round_trip(facade: WindowsFacade) -> None:
     }
     try:
         converges(eng, item)
+        # Review defect 6: a rename of an existing rule (-NewDisplayName, not -DisplayName).
+        renamed = {**item, "firewallRule": {**item["firewallRule"], "displayName": "Renamed"}}
+        converges(eng, renamed)
+        rule = facade.firewall_rule_get(name)
+        assert rule is not None and rule["displayName"] == "Renamed"
     finally:
         converges(eng, {"name": "fw", "firewallRule": {"name": name, "ensure": "absent"}})
 

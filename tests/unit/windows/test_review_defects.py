@@ -27,6 +27,7 @@ from transom.providers.windows import facade as f
 from transom.providers.windows import win32
 from transom.providers.windows.powershell import PowerShellHost, default_command
 from transom.providers.windows.simulated import SimPackage, SimulatedFacade
+from transom.providers.windows.system32 import system_dir
 
 from . import fake_pywin32
 from .conftest import apply, converges, engine
@@ -155,8 +156,16 @@ def test_3_archive_is_checked_on_the_handle_it_extracts_from(tmp_path: Path) -> 
         evil = tmp_path / "evil.zip"
         with zipfile.ZipFile(evil, "w") as zf:
             zf.writestr("a.txt", "evil")
-        evil.replace(good)
+        if os.name == "nt":
+            # Windows: the checked handle (no delete sharing) blocks the swap itself.
+            with pytest.raises(PermissionError):
+                evil.replace(good)
+            evil.unlink()
+        else:
+            evil.replace(good)
         assert zipfile.ZipFile(handle).read("a.txt") == b"good"
+    if os.name == "nt":
+        good.write_bytes(b"not the checked zip")
     with pytest.raises(ProviderError):
         cache.open_verified(str(good), digest)
 
@@ -333,7 +342,9 @@ def test_10_system_programs_run_by_absolute_path(monkeypatch: pytest.MonkeyPatch
     real = win32.Win32Facade(PowerShellHost(["unused"]))
     real.msi_install("C:\\p.msi", [], "C:\\log")
     real.reboot("config")
-    system32 = "C:\\Windows\\System32\\"
+    # GetSystemDirectoryW on Windows (C:\\windows\\system32 under Wine), else the default.
+    system32 = system_dir() + "\\"
+    assert ntpath.isabs(system32) and system32.casefold().endswith("\\system32\\")
     assert ran[0].startswith(f"{system32}msiexec.exe /i ")
     assert ran[1][0] == f"{system32}shutdown.exe"
     assert default_command()[0] == f"{system32}WindowsPowerShell\\v1.0\\powershell.exe"

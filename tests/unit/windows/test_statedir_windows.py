@@ -3,11 +3,15 @@ write in it. Simulated ProgramData lets Users create files, as Windows ships it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from transom.agent.statedir import StateDirError, secure_state_dir
 from transom.providers.windows import facade as f
 from transom.providers.windows.simulated import SimulatedFacade
+
+from .conftest import REAL
 
 STATE = "C:\\ProgramData\\Transom\\agent"
 
@@ -50,3 +54,24 @@ def test_a_file_another_account_owns_is_refused(sim: SimulatedFacade) -> None:
     sim._files[f"{STATE}\\journal.json".lower()].owner = user
     with pytest.raises(StateDirError, match="owner WIN-SIM\\\\mallory"):
         secure_state_dir(STATE, sim)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not REAL, reason="the real facade (TRANSOM_FACADE=win32 on Windows)")
+@pytest.mark.wine_lacks(
+    "file DACLs: Wine 8 reads Administrators back as the user and drops added entries"
+)
+def test_real_protected_directory(tmp_path: Path) -> None:
+    from transom.providers.windows.win32 import Win32Facade
+
+    real = Win32Facade()
+    try:
+        state = str(tmp_path / "Transom" / "agent")
+        secure_state_dir(state, real)  # type: ignore[arg-type]
+        assert real.untrusted_writers(state) == []
+        real.file_write_atomic(f"{state}\\journal.json", b"{}")
+        secure_state_dir(state, real)  # type: ignore[arg-type]
+        real.acl_add(state, [f.Ace("Users", "Write")])
+        with pytest.raises(StateDirError, match="Users"):
+            secure_state_dir(state, real)  # type: ignore[arg-type]
+    finally:
+        real.close()

@@ -266,8 +266,9 @@ class Files(Protocol):
         below. An existing directory gets the same DACL."""
 
     def untrusted_writers(self, path: str) -> list[str]:
-        """Who other than SYSTEM, Administrators and TrustedInstaller owns ``path`` or may
-        write, append, delete or change its DACL (explicit and inherited allow entries)."""
+        """Who other than SYSTEM, Administrators, TrustedInstaller and the account this
+        process runs as owns ``path`` or may write, append, delete or change its DACL
+        (explicit and inherited allow entries)."""
 
 
 # --- PowerShell-backed operations -------------------------------------------------------------
