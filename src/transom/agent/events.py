@@ -34,11 +34,16 @@ class AgentEvents:
         except Exception:  # pywintypes.error: the source is not registered, the log is full
             log.warning("could not write event %d to the Event Log", event_id, exc_info=True)
 
-    def started(self, host: str, not_after: str) -> None:
+    def started(self, host: str, not_after: str | None, source: str = "enrollment") -> None:
+        """``not_after``: the enrolled certificate's end; None for the other credential
+        sources, which refresh their own tokens."""
+        proof = (
+            f"its certificate is valid until {not_after}"
+            if not_after is not None
+            else f"it proves who it is with the {source} credential source"
+        )
         self.write(
-            EventId.AGENT_STARTED,
-            Severity.INFORMATION,
-            f"Agent for host {host} started; its certificate is valid until {not_after}.",
+            EventId.AGENT_STARTED, Severity.INFORMATION, f"Agent for host {host} started; {proof}."
         )
 
     def stopped(self, host: str, *, finished: bool) -> None:

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, certificate_window, load_identity
+from transom.agent.config import AgentConfiguration
+from transom.agent.credentials.connect import connect, enrolled_connection
+from transom.agent.credentials.whoami import require_host_identity
+from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, certificate_window
 from transom.agent.events import AgentEvents, platform_event_log
 from transom.agent.rotation import DEFAULT_FRACTION, CertificateRotator
 from transom.agent.runner import Agent, AgentOptions
@@ -26,12 +29,6 @@ from transom.kube.client import Kube
 from transom.providers.children import CHILDREN_DIR, children
 
 log = logging.getLogger(__name__)
-
-
-def default_state_dir() -> Path:
-    if os.name == "nt":
-        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Transom" / "agent"
-    return Path("/var/lib/transom/agent")
 
 
 @dataclass(frozen=True)
@@ -83,6 +80,9 @@ class RunSettings:
     rotation_fraction: float = DEFAULT_FRACTION
     expiration_seconds: int = DEFAULT_EXPIRATION_SECONDS
     stop_timeout_seconds: float = STOP_TIMEOUT_SECONDS
+    #: Where the cluster is and how this host proves who it is (`credentials.connect`), from
+    #: agent.yaml; None: the identity `transom agent enroll` left in ``state_dir``.
+    config: AgentConfiguration | None = None
 
 
 async def run_agent(
@@ -105,15 +105,24 @@ async def run_agent(
     children.contain()
     children.use(settings.state_dir / CHILDREN_DIR)
     await asyncio.to_thread(children.reap)
-    identity = load_identity(settings.state_dir, store)
-    _, not_after = certificate_window(identity.cert_pem)
-    log.info(
-        "agent %s starting; certificate valid until %s", identity.config.host, not_after.isoformat()
+    connection = (
+        enrolled_connection(settings.state_dir, store)
+        if settings.config is None
+        else await connect(settings.config, store)
     )
-    async with Kube(identity.kube_config(), field_manager="transom-agent") as kube:
+    identity = connection.identity
+    not_after = None
+    if identity is not None:
+        not_after = certificate_window(identity.cert_pem)[1].isoformat()
+        log.info("agent %s starting; certificate valid until %s", connection.host, not_after)
+    else:
+        log.info("agent %s starting; credentials from %s", connection.host, connection.source)
+    async with Kube(connection.kube_config, field_manager="transom-agent") as kube:
+        # Anyone else's name would act with another host's rights: refuse before any work.
+        await require_host_identity(kube, connection.host)
         backend = platform_backend(settings.state_dir / "cache")
         agent = Agent(
-            identity.config.host,
+            connection.host,
             kube,
             providers=backend.providers,
             rebooter=backend.rebooter,
@@ -121,8 +130,10 @@ async def run_agent(
             policy=settings.policy,
             options=settings.options,
             notifier_factory=backend.notifier_factory,
-            rotator=CertificateRotator(
-                identity.config.host,
+            rotator=None
+            if identity is None
+            else CertificateRotator(
+                connection.host,
                 [kube],
                 store,
                 fraction=settings.rotation_fraction,
@@ -131,7 +142,7 @@ async def run_agent(
             event_log=events.sink,
         )
         _announce_rotations(agent, events)
-        events.started(agent.host, not_after.isoformat())
+        events.started(agent.host, not_after, source=connection.source)
         task = asyncio.create_task(agent.run())
         if stop is None:
             await task

@@ -86,13 +86,15 @@ class _ManagedIdentity:
 
 
 class AzureImdsSource(_ManagedIdentity):
-    """An Azure VM's managed identity; `client_id` picks a user-assigned one."""
+    """An Azure VM's managed identity; `client_id` or `resource_id` (the identity's ARM ID)
+    picks a user-assigned one."""
 
     def __init__(
         self,
         *,
         resource: str = AKS_SERVER_APP_ID,
         client_id: str | None = None,
+        resource_id: str | None = None,
         url: str = IMDS_URL,
         timeout: float = 10.0,
         clock: Clock = time.time,
@@ -100,8 +102,12 @@ class AzureImdsSource(_ManagedIdentity):
         super().__init__(
             url=url, api_version="2018-02-01", resource=resource, timeout=timeout, clock=clock
         )
+        if client_id is not None and resource_id is not None:
+            raise CredentialError("managed identity: give client_id or resource_id, not both")
         if client_id is not None:
             self._params["client_id"] = client_id
+        if resource_id is not None:
+            self._params["msi_res_id"] = resource_id
 
     async def fetch(self) -> BearerToken:
         async with aiohttp.ClientSession(timeout=self._timeout) as session:

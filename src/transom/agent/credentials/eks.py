@@ -12,9 +12,14 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import botocore.exceptions  # type: ignore[import-untyped]
 import botocore.session  # type: ignore[import-untyped]
 from botocore.auth import SigV4QueryAuth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+from botocore.credentials import (  # type: ignore[import-untyped]
+    AssumeRoleCredentialFetcher,
+    DeferredRefreshableCredentials,
+)
 
 from transom.agent.credentials.base import BearerToken, CredentialError
 
@@ -35,8 +40,10 @@ def sts_host(region: str | None) -> str:
 
 
 class EksTokenSource:
-    """Signs with botocore credentials: explicit ones, or the default chain (environment,
-    shared config, instance metadata, web identity) when `credentials` is None."""
+    """Signs with botocore credentials: explicit ones, or those of `session` (default: the
+    default chain — environment, shared config and its `credential_process`, instance metadata,
+    web identity) when `credentials` is None. With `role_arn`, those credentials first assume
+    that role (refreshed by botocore before it expires)."""
 
     #: awscli reports an expiry of 14 minutes: refresh one minute before the real end.
     refresh_margin = 60.0
@@ -47,24 +54,52 @@ class EksTokenSource:
         *,
         region: str | None = None,
         credentials: Any = None,
+        session: Any = None,
+        role_arn: str | None = None,
+        role_session_name: str = "transom-agent",
     ) -> None:
         self.cluster_name = cluster_name
         self.region = region
+        self.role_arn = role_arn
         self._credentials = credentials
+        self._session = session
+        self._role_session_name = role_session_name
 
     def __repr__(self) -> str:
         return f"EksTokenSource(cluster_name={self.cluster_name!r}, region={self.region!r})"
 
     def _resolve_credentials(self) -> Any:
         if self._credentials is None:
-            self._credentials = botocore.session.get_session().get_credentials()
-            if self._credentials is None:
-                raise CredentialError("EKS token: no AWS credentials found in the default chain")
+            session = self._session or botocore.session.get_session()
+            try:
+                found = session.get_credentials()
+            except botocore.exceptions.BotoCoreError as e:
+                # botocore's messages name profiles and processes, never key material.
+                raise CredentialError(f"{self!r}: AWS credentials: {e}") from None
+            if found is None:
+                raise CredentialError(f"{self!r}: no AWS credentials found")
+            if self.role_arn is not None:
+                found = self._assume_role(session, found)
+            self._credentials = found
         return self._credentials
+
+    def _assume_role(self, session: Any, source: Any) -> Any:
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=session.create_client,
+            source_credentials=source,
+            role_arn=self.role_arn,
+            extra_args={"RoleSessionName": self._role_session_name},
+        )
+        return DeferredRefreshableCredentials(
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
 
     def presigned_url(self) -> str:
         # Frozen per call: refreshable credentials (instance roles) may rotate in between.
-        frozen = self._resolve_credentials().get_frozen_credentials()
+        try:
+            frozen = self._resolve_credentials().get_frozen_credentials()
+        except botocore.exceptions.BotoCoreError as e:
+            raise CredentialError(f"{self!r}: AWS credentials: {e}") from None
         request = AWSRequest(
             method="GET",
             url=f"https://{sts_host(self.region)}/",
