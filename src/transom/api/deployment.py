@@ -96,6 +96,7 @@ def objects(
             "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
         },
         *rbac.bootstrap_rbac(),
+        *rbac.people_roles(),
         admission.policy(),
         admission.binding(),
         {

@@ -161,3 +161,77 @@ def bootstrapper_cluster_role_binding() -> Obj:
 
 def bootstrap_rbac() -> list[Obj]:
     return [bootstrapper_cluster_role(), bootstrapper_cluster_role_binding()]
+
+
+# -- people ------------------------------------------------------------------------------------
+
+#: Read status, trace and audit checkpoints; bind to a group (docs/identity.md).
+VIEWER_ROLE_NAME = "transom-viewer"
+#: The viewer's rights plus suspend/resume, reconcile requests and approvals.
+OPERATOR_ROLE_NAME = "transom-operator"
+_READ = ["get", "list", "watch"]
+
+
+def viewer_cluster_role() -> Obj:
+    """What `transom status`, `transom trace` and `transom audit verify` read: Configurations,
+    Hosts (their status carries the audit checkpoint), Assignments, Events, and the Flux objects
+    a trace follows. Never Secrets: a host's copied Secrets stay readable by that host only."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRole",
+        "metadata": _meta(VIEWER_ROLE_NAME),
+        "rules": _viewer_rules(),
+    }
+
+
+def _viewer_rules() -> list[Obj]:
+    return [
+        _rule(
+            [GROUP],
+            [
+                "configurations",
+                "configurations/status",
+                "hosts",
+                "hosts/status",
+                "assignments",
+                "assignments/status",
+            ],
+            _READ,
+        ),
+        _rule(["", "events.k8s.io"], ["events"], _READ),
+        _rule(["kustomize.toolkit.fluxcd.io"], ["kustomizations"], _READ),
+        _rule(["source.toolkit.fluxcd.io"], ["gitrepositories"], _READ),
+    ]
+
+
+def operator_cluster_role() -> Obj:
+    """Suspend and resume a Configuration (`spec.suspend`) or a host (`spec.paused`), request a
+    reconcile (the `reconcile.fluxcd.io/requestedAt` annotation) and approve a host's
+    re-enrollment (`spec.allowReenrollment`): all patches of the object itself, never of its
+    status (which only the controller and the host write) and never creation or deletion."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRole",
+        "metadata": _meta(OPERATOR_ROLE_NAME),
+        "rules": [
+            *_viewer_rules(),
+            _rule([GROUP], ["configurations", "hosts"], ["patch"]),
+        ],
+    }
+
+
+def people_roles() -> list[Obj]:
+    """The ClusterRoles for people; bound to your groups by you (docs/identity.md)."""
+    return [viewer_cluster_role(), operator_cluster_role()]
+
+
+def group_binding(role: str, group: str, name: str | None = None) -> Obj:
+    """A ClusterRoleBinding of ``role`` to ``group`` as the apiserver names it (with the
+    claim mapping's prefix, e.g. `oidc:contoso\\win-ops`)."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name or role},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+    }

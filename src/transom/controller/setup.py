@@ -1,4 +1,5 @@
-"""Cluster-wide objects the controller needs once: bootstrapper RBAC and the admission policy."""
+"""Cluster-wide objects the controller needs once: bootstrapper RBAC, the people roles and the
+admission policy."""
 
 from __future__ import annotations
 
@@ -11,5 +12,10 @@ from transom.kube.kinds import path_of
 async def ensure(kube: Kube, *, crds: bool = True) -> None:
     if crds:
         await install_crds(kube)
-    for obj in (*rbac.bootstrap_rbac(), admission.policy(), admission.binding()):
+    for obj in (
+        *rbac.bootstrap_rbac(),
+        *rbac.people_roles(),
+        admission.policy(),
+        admission.binding(),
+    ):
         await kube.apply(path_of(obj), obj)
