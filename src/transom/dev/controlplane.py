@@ -56,6 +56,9 @@ class ControlPlane(Supervisor):
     apiserver_args: list[str] = field(default_factory=list)
     keep_workdir: bool = False
     bin_dir: Path | None = None
+    #: A kubeconfig-format file naming a TokenReview webhook (EKS's authenticator is one):
+    #: bearer tokens no other authenticator accepts are sent there.
+    token_webhook_config: Path | None = None
 
     def __post_init__(self) -> None:
         self._own_workdir = self.workdir is None
@@ -217,7 +220,18 @@ class ControlPlane(Supervisor):
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=false",
             "--v=1",
+            *self._token_webhook_args(),
             *self.apiserver_args,
+        ]
+
+    def _token_webhook_args(self) -> list[str]:
+        if self.token_webhook_config is None:
+            return []
+        return [
+            f"--authentication-token-webhook-config-file={self.token_webhook_config}",
+            "--authentication-token-webhook-version=v1",
+            # Tests change mappings between requests: remember an answer only briefly.
+            "--authentication-token-webhook-cache-ttl=1s",
         ]
 
     def _kcm_args(self, bins: Path) -> list[str]:

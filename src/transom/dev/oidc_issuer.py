@@ -74,8 +74,12 @@ class OidcIssuer:
         audience: str = "transom",
         token_lifetime: int = 600,
         port: int = 0,
+        path: str = "",
     ) -> None:
+        """``path`` makes the issuer `https://127.0.0.1:PORT<path>`, the way Entra ID
+        (`/<tenant>/v2.0`) and AD FS (`/adfs`) name theirs."""
         self.directory = directory
+        self.path = path.rstrip("/")
         self.audience = audience
         self.token_lifetime = token_lifetime
         self._port = port
@@ -117,14 +121,14 @@ class OidcIssuer:
         self._thread = threading.Thread(target=loop.run_forever, name="oidc-issuer", daemon=True)
         self._thread.start()
         port = asyncio.run_coroutine_threadsafe(self._serve(tls), loop).result(timeout=30)
-        self.url = f"https://127.0.0.1:{port}"
+        self.url = f"https://127.0.0.1:{port}{self.path}"
         return self
 
     async def _serve(self, tls: ssl.SSLContext) -> int:
         app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", self._discovery)
-        app.router.add_get("/jwks", self._jwks)
-        app.router.add_post("/token", self._token)
+        app.router.add_get(f"{self.path}/.well-known/openid-configuration", self._discovery)
+        app.router.add_get(f"{self.path}/jwks", self._jwks)
+        app.router.add_post(f"{self.path}/token", self._token)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=tls).start()
@@ -178,6 +182,13 @@ class OidcIssuer:
                 raise ValueError("client keys must be RSA or EC")
             public_key = loaded
         self._clients[client_id] = _Client(host_name, secret, public_key)
+
+    def token_for(self, claims: dict[str, Any], *, lifetime: int | None = None) -> str:
+        """A token from this issuer with ``claims`` (a person's `sub`, `groups`, an Entra
+        managed identity's `oid`, `roles`): `iss`, `iat`, `nbf` and `exp` are added."""
+        now = int(time.time())
+        exp = now + (self.token_lifetime if lifetime is None else lifetime)
+        return self.sign({"iss": self.url, "iat": now, "nbf": now, "exp": exp, **claims})
 
     def sign(self, claims: dict[str, Any]) -> str:
         header = {"alg": "RS256", "typ": "JWT", "kid": self.key_id}
@@ -316,30 +327,102 @@ def _verify(
 def authentication_config(issuer: OidcIssuer, audience: str) -> dict[str, Any]:
     """An apiserver AuthenticationConfiguration (apiserver.config.k8s.io/v1, GA in 1.34) that
     trusts `issuer` for `audience` and makes each token's `transom_host` the host user."""
+    return authentication_configuration([host_authenticator(issuer, audience)])
+
+
+def authentication_configuration(authenticators: list[dict[str, Any]]) -> dict[str, Any]:
+    """One AuthenticationConfiguration for several issuers (each `jwt[]` entry's issuer URL
+    must be distinct)."""
     return {
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AuthenticationConfiguration",
-        "jwt": [
+        "jwt": authenticators,
+    }
+
+
+def write_authentication_configuration(path: Path, authenticators: list[dict[str, Any]]) -> Path:
+    config = authentication_configuration(authenticators)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _issuer(issuer: OidcIssuer, audience: str) -> dict[str, Any]:
+    return {
+        "url": issuer.url,
+        "audiences": [audience],
+        "certificateAuthority": issuer.ca_pem.decode(),
+    }
+
+
+def host_authenticator(issuer: OidcIssuer, audience: str) -> dict[str, Any]:
+    """Tokens whose `transom_host` claim names the host: user `transom:host:<name>`."""
+    return {
+        "issuer": _issuer(issuer, audience),
+        "claimValidationRules": [
             {
-                "issuer": {
-                    "url": issuer.url,
-                    "audiences": [audience],
-                    "certificateAuthority": issuer.ca_pem.decode(),
-                },
-                "claimValidationRules": [
-                    {
-                        "expression": (
-                            f"has(claims.{HOST_CLAIM}) && "
-                            f"claims.{HOST_CLAIM}.matches('{HOST_NAME_PATTERN}')"
-                        ),
-                        "message": f"{HOST_CLAIM} must be a DNS-1123 label naming the host",
-                    }
-                ],
-                "claimMappings": {
-                    "username": {"expression": f"'transom:host:' + claims.{HOST_CLAIM}"},
-                    "groups": {"expression": "['transom:hosts']"},
-                    "uid": {"expression": "claims.sub"},
-                },
+                "expression": (
+                    f"has(claims.{HOST_CLAIM}) && "
+                    f"claims.{HOST_CLAIM}.matches('{HOST_NAME_PATTERN}')"
+                ),
+                "message": f"{HOST_CLAIM} must be a DNS-1123 label naming the host",
             }
         ],
+        "claimMappings": {
+            "username": {"expression": f"'transom:host:' + claims.{HOST_CLAIM}"},
+            "groups": {"expression": "['transom:hosts']"},
+            "uid": {"expression": "claims.sub"},
+        },
+    }
+
+
+#: The app role a host's Entra identity holds: `transom.host.<name>` (docs/identity.md).
+ENTRA_HOST_ROLE_PREFIX = "transom.host."
+
+
+def entra_authenticator(issuer: OidcIssuer, tenant: str, api_app: str) -> dict[str, Any]:
+    """Entra ID v2 access tokens for the cluster's API application, as docs/identity.md
+    configures them: the one `transom.host.<name>` app role names the host."""
+    prefix = ENTRA_HOST_ROLE_PREFIX
+    return {
+        "issuer": _issuer(issuer, api_app),
+        "claimValidationRules": [
+            {"expression": f"claims.tid == '{tenant}'", "message": "token is from another tenant"},
+            {
+                "expression": (
+                    "has(claims.roles) && "
+                    f"dyn(claims.roles).exists_one(r, r.startsWith('{prefix}'))"
+                ),
+                "message": f"the client must hold exactly one {prefix}<name> app role",
+            },
+        ],
+        "claimMappings": {
+            "username": {
+                "expression": (
+                    "'transom:host:' + dyn(claims.roles).filter(r, r.startsWith("
+                    f"'{prefix}'))[0].substring({len(prefix)})"
+                )
+            },
+            "groups": {"expression": "['transom:hosts']"},
+            "uid": {"expression": "claims.oid"},
+        },
+    }
+
+
+#: What the apiserver puts before a person's name and groups from an organisation's issuer,
+#: so that no token can claim `system:masters` or `transom:hosts`.
+PEOPLE_PREFIX = "oidc:"
+
+
+def people_authenticator(
+    issuer: OidcIssuer, audience: str, prefix: str = PEOPLE_PREFIX
+) -> dict[str, Any]:
+    r"""People from AD FS or Entra ID: the user from `upn`, the groups from the `groups` claim
+    (AD FS: "Token-Groups - Qualified by Domain Name"; Entra ID: groups emitted as
+    `NetBIOSDomain\sAMAccountName`), both prefixed."""
+    return {
+        "issuer": _issuer(issuer, audience),
+        "claimMappings": {
+            "username": {"claim": "upn", "prefix": prefix},
+            "groups": {"claim": "groups", "prefix": prefix},
+        },
     }
