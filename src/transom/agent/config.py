@@ -254,7 +254,7 @@ class AgentConfiguration(_Model):
     host_name: str | None = None
     state_dir: Path = Field(default_factory=default_state_dir)
     credentials: Credentials = Field(default_factory=EnrollmentCredentials)
-    #: The host's policy, inline; or `policyFile`. Neither: the narrowest policy.
+    #: The host's policy, inline; or `policyFile`. Neither: the agent's default policy.
     policy: HostPolicy | None = None
     policy_file: Path | None = None
     #: Only manage paths under these folders: narrows the policy's path roots.
