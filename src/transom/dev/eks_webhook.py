@@ -8,16 +8,22 @@ no older than 15 minutes), then does what STS would: recomputes the SigV4 signat
 secret key of the access key ID it names (an implementation independent of botocore's) and
 returns the caller. The caller's ARN is canonicalised (an assumed role becomes its role) and
 mapped through EKS access entries, `{{SessionName}}` included.
+
+`StsAssumeRole` plays STS's AssumeRole for the agent's `roleArn`: it hands out new credentials
+for a role a known caller may assume, and registers them with the webhook, as STS would know
+them.
 """
 
 from __future__ import annotations
 
 import base64
 import calendar
+import datetime as dt
 import hashlib
 import hmac
 import json
 import re
+import secrets
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape
 
 import yaml
 from aiohttp import web
@@ -227,6 +234,7 @@ class EksAuthenticatorWebhook:
     ) -> None:
         self.directory = directory
         self.cluster_id = cluster_id
+        #: Access key ID -> what STS knows of it (StsAssumeRole adds the roles it hands out).
         self.credentials = {c.access_key_id: c for c in credentials}
         self.entries = list(entries)
         #: The outcome of each review: the user, or why the token was rejected.
@@ -320,3 +328,88 @@ class EksAuthenticatorWebhook:
                 "status": status,
             }
         )
+
+
+class StsAssumeRole:
+    """A loopback STS that answers AssumeRole (the query API, form-encoded POST): a caller
+    whose access key ID it knows may assume the roles ``trust`` lists for it; the new
+    credentials are added to ``webhook.credentials`` with the assumed-role ARN. Served over
+    plain HTTP on 127.0.0.1 (botocore's `endpoint_url` for sts in the shared config)."""
+
+    def __init__(self, webhook: EksAuthenticatorWebhook, trust: Mapping[str, Sequence[str]]):
+        self.webhook = webhook
+        self.trust = {k: tuple(v) for k, v in trust.items()}
+        #: (role ARN, session name) of every role assumed.
+        self.assumed: list[tuple[str, str]] = []
+        self._server = LoopbackServer(self._app)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> StsAssumeRole:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> StsAssumeRole:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/", self._assume_role)
+        return app
+
+    async def _assume_role(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        credential = request.headers.get("Authorization", "").partition("Credential=")[2]
+        caller = credential.split("/")[0]
+        role, session = form.get("RoleArn", ""), form.get("RoleSessionName", "")
+        if form.get("Action") != "AssumeRole":
+            return _sts_error(400, "InvalidAction", "only AssumeRole")
+        if caller not in self.webhook.credentials or role not in self.trust.get(caller, ()):
+            return _sts_error(403, "AccessDenied", f"{caller} may not assume {role}")
+        m = re.match(r"^arn:(aws[-a-z]*):iam::(\d{12}):role/(.+)$", role)
+        if m is None or not re.match(r"^[\w+=,.@-]{2,64}$", session):
+            return _sts_error(400, "ValidationError", "bad RoleArn or RoleSessionName")
+        partition, account, name = m.groups()
+        assumed = AwsCredentials(
+            access_key_id="ASIA" + secrets.token_hex(8).upper(),
+            secret_access_key=secrets.token_urlsafe(30),
+            arn=f"arn:{partition}:sts::{account}:assumed-role/{name}/{session}",
+            session_token=secrets.token_urlsafe(60),
+        )
+        self.webhook.credentials[assumed.access_key_id] = assumed
+        self.assumed.append((role, session))
+        expiration = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        body = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            "<AssumeRoleResult><Credentials>"
+            f"<AccessKeyId>{assumed.access_key_id}</AccessKeyId>"
+            f"<SecretAccessKey>{escape(assumed.secret_access_key)}</SecretAccessKey>"
+            f"<SessionToken>{escape(assumed.session_token or '')}</SessionToken>"
+            f"<Expiration>{expiration}</Expiration>"
+            "</Credentials><AssumedRoleUser>"
+            f"<AssumedRoleId>AROA{secrets.token_hex(8).upper()}:{escape(session)}</AssumedRoleId>"
+            f"<Arn>{escape(assumed.arn)}</Arn>"
+            "</AssumedRoleUser></AssumeRoleResult>"
+            f"<ResponseMetadata><RequestId>{secrets.token_hex(16)}</RequestId></ResponseMetadata>"
+            "</AssumeRoleResponse>"
+        )
+        return web.Response(text=body, content_type="text/xml")
+
+
+def _sts_error(status: int, code: str, message: str) -> web.Response:
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+        f"<Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
+        f"</Error><RequestId>{secrets.token_hex(16)}</RequestId></ErrorResponse>"
+    )
+    return web.Response(status=status, text=body, content_type="text/xml")

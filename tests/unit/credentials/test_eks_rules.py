@@ -23,6 +23,8 @@ from transom.agent.credentials.eks import EksTokenSource
 from transom.dev.eks_webhook import (
     AccessEntry,
     AwsCredentials,
+    EksAuthenticatorWebhook,
+    StsAssumeRole,
     TokenRejectedError,
     canonical_arn,
     map_caller,
@@ -157,3 +159,47 @@ def test_missing_profile_is_a_clear_error(tmp_path: Path) -> None:
     session.set_config_variable("config_file", str(tmp_path / "config"))
     with pytest.raises(CredentialError, match="absent"):
         asyncio.run(EksTokenSource("prod", session=session).fetch())
+
+
+def test_role_arn_is_assumed_first_and_its_session_name_maps(tmp_path: Path) -> None:
+    """roleArn: botocore's AssumeRole against a loopback STS (the shared config's sts
+    endpoint_url); the token then proves the assumed role with the host's session name, and a
+    role the caller may not assume is a clear error."""
+    base = AwsCredentials("ASIABASE000000000001", "base/secret+key", ARN, "base-session")
+    role = "arn:aws:iam::111122223333:role/transom-hosts"
+    webhook = EksAuthenticatorWebhook(
+        tmp_path,
+        "prod",
+        [base],
+        [AccessEntry(role, "transom:host:{{SessionName}}", ("transom:hosts",))],
+    )
+    answer = {
+        "Version": 1,
+        "AccessKeyId": base.access_key_id,
+        "SecretAccessKey": base.secret_access_key,
+        "SessionToken": base.session_token,
+        "Expiration": "2099-01-01T00:00:00Z",
+    }
+    helper = tmp_path / "helper"
+    helper.write_text(f"#!{sys.executable}\nprint({json.dumps(json.dumps(answer))})\n")
+    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+    with StsAssumeRole(webhook, {base.access_key_id: [role]}) as sts:
+        config = tmp_path / "config"
+        config.write_text(
+            f"[profile ra]\ncredential_process = {helper}\nservices = local\n\n"
+            f"[services local]\nsts =\n  endpoint_url = {sts.url}\n"
+        )
+
+        def source(role_arn: str) -> EksTokenSource:
+            session = botocore.session.Session(profile="ra")
+            session.set_config_variable("config_file", str(config))
+            return EksTokenSource(
+                "prod", session=session, role_arn=role_arn, role_session_name="web01"
+            )
+
+        token = asyncio.run(source(role).fetch()).token
+        caller = verify_token(token, cluster_id="prod", credentials=webhook.credentials)
+        assert sts.assumed == [(role, "web01")]
+        assert map_caller(caller, webhook.entries) == ("transom:host:web01", ("transom:hosts",))
+        with pytest.raises(CredentialError, match="AccessDenied"):
+            asyncio.run(source("arn:aws:iam::111122223333:role/admin").fetch())

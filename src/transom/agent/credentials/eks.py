@@ -23,6 +23,8 @@ from botocore.credentials import (  # type: ignore[import-untyped]
 
 from transom.agent.credentials.base import BearerToken, CredentialError
 
+#: botocore's failures: its own, and an AWS service's answer (AssumeRole denied).
+_BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 (a wire-format prefix, not a secret)
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 #: Seconds the presigned URL is valid for, as awscli sends it.
@@ -73,7 +75,7 @@ class EksTokenSource:
             session = self._session or botocore.session.get_session()
             try:
                 found = session.get_credentials()
-            except botocore.exceptions.BotoCoreError as e:
+            except _BOTO_ERRORS as e:
                 # botocore's messages name profiles and processes, never key material.
                 raise CredentialError(f"{self!r}: AWS credentials: {e}") from None
             if found is None:
@@ -84,8 +86,12 @@ class EksTokenSource:
         return self._credentials
 
     def _assume_role(self, session: Any, source: Any) -> Any:
+        def sts_client(service: str, **kwargs: Any) -> Any:
+            # STS needs a region to sign in; the global endpoint's is us-east-1.
+            return session.create_client(service, region_name=self.region or "us-east-1", **kwargs)
+
         fetcher = AssumeRoleCredentialFetcher(
-            client_creator=session.create_client,
+            client_creator=sts_client,
             source_credentials=source,
             role_arn=self.role_arn,
             extra_args={"RoleSessionName": self._role_session_name},
@@ -98,7 +104,7 @@ class EksTokenSource:
         # Frozen per call: refreshable credentials (instance roles) may rotate in between.
         try:
             frozen = self._resolve_credentials().get_frozen_credentials()
-        except botocore.exceptions.BotoCoreError as e:
+        except _BOTO_ERRORS as e:
             raise CredentialError(f"{self!r}: AWS credentials: {e}") from None
         request = AWSRequest(
             method="GET",
