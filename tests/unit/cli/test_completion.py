@@ -68,7 +68,9 @@ def test_bash_script_is_valid(bash_script: Path) -> None:
 
 def test_bash_completes_subcommands_and_option_values(bash_script: Path, tmp_path: Path) -> None:
     assert complete(bash_script, "transom ag") == ["agent"]
-    assert {"enroll", "run", "whoami", "-h", "--help"} <= set(complete(bash_script, "transom agent "))
+    assert {"enroll", "run", "whoami", "-h", "--help"} <= set(
+        complete(bash_script, "transom agent ")
+    )
     assert complete(bash_script, "transom --debug dev controlplane u") == ["up"]
     assert complete(bash_script, "transom agent run --log-level W") == ["WARNING"]
     assert "--what-if" in complete(bash_script, "transom apply --wh")
