@@ -9,25 +9,17 @@ invalid), so a crash mid-run leaves the old value and the next start runs it aga
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from transom.api.assignment import AssignmentStatus, ResourceResult
+from transom.api.assignment import AssignmentStatus, ResourceResult, revision_text
 from transom.api.conditions import (
-    APPLY_FAILED,
-    DEPENDENCY_NOT_READY,
-    DRIFT_DETECTED,
-    FLAPPING,
     INVALID_SPEC,
     PROGRESSING,
     READY,
-    REBOOT_PENDING,
     RECONCILING,
     STALLED,
-    SUCCEEDED,
     find_condition,
-    now_rfc3339,
     remove_condition,
     set_condition,
 )
@@ -37,12 +29,6 @@ from transom.engine.result import RunReport
 
 EVENT_NOTE_MAX = 1024
 REPORTING_CONTROLLER = "transom.dev/agent"
-#: Not failures: the resource waits for something that is not an error.
-_WAITING = {DRIFT_DETECTED, REBOOT_PENDING, DEPENDENCY_NOT_READY}
-
-
-def revision_text(generation: int, revision: str) -> str:
-    return f"generation {generation}" + (f" (revision {revision})" if revision else "")
 
 
 def in_progress(status: AssignmentStatus, generation: int, revision: str) -> AssignmentStatus:
@@ -69,32 +55,6 @@ def invalid(status: AssignmentStatus, generation: int, error: SpecError) -> Assi
     return status.model_copy(update={"conditions": conditions, "observed_generation": generation})
 
 
-def _verdict(results: Sequence[ResourceResult]) -> tuple[bool, str, str, bool]:
-    """(ready, reason, message, stalled) for a set of results."""
-    failed = [r for r in results if not r.in_desired_state and r.reason not in _WAITING]
-    if failed:
-        first = failed[0]
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        reason = FLAPPING if first.reason == FLAPPING else APPLY_FAILED
-        detail = f": {first.message}" if first.message else ""
-        return (
-            False,
-            reason,
-            f"resource {first.name} ({first.type}) failed: {first.reason or 'Failed'}"
-            f"{detail}{more}",
-            True,
-        )
-    drifted = [r for r in results if not r.in_desired_state and r.reason == DRIFT_DETECTED]
-    if drifted:
-        names = ", ".join(r.name for r in drifted[:5])
-        return False, DRIFT_DETECTED, f"{len(drifted)} resource(s) drifted: {names}", False
-    waiting = [r for r in results if not r.in_desired_state]
-    if waiting:
-        first = waiting[0]
-        return False, first.reason, f"resource {first.name} ({first.type}): {first.message}", False
-    return True, SUCCEEDED, f"{len(results)} resource(s) in the desired state", False
-
-
 def _with_results(
     status: AssignmentStatus,
     results: list[ResourceResult],
@@ -103,31 +63,7 @@ def _with_results(
     *,
     finished_run: bool,
 ) -> AssignmentStatus:
-    ready, reason, message, stalled = _verdict(results)
-    if ready:
-        message = f"{message}; {revision_text(generation, revision)}"
-    conditions = remove_condition(status.conditions, RECONCILING)
-    conditions = set_condition(
-        conditions, READY, "True" if ready else "False", reason, message, generation=generation
-    )
-    if stalled:
-        conditions = set_condition(
-            conditions, STALLED, "True", reason, message, generation=generation
-        )
-    else:
-        conditions = remove_condition(conditions, STALLED)
-    update: dict[str, Any] = {
-        "conditions": conditions,
-        "results": results,
-        "drifted": sum(1 for r in results if r.drifted and not r.in_desired_state),
-        "reboot_pending": any(r.reason == REBOOT_PENDING for r in results),
-    }
-    if finished_run:
-        update["observed_generation"] = generation
-        update["last_apply_time"] = now_rfc3339()
-        if ready:
-            update["applied_revision"] = revision
-    return status.model_copy(update=update)
+    return status.with_results(results, generation, revision, finished_run=finished_run)
 
 
 def applied(

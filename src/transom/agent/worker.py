@@ -40,7 +40,7 @@ from transom.agent.removal import removal_resources
 from transom.agent.retry import NETWORK_ERRORS
 from transom.agent.secrets import secret_names
 from transom.agent.status_push import StatusPusher, StatusWriter
-from transom.api.assignment import AssignmentSpec, AssignmentStatus
+from transom.api.assignment import AssignmentSpec, AssignmentStatus, revision_text
 from transom.api.conditions import (
     APPLY_FAILED,
     DRIFT_CORRECTED,
@@ -456,7 +456,7 @@ class Worker:
             warning=not ok,
             reason=SUCCEEDED if ok else APPLY_FAILED,
             action="Apply",
-            note=f"{st.revision_text(generation, revision)}: "
+            note=f"{revision_text(generation, revision)}: "
             f"{report.summary() if ok else ready.message if ready else ''}",
         )
 
@@ -493,7 +493,7 @@ class Worker:
             # Ready.
             status = status.model_copy(update={"conditions": base.conditions})
         await self.pusher.want(status)
-        note = st.revision_text(generation, revision)
+        note = revision_text(generation, revision)
         if outstanding and set(outstanding) != self.reported_drift:
             await self.api.record_event(
                 obj,

@@ -1,15 +1,39 @@
-"""Assignment: what one host must converge to for one Configuration generation."""
+"""Assignment: what one host must converge to for one Configuration generation, and the
+one reading of its status (`verdict()`) that the agent writes with and the controller,
+`transom status`, `transom trace` and the tests read with."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
 from pydantic import ConfigDict, Field, model_validator
 
-from transom.api.conditions import Condition
+from transom.api.conditions import (
+    APPLY_FAILED,
+    DRIFT_DETECTED,
+    FLAPPING,
+    INVALID_SPEC,
+    PROGRESSING,
+    READY,
+    REBOOT_PENDING,
+    RECONCILING,
+    STALLED,
+    SUCCEEDED,
+    Condition,
+    find_condition,
+    now_rfc3339,
+    remove_condition,
+    resource_failed,
+    set_condition,
+)
 from transom.api.configuration import MAX_RESOURCES, Mode, RebootPolicy, RemovalPolicy
 from transom.api.errors import SpecError
 from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
-from transom.api.wire import Spec, Status, cel, observed_generation_field
+from transom.api.wire import API_VERSION, ObjectMeta, Spec, Status, cel, observed_generation_field
 
 
 class ObjectReference(Spec):
@@ -66,6 +90,88 @@ class ResourceResult(Status):
     message: str = Field(default="", description="Error or skip reason.", max_length=1024)
     duration_ms: int = Field(default=0, description="Time spent on it.")
 
+    @property
+    def failed(self) -> bool:
+        return resource_failed(self.in_desired_state, self.reason)
+
+
+class AssignmentState(StrEnum):
+    #: The agent has not finished this generation (or has not started it).
+    APPLYING = "Applying"
+    READY = "Ready"
+    #: Applied; drift was found and only reported (ApplyAndMonitor). The host still runs the
+    #: generation, so drift must not hold a rollout or Flux's health check.
+    DRIFTED = "Drifted"
+    #: Applied; a resource waits for something that is not an error (a reboot, a dependency).
+    WAITING = "Waiting"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: AssignmentState
+    reason: str
+    message: str
+    #: The first failed (or waiting) resource, and its own message.
+    resource: str = ""
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        """The host runs the generation."""
+        return self.state in (AssignmentState.READY, AssignmentState.DRIFTED)
+
+    @property
+    def failed(self) -> bool:
+        return self.state is AssignmentState.FAILED
+
+    @property
+    def done(self) -> bool:
+        return self.ready or self.failed
+
+
+def _from_results(results: Sequence[ResourceResult]) -> Verdict:
+    failed = [r for r in results if r.failed]
+    if failed:
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        detail = f": {first.message}" if first.message else ""
+        return Verdict(
+            AssignmentState.FAILED,
+            FLAPPING if first.reason == FLAPPING else APPLY_FAILED,
+            f"resource {first.name} ({first.type}) failed: {first.reason or 'Failed'}"
+            f"{detail}{more}",
+            resource=first.name,
+            detail=first.message,
+        )
+    drifted = [r for r in results if not r.in_desired_state and r.reason == DRIFT_DETECTED]
+    if drifted:
+        names = ", ".join(r.name for r in drifted[:5])
+        return Verdict(
+            AssignmentState.DRIFTED,
+            DRIFT_DETECTED,
+            f"{len(drifted)} resource(s) drifted: {names}",
+            resource=drifted[0].name,
+            detail=drifted[0].message,
+        )
+    waiting = [r for r in results if not r.in_desired_state]
+    if waiting:
+        first = waiting[0]
+        return Verdict(
+            AssignmentState.WAITING,
+            first.reason,
+            f"resource {first.name} ({first.type}): {first.message}",
+            resource=first.name,
+            detail=first.message,
+        )
+    return Verdict(
+        AssignmentState.READY, SUCCEEDED, f"{len(results)} resource(s) in the desired state"
+    )
+
+
+def revision_text(generation: int, revision: str) -> str:
+    return f"generation {generation}" + (f" (revision {revision})" if revision else "")
+
 
 class AssignmentStatus(Status):
     observed_generation: int = observed_generation_field()
@@ -84,11 +190,87 @@ class AssignmentStatus(Status):
     reboot_pending: bool = Field(default=False, description="A change waits for a reboot.")
     last_apply_time: str = Field(default="", description="When the last run finished.")
 
+    def verdict(self) -> Verdict:
+        """What this status says about the host: the agent sets its conditions from it, and
+        every reader decides with it. A run in progress and an invalid spec are known only
+        from the conditions; everything else is decided from the results."""
+        if self.observed_generation < 0:
+            return Verdict(AssignmentState.APPLYING, PROGRESSING, "waiting for the agent")
+        reconciling = find_condition(self.conditions, RECONCILING)
+        if reconciling is not None and reconciling.status == "True":
+            return Verdict(AssignmentState.APPLYING, reconciling.reason, reconciling.message)
+        stalled = find_condition(self.conditions, STALLED)
+        if stalled is not None and stalled.status == "True" and stalled.reason == INVALID_SPEC:
+            return Verdict(AssignmentState.FAILED, INVALID_SPEC, stalled.message)
+        return _from_results(self.results)
+
+    def with_results(
+        self,
+        results: list[ResourceResult],
+        generation: int,
+        revision: str,
+        *,
+        finished_run: bool,
+    ) -> AssignmentStatus:
+        """This status with a run's (or a check's) results, and the conditions their verdict
+        gives: Ready always, Stalled while a resource failed, Reconciling removed."""
+        update: dict[str, Any] = {
+            "conditions": remove_condition(self.conditions, RECONCILING),
+            "results": results,
+            "drifted": sum(1 for r in results if r.drifted and not r.in_desired_state),
+            "reboot_pending": any(r.reason == REBOOT_PENDING for r in results),
+        }
+        if finished_run:
+            update["observed_generation"] = generation
+            update["last_apply_time"] = now_rfc3339()
+        status = self.model_copy(update=update)
+        verdict = _from_results(results)
+        message = verdict.message
+        if verdict.state is AssignmentState.READY:
+            message = f"{message}; {revision_text(generation, revision)}"
+        conditions = set_condition(
+            status.conditions,
+            READY,
+            "True" if verdict.state is AssignmentState.READY else "False",
+            verdict.reason,
+            message,
+            generation=generation,
+        )
+        if verdict.failed:
+            conditions = set_condition(
+                conditions, STALLED, "True", verdict.reason, message, generation=generation
+            )
+        else:
+            conditions = remove_condition(conditions, STALLED)
+        update = {"conditions": conditions}
+        if finished_run and verdict.state is AssignmentState.READY:
+            update["applied_revision"] = revision
+        return status.model_copy(update=update)
+
 
 class Assignment(Spec):
     """What one host must converge to; written by the controller, status by the host's agent."""
 
     model_config = ConfigDict(extra="ignore")
 
+    api_version: str = Field(default=API_VERSION, description="APIVersion of this object.")
+    kind: str = Field(default="Assignment", description="Kind of this object.")
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Object metadata.")
     spec: AssignmentSpec
     status: AssignmentStatus = Field(default_factory=AssignmentStatus)
+
+    def caught_up(self) -> bool:
+        """The agent's status speaks of this very spec (its metadata.generation)."""
+        return self.status.observed_generation == self.metadata.generation
+
+    def verdict(self) -> Verdict:
+        if not self.caught_up():
+            ready = find_condition(self.status.conditions, READY)
+            reconciling = find_condition(self.status.conditions, RECONCILING)
+            shown = reconciling or ready
+            return Verdict(
+                AssignmentState.APPLYING,
+                PROGRESSING,
+                shown.message if shown is not None and shown.message else "waiting for the agent",
+            )
+        return self.status.verdict()

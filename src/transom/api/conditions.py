@@ -59,6 +59,18 @@ INSTALL_IN_PROGRESS = "InstallInProgress"
 WINDOWS_API_FAILED = "WindowsApiFailed"
 POWERSHELL_FAILED = "PowerShellFailed"
 
+#: Out of the desired state without having failed: the resource waits for a reboot or for a
+#: dependency, or its drift is only being reported.
+WAITING_REASONS = frozenset({DRIFT_DETECTED, REBOOT_PENDING, DEPENDENCY_NOT_READY})
+
+
+def resource_failed(in_desired_state: bool, reason: str) -> bool:
+    """The one rule for "this resource failed", for the engine's outcomes and for the results
+    in an Assignment's status alike. A resource skipped behind a failed dependency is not a
+    failure of its own: its dependency is."""
+    return not in_desired_state and reason not in WAITING_REASONS
+
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 

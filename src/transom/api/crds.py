@@ -13,18 +13,27 @@ from pydantic import BaseModel
 from transom.api.assignment import Assignment
 from transom.api.configuration import Configuration
 from transom.api.host import Host
+from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, Kind
 from transom.api.schema import structural
 from transom.api.wire import GROUP, VERSION
 
 
 @dataclass(frozen=True)
-class Kind:
-    kind: str
-    plural: str
-    scope: str
+class CustomResource:
+    """A Transom kind as a CRD: its model, short names and printer columns."""
+
+    of: Kind
     model: type[BaseModel]
     short_names: tuple[str, ...]
     columns: tuple[dict[str, Any], ...]
+
+    @property
+    def kind(self) -> str:
+        return self.of.kind
+
+    @property
+    def plural(self) -> str:
+        return self.of.plural
 
 
 def _ready(jsonpath_type: str = "Ready") -> tuple[dict[str, Any], dict[str, Any]]:
@@ -37,11 +46,9 @@ def _ready(jsonpath_type: str = "Ready") -> tuple[dict[str, Any], dict[str, Any]
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
-KINDS: tuple[Kind, ...] = (
-    Kind(
-        "Configuration",
-        "configurations",
-        "Namespaced",
+KINDS: tuple[CustomResource, ...] = (
+    CustomResource(
+        CONFIGURATIONS,
         Configuration,
         ("tconf",),
         (
@@ -58,10 +65,8 @@ KINDS: tuple[Kind, ...] = (
             _ready()[1],
         ),
     ),
-    Kind(
-        "Assignment",
-        "assignments",
-        "Namespaced",
+    CustomResource(
+        ASSIGNMENTS,
         Assignment,
         ("tassign",),
         (
@@ -77,10 +82,8 @@ KINDS: tuple[Kind, ...] = (
             _ready()[1],
         ),
     ),
-    Kind(
-        "Host",
-        "hosts",
-        "Cluster",
+    CustomResource(
+        HOSTS,
         Host,
         ("thost",),
         (
@@ -95,7 +98,7 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
-def crd(kind: Kind) -> dict[str, Any]:
+def crd(kind: CustomResource) -> dict[str, Any]:
     body = structural(kind.model.model_json_schema(by_alias=True, mode="validation"))
     props = body["properties"]
     schema = {
@@ -129,7 +132,7 @@ def crd(kind: Kind) -> dict[str, Any]:
                 "shortNames": list(kind.short_names),
                 "categories": ["transom"],
             },
-            "scope": kind.scope,
+            "scope": "Namespaced" if kind.of.namespaced else "Cluster",
             "versions": [
                 {
                     "name": VERSION,
@@ -153,7 +156,7 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def render(kind: Kind) -> str:
+def render(kind: CustomResource) -> str:
     return HEADER + yaml.dump(crd(kind), Dumper=_Dumper, sort_keys=False, width=100)
 
 

@@ -17,13 +17,13 @@ from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.wire import API_VERSION
 from transom.controller import events, flux_events, rollout
-from transom.controller.hostview import HostView, view_from_assignment
-from transom.controller.informer import Key, Obj
+from transom.controller.hostview import HostView
 from transom.controller.secrets_copy import MissingSecretError, copy_secrets, rewrite_refs
 from transom.controller.status import aggregate, stalled
 from transom.controller.substitute import SubstitutionError, substitute_host
 from transom.engine.graph import check_acyclic
-from transom.kube.client import ApiError
+from transom.kube.client import ApiError, Obj
+from transom.kube.informer import Key
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
 
 if TYPE_CHECKING:
@@ -109,8 +109,8 @@ async def reconcile(ctl: Controller, key: Key) -> None:
 
 
 def _view(ctl: Controller, host: str, key: Key) -> HostView:
-    assignment = ctl.assignments.get(names.host_namespace(host), names.assignment_name(*key))
-    return view_from_assignment(host, ctl.online(host), assignment)
+    assignment = ctl.assignment(names.host_namespace(host), names.assignment_name(*key))
+    return HostView.from_assignment(host, ctl.online(host), assignment)
 
 
 async def _write_assignment(

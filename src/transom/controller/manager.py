@@ -9,13 +9,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from pydantic import ValidationError
+
 from transom.api import names
+from transom.api.assignment import Assignment
 from transom.api.configuration import ConfigurationSpec
 from transom.api.wire import LabelSelector
 from transom.controller import configurations, csr, hosts
 from transom.controller.flux_events import Notifier
-from transom.controller.informer import Informer, Key, Obj, key_of
-from transom.kube.client import Kube
+from transom.kube.client import Kube, Obj
+from transom.kube.informer import Informer, Key, key_of
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, CSRS, HOSTS, KUSTOMIZATIONS, LEASES
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ class Controller:
         #: Host name -> Host uid whose namespace and RBAC this process has applied.
         self.provisioned: dict[str, str] = {}
         self._revisions: dict[tuple[str, str, int], str] = {}
+        self._assignment_models: dict[Key, tuple[str, Assignment]] = {}
         self._parsed: dict[tuple[str, int], tuple[ConfigurationSpec, dict[str, str]]] = {}
 
     # -- event handlers: cheap, they only mark work ----------------------------------------------
@@ -91,6 +95,8 @@ class Controller:
         self._mark([key_of(obj)])
 
     def _on_assignment(self, event: str, obj: Obj) -> None:
+        if event == "DELETED":
+            self._assignment_models.pop(key_of(obj), None)
         label = (obj.get("metadata", {}).get("labels") or {}).get(names.LABEL_CONFIGURATION, "")
         if "." in label:
             ns, name = label.split(".", 1)
@@ -174,6 +180,24 @@ class Controller:
         if rev:
             self._revisions[key] = rev
         return rev
+
+    def assignment(self, namespace: str, name: str) -> Assignment | None:
+        """The cached Assignment as a model, parsed once per resourceVersion."""
+        obj = self.assignments.get(namespace, name)
+        if obj is None:
+            return None
+        rv = obj["metadata"].get("resourceVersion", "")
+        cached = self._assignment_models.get((namespace, name))
+        if cached is not None and cached[0] == rv:
+            return cached[1]
+        try:
+            model = Assignment.model_validate(obj)
+        except ValidationError as e:
+            # Not as this controller writes it: treated as absent, so it is written again.
+            log.warning("Assignment %s/%s unreadable: %s", namespace, name, e)
+            return None
+        self._assignment_models[(namespace, name)] = (rv, model)
+        return model
 
     def kustomization_of(self, conf: Obj) -> Obj | None:
         """The Flux Kustomization that applied a Configuration, from Flux's labels."""

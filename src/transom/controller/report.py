@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from transom.api import names
-from transom.controller.hostview import view_from_assignment
+from transom.api.assignment import Assignment, AssignmentState
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, HOSTS, LEASES
 
@@ -37,17 +37,17 @@ def _online(lease: dict[str, Any] | None) -> bool:
     return age <= float(spec.get("leaseDurationSeconds") or 40)
 
 
-def _state(a: dict[str, Any]) -> tuple[str, str]:
-    view = view_from_assignment("", True, a)
-    generation = view.assigned or 0
-    if view.failed(generation) and view.failure is not None:
-        where = f"{view.failure.resource}: " if view.failure.resource else ""
-        return "Failed", where + view.failure.message
-    if view.succeeded(generation):
-        return ("Drifted", f"{view.drifted} resource(s) drifted") if view.drifted else ("Ready", "")
-    conds = {c.get("type"): c for c in (a.get("status") or {}).get("conditions") or []}
-    message = (conds.get("Ready") or {}).get("message", "")
-    return "Applying", str(message) or "waiting for the agent"
+def _state(a: Assignment) -> tuple[str, str]:
+    """STATE and MESSAGE columns, from the one verdict."""
+    verdict = a.verdict()
+    if verdict.state is AssignmentState.FAILED:
+        where = f"{verdict.resource}: " if verdict.resource else ""
+        return str(verdict.state), where + (verdict.detail or verdict.message)
+    if verdict.state is AssignmentState.DRIFTED:
+        return str(verdict.state), f"{a.status.drifted} resource(s) drifted"
+    if verdict.state is AssignmentState.READY:
+        return str(verdict.state), ""
+    return str(verdict.state), verdict.message
 
 
 async def rows(kube: Kube, host: str | None = None) -> list[Row]:
@@ -72,17 +72,17 @@ async def rows(kube: Kube, host: str | None = None) -> list[Row]:
         mine = [a for a in assignments if a["metadata"]["namespace"] == names.host_namespace(h)]
         if not mine:
             out.append(Row(h, online, "-", "-", "-", "-", "no assignments"))
-        for a in sorted(mine, key=lambda a: a["metadata"]["name"]):
-            src = a["spec"]["source"]
+        for raw in sorted(mine, key=lambda a: a["metadata"]["name"]):
+            a = Assignment.model_validate(raw)
+            src = a.spec.source
             state, message = _state(a)
             out.append(
                 Row(
                     host=h,
                     online=online,
-                    configuration=f"{src['configuration'].get('namespace', '')}/"
-                    f"{src['configuration']['name']}",
-                    generation=str(src.get("generation", "")),
-                    revision=_short(str(src.get("revision") or "")),
+                    configuration=f"{src.configuration.namespace}/{src.configuration.name}",
+                    generation=str(src.generation),
+                    revision=_short(src.revision),
                     state=state,
                     message=message,
                 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transom.api import names
+from transom.api.assignment import Assignment
 from transom.controller.report import rows
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, GIT_REPOSITORIES, KUSTOMIZATIONS, Kind
@@ -38,38 +39,36 @@ async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trac
     host_row = {r.configuration: r for r in await rows(kube, host)}
     assignments = (await kube.list(ASSIGNMENTS.path(names.host_namespace(host))))["items"]
     out = []
-    for a in sorted(assignments, key=lambda a: a["metadata"]["name"]):
-        wanted = [r for r in a["spec"]["resources"] if resource in (None, r["name"])]
+    for raw in sorted(assignments, key=lambda a: a["metadata"]["name"]):
+        a = Assignment.model_validate(raw)
+        wanted = [r for r in a.spec.resources if resource in (None, r.name)]
         if resource is not None and not wanted:
             continue
         t = Trace()
-        src = a["spec"]["source"]
-        conf_ref = src["configuration"]
-        conf_key = f"{conf_ref.get('namespace', '')}/{conf_ref['name']}"
+        src = a.spec.source
+        conf_ref = src.configuration
+        conf_key = f"{conf_ref.namespace}/{conf_ref.name}"
         row = host_row.get(conf_key)
         t.add("Host", f"{host} ({'online' if row and row.online else 'OFFLINE'})")
-        results = {r["name"]: r for r in (a.get("status") or {}).get("results") or []}
+        results = {r.name: r for r in a.status.results}
         for r in wanted if resource is not None else []:
-            member = next(k for k in r if k not in ("name", "dependsOn"))
-            res = results.get(r["name"], {})
-            state = (
-                "in desired state"
-                if res.get("inDesiredState")
-                else res.get("message") or "not yet applied"
-            )
-            t.add("Resource", f"{r['name']} [{member}] {state}")
-        status = a.get("status") or {}
-        applied = status.get("observedGeneration") == a["metadata"].get("generation")
+            res = results.get(r.name)
+            if res is None:
+                state = "not yet applied"
+            elif res.in_desired_state:
+                state = "in desired state"
+            else:
+                state = ("FAILED: " if res.failed else "") + (res.message or res.reason)
+            t.add("Resource", f"{r.name} [{r.member}] {state}")
+        verdict = a.verdict()
         t.add(
             "Assignment",
-            f"{a['metadata']['namespace']}/{a['metadata']['name']} "
-            f"generation {src['generation']} "
-            f"{'applied' if applied else 'NOT YET APPLIED'}; {_ready(a)}",
+            f"{a.metadata.namespace}/{a.metadata.name} generation {src.generation} "
+            f"{'applied' if a.caught_up() else 'NOT YET APPLIED'}; "
+            f"{verdict.state} ({verdict.reason}: {verdict.message[:100]})",
         )
-        t.add("Applied rev", str(status.get("appliedRevision") or "-"))
-        conf = await kube.get_or_none(
-            CONFIGURATIONS.path(conf_ref.get("namespace"), conf_ref["name"])
-        )
+        t.add("Applied rev", a.status.applied_revision or "-")
+        conf = await kube.get_or_none(CONFIGURATIONS.path(conf_ref.namespace, conf_ref.name))
         if conf is None:
             t.add("Configuration", f"{conf_key} (deleted)")
             out.append(t)
@@ -80,7 +79,7 @@ async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trac
             f"{conf_key} generation {conf['metadata'].get('generation')} "
             f"hosts {cs.get('summary', '-')}; {_ready(conf)}",
         )
-        await _flux(kube, t, src)
+        await _flux(kube, t, raw["spec"]["source"])
         out.append(t)
     if resource is not None and not out:
         raise LookupError(f"host {host} has no resource named {resource!r}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from transom.api.conditions import REBOOT_PENDING
+from transom.api.conditions import resource_failed
 
 if TYPE_CHECKING:
     from transom.api.assignment import ResourceResult
@@ -65,7 +65,7 @@ class ResourceOutcome:
 
     @property
     def failed(self) -> bool:
-        return self.status in (Status.FAILED, Status.DENIED)
+        return resource_failed(self.in_desired_state, self.reason)
 
     def to_result(self) -> ResourceResult:
         # The Assignment model is the agent's; a local apply never builds it.
@@ -105,8 +105,7 @@ class RunReport:
 
     @property
     def failed(self) -> bool:
-        """A resource failed, was denied or was skipped for a failed dependency."""
-        return any(r.failed or (r.skipped and r.reason != REBOOT_PENDING) for r in self.results)
+        return any(r.failed for r in self.results)
 
     @property
     def in_desired_state(self) -> bool:

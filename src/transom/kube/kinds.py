@@ -1,84 +1,126 @@
-"""API paths for the kinds Transom touches."""
+"""API paths for the kinds Transom touches (its own come from `transom.api.kinds`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
+from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, Kind
 
-@dataclass(frozen=True)
-class Kind:
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = True
+__all__ = [
+    "ADMISSION_POLICIES",
+    "ADMISSION_POLICY_BINDINGS",
+    "ASSIGNMENTS",
+    "CLUSTER_ROLES",
+    "CLUSTER_ROLE_BINDINGS",
+    "CONFIGURATIONS",
+    "CRDS",
+    "CSRS",
+    "DEPLOYMENTS",
+    "EVENTS",
+    "GIT_REPOSITORIES",
+    "HOSTS",
+    "KUSTOMIZATIONS",
+    "LEASES",
+    "NAMESPACES",
+    "ROLES",
+    "ROLE_BINDINGS",
+    "SECRETS",
+    "SERVICE_ACCOUNTS",
+    "SUBJECT_ACCESS_REVIEWS",
+    "Kind",
+    "kind_of",
+    "path_of",
+]
 
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+_RBAC = "rbac.authorization.k8s.io"
+_ADMISSION = "admissionregistration.k8s.io"
 
-    def path(
-        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace)}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{quote(name)}"
-        if subresource:
-            base += f"/{subresource}"
-        return base
-
-
-CONFIGURATIONS = Kind("transom.dev", "v1alpha1", "configurations")
-ASSIGNMENTS = Kind("transom.dev", "v1alpha1", "assignments")
-HOSTS = Kind("transom.dev", "v1alpha1", "hosts", namespaced=False)
-NAMESPACES = Kind("", "v1", "namespaces", namespaced=False)
-SECRETS = Kind("", "v1", "secrets")
-EVENTS = Kind("events.k8s.io", "v1", "events")
-LEASES = Kind("coordination.k8s.io", "v1", "leases")
-CSRS = Kind("certificates.k8s.io", "v1", "certificatesigningrequests", namespaced=False)
-CRDS = Kind("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
-ROLES = Kind("rbac.authorization.k8s.io", "v1", "roles")
-ROLE_BINDINGS = Kind("rbac.authorization.k8s.io", "v1", "rolebindings")
-CLUSTER_ROLES = Kind("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
+NAMESPACES = Kind("", "v1", "namespaces", namespaced=False, kind="Namespace")
+SECRETS = Kind("", "v1", "secrets", kind="Secret")
+SERVICE_ACCOUNTS = Kind("", "v1", "serviceaccounts", kind="ServiceAccount")
+EVENTS = Kind("events.k8s.io", "v1", "events", kind="Event")
+LEASES = Kind("coordination.k8s.io", "v1", "leases", kind="Lease")
+CSRS = Kind(
+    "certificates.k8s.io",
+    "v1",
+    "certificatesigningrequests",
+    namespaced=False,
+    kind="CertificateSigningRequest",
+)
+CRDS = Kind(
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    namespaced=False,
+    kind="CustomResourceDefinition",
+)
+ROLES = Kind(_RBAC, "v1", "roles", kind="Role")
+ROLE_BINDINGS = Kind(_RBAC, "v1", "rolebindings", kind="RoleBinding")
+CLUSTER_ROLES = Kind(_RBAC, "v1", "clusterroles", namespaced=False, kind="ClusterRole")
 CLUSTER_ROLE_BINDINGS = Kind(
-    "rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False
+    _RBAC, "v1", "clusterrolebindings", namespaced=False, kind="ClusterRoleBinding"
 )
 SUBJECT_ACCESS_REVIEWS = Kind(
-    "authorization.k8s.io", "v1", "subjectaccessreviews", namespaced=False
+    "authorization.k8s.io",
+    "v1",
+    "subjectaccessreviews",
+    namespaced=False,
+    kind="SubjectAccessReview",
 )
-KUSTOMIZATIONS = Kind("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
-GIT_REPOSITORIES = Kind("source.toolkit.fluxcd.io", "v1", "gitrepositories")
-SERVICE_ACCOUNTS = Kind("", "v1", "serviceaccounts")
-DEPLOYMENTS = Kind("apps", "v1", "deployments")
+KUSTOMIZATIONS = Kind("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", kind="Kustomization")
+GIT_REPOSITORIES = Kind("source.toolkit.fluxcd.io", "v1", "gitrepositories", kind="GitRepository")
+DEPLOYMENTS = Kind("apps", "v1", "deployments", kind="Deployment")
 ADMISSION_POLICIES = Kind(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", namespaced=False
+    _ADMISSION,
+    "v1",
+    "validatingadmissionpolicies",
+    namespaced=False,
+    kind="ValidatingAdmissionPolicy",
 )
 ADMISSION_POLICY_BINDINGS = Kind(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", namespaced=False
+    _ADMISSION,
+    "v1",
+    "validatingadmissionpolicybindings",
+    namespaced=False,
+    kind="ValidatingAdmissionPolicyBinding",
 )
 
 _BY_TYPE: dict[tuple[str, str], Kind] = {
-    ("v1", "Namespace"): NAMESPACES,
-    ("v1", "Secret"): SECRETS,
-    ("v1", "ServiceAccount"): SERVICE_ACCOUNTS,
-    ("apps/v1", "Deployment"): DEPLOYMENTS,
-    ("rbac.authorization.k8s.io/v1", "Role"): ROLES,
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDINGS,
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLES,
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): CLUSTER_ROLE_BINDINGS,
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): ADMISSION_POLICIES,
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
-        ADMISSION_POLICY_BINDINGS
-    ),
+    (k.api_version, k.kind): k
+    for k in (
+        CONFIGURATIONS,
+        ASSIGNMENTS,
+        HOSTS,
+        NAMESPACES,
+        SECRETS,
+        SERVICE_ACCOUNTS,
+        EVENTS,
+        LEASES,
+        CSRS,
+        CRDS,
+        ROLES,
+        ROLE_BINDINGS,
+        CLUSTER_ROLES,
+        CLUSTER_ROLE_BINDINGS,
+        KUSTOMIZATIONS,
+        GIT_REPOSITORIES,
+        DEPLOYMENTS,
+        ADMISSION_POLICIES,
+        ADMISSION_POLICY_BINDINGS,
+    )
 }
+
+
+def kind_of(obj: dict[str, Any]) -> Kind:
+    """The Kind of an object, from its apiVersion and kind."""
+    try:
+        return _BY_TYPE[(obj["apiVersion"], obj["kind"])]
+    except KeyError:
+        raise KeyError(f"no path known for {obj.get('apiVersion')} {obj.get('kind')}") from None
 
 
 def path_of(obj: dict[str, Any]) -> str:
     """An object's own API path, from its apiVersion, kind, namespace and name."""
-    kind = _BY_TYPE[(obj["apiVersion"], obj["kind"])]
+    kind = kind_of(obj)
     meta = obj["metadata"]
     return kind.path(meta.get("namespace") if kind.namespaced else None, meta["name"])

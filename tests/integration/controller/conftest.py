@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from transom.api import names
+from transom.api.assignment import AssignmentStatus, ResourceResult
 from transom.api.wire import API_VERSION
 from transom.controller.manager import Controller
 from transom.kube.client import ApiError, Kube
@@ -80,34 +81,26 @@ class Fleet:
     async def report(
         self, host: str, conf: tuple[str, str], *, ok: bool, resource: str = "", message: str = ""
     ) -> None:
-        """Write the Assignment status the way the agent does."""
+        """Write the Assignment status the way the agent does: results, and the conditions
+        their verdict gives."""
         a = await self.assignment(host, conf)
         assert a is not None
-        ready = {
-            "type": "Ready",
-            "status": "True" if ok else "False",
-            "reason": "Succeeded" if ok else "ApplyFailed",
-            "message": message or "applied",
-            "lastTransitionTime": now()[:19] + "Z",
-        }
-        conds = [ready]
-        if not ok:
-            conds.append({**ready, "type": "Stalled", "status": "True"})
         results = (
-            [{"name": resource, "type": "File", "inDesiredState": False, "message": message}]
-            if not ok
-            else []
+            []
+            if ok
+            else [
+                ResourceResult(name=resource, type="File", in_desired_state=False, message=message)
+            ]
+        )
+        status = AssignmentStatus.model_validate(a.get("status") or {}).with_results(
+            results,
+            a["metadata"]["generation"],
+            a["spec"]["source"].get("revision", ""),
+            finished_run=True,
         )
         await self.kube.patch(
             ASSIGNMENTS.path(names.host_namespace(host), a["metadata"]["name"], "status"),
-            {
-                "status": {
-                    "observedGeneration": a["metadata"]["generation"],
-                    "conditions": conds,
-                    "results": results,
-                    "appliedRevision": a["spec"]["source"].get("revision", ""),
-                }
-            },
+            {"status": status.model_dump(mode="json", by_alias=True, exclude_none=True)},
         )
 
     async def cleanup(self) -> None:
