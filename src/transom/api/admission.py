@@ -57,6 +57,13 @@ def policy() -> dict[str, Any]:
                 }
             ],
             "variables": [
+                # subResource is absent, not empty, on requests for the object itself: read it
+                # with has(), or the expression fails and the request is refused with a CEL
+                # error (422) instead of this policy's message.
+                {
+                    "name": "subresource",
+                    "expression": "has(request.subResource) ? request.subResource : ''",
+                },
                 {
                     "name": "host",
                     "expression": f"request.userInfo.username.startsWith('{HOST_USER_PREFIX}') ? "
@@ -71,7 +78,7 @@ def policy() -> dict[str, Any]:
                 },
                 {
                     "expression": "request.resource.resource != 'hosts' || "
-                    "(request.name == variables.host && request.subResource == 'status')",
+                    "(request.name == variables.host && variables.subresource == 'status')",
                     "messageExpression": "'host ' + variables.host + ' may write only the "
                     "status of its own Host, not ' + request.name",
                 },
@@ -84,7 +91,7 @@ def policy() -> dict[str, Any]:
                 },
                 {
                     "expression": "request.resource.resource != 'assignments' || "
-                    "(request.subResource == 'status' && request.operation == 'UPDATE')",
+                    "(variables.subresource == 'status' && request.operation == 'UPDATE')",
                     "message": "hosts may only update the status of their Assignments",
                 },
                 {

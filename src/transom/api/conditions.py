@@ -18,14 +18,12 @@ STALLED = "Stalled"
 
 # Reasons shared with Flux, so Flux users read them the same way.
 SUCCEEDED = "Succeeded"
-FAILED = "Failed"
 PROGRESSING = "Progressing"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
 
 # Transom's own reasons.
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"
 ROLLOUT_HALTED = "RolloutHalted"
-HOSTS_NOT_READY = "HostsNotReady"
 HOSTS_UNREACHABLE = "HostsUnreachable"
 APPLY_FAILED = "ApplyFailed"
 DRIFT_DETECTED = "DriftDetected"
@@ -37,7 +35,7 @@ REBOOT_PENDING = "RebootPending"
 SUSPENDED = "Suspended"
 NO_HOSTS_SELECTED = "NoHostsSelected"
 
-# Engine reasons, per resource.
+# Engine and provider reasons, per resource.
 PROVIDER_FAILED = "ProviderFailed"
 SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason, not a password
 NOT_CONVERGED = "NotConverged"
@@ -49,7 +47,6 @@ COMMAND_FAILED = "CommandFailed"
 ACCESS_DENIED = "AccessDenied"
 NOT_FOUND = "NotFound"
 NOT_SUPPORTED = "NotSupported"
-CHECKSUM_MISMATCH = "ChecksumMismatch"
 SERVICE_DISABLED = "ServiceDisabled"
 SERVICE_MARKED_FOR_DELETE = "ServiceMarkedForDelete"
 SERVICE_START_FAILED = "ServiceStartFailed"

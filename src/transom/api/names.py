@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from transom.api.wire import GROUP
@@ -48,13 +49,41 @@ def host_namespace(host: str) -> str:
     return f"{HOST_NAMESPACE_PREFIX}{host}"
 
 
+#: Object names (DNS subdomains) and label values, as the apiserver limits them.
+MAX_NAME = 253
+MAX_LABEL_VALUE = 63
+_HASH_LENGTH = 10
+
+
+def shorten(value: str, limit: int) -> str:
+    """``value`` if it fits in ``limit`` characters; otherwise a prefix and a hash of the whole,
+    as Kubernetes shortens long derived names, still starting and ending with an
+    alphanumeric character. Distinct values stay distinct (but for hash collisions)."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:_HASH_LENGTH]
+    prefix = value[: limit - _HASH_LENGTH - 1].rstrip(".-_")
+    return f"{prefix}-{digest}" if prefix else digest
+
+
 def assignment_name(config_namespace: str, config_name: str) -> str:
-    # Dots cannot occur in namespace names, so the split is unambiguous.
-    return f"{config_namespace}.{config_name}"
+    """One Assignment per Configuration in a host namespace. Dots cannot occur in namespace
+    names, so two Configurations never meet on one name (but for a hash collision)."""
+    return shorten(f"{config_namespace}.{config_name}", MAX_NAME)
+
+
+def configuration_label(config_namespace: str, config_name: str) -> str:
+    """The label value on a Configuration's Assignments, for selecting them all."""
+    return shorten(f"{config_namespace}.{config_name}", MAX_LABEL_VALUE)
 
 
 def copied_secret_name(config_namespace: str, secret: str) -> str:
-    return f"{config_namespace}.{secret}"
+    return shorten(f"{config_namespace}.{secret}", MAX_NAME)
+
+
+def event_name(object_name: str, suffix: str) -> str:
+    """client-go's <object>.<unique suffix>, shortened to stay a valid name."""
+    return f"{shorten(object_name, MAX_NAME - len(suffix) - 1)}.{suffix}"
 
 
 def check_host_name(name: str) -> str:

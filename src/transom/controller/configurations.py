@@ -1,22 +1,34 @@
 """Reconcile one Configuration: select hosts, roll the generation out, aggregate status.
 
-Guard clauses first (deleted, invalid, conflicting), then the pipeline: plan the wave,
-write Assignments (with copied Secrets), remove stale ones, and patch status once.
+A guard (deleted: remove its Assignments), then the pipeline: parse, check conflicts, plan
+the wave, write Assignments (with copied Secrets), remove stale ones, aggregate. Whatever way
+the pipeline ends, the status is written once, at the end: a problem found on the way (an
+invalid spec, a conflict, a write the apiserver rejects) makes it Stalled with the problem's
+message, on top of what the hosts report.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
 from transom.api import conditions as c
 from transom.api import names
+from transom.api.assignment import (
+    Assignment,
+    AssignmentSource,
+    AssignmentSpec,
+    ObjectReference,
+)
 from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.errors import SpecError, from_pydantic
-from transom.api.wire import API_VERSION
+from transom.api.wire import ObjectMeta
 from transom.controller import events, flux_events, rollout
+from transom.controller.cache import Cache, Writer
 from transom.controller.hostview import HostView
 from transom.controller.secrets_copy import MissingSecretError, copy_secrets, rewrite_refs
 from transom.controller.status import aggregate, stalled
@@ -26,246 +38,23 @@ from transom.kube.client import ApiError, Obj
 from transom.kube.informer import Key
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
 
-if TYPE_CHECKING:
-    from transom.controller.manager import Controller
-
 log = logging.getLogger(__name__)
 
-
-def config_label(namespace: str, name: str) -> str:
-    return names.assignment_name(namespace, name)
-
-
-async def reconcile(ctl: Controller, key: Key) -> None:
-    namespace, name = key
-    obj = ctl.configurations.get(namespace, name)
-    if obj is None:
-        await _remove_assignments(ctl, key, keep=set())
-        return
-    generation = int(obj["metadata"].get("generation", 1))
-    previous = ConfigurationStatus.model_validate(obj.get("status") or {})
-
-    try:
-        spec, _ = ctl.parsed(obj)
-        check_acyclic(spec.resources, "spec.resources")
-    except ValidationError as exc:
-        message = "; ".join(str(e) for e in from_pydantic("spec", exc))
-        await _write_status(ctl, obj, stalled(previous, generation, c.INVALID_SPEC, message))
-        return
-    except SpecError as exc:
-        await _write_status(ctl, obj, stalled(previous, generation, c.INVALID_SPEC, str(exc)))
-        return
-
-    selected = ctl.select_hosts(spec.host_selector)
-    conflict = ctl.conflicts(key, spec, selected)
-    if conflict:
-        await _write_status(ctl, obj, stalled(previous, generation, c.RESOURCE_CONFLICT, conflict))
-        return
-
-    revision = ctl.revision_for(obj, generation)
-    views = {h: _view(ctl, h, key) for h in selected}
-    partitions = [
-        frozenset(ctl.select_hosts(p.host_selector, among=selected))
-        for p in spec.rollout.partitions
-    ]
-    plan = rollout.plan(
-        generation,
-        list(views.values()),
-        partitions,
-        spec.rollout.max_unavailable,
-        spec.rollout.max_failures,
-        suspended=spec.suspend,
-    )
-
-    if (
-        plan.assign
-        and previous.observed_generation != generation
-        and not any(v.at(generation) for v in views.values())
-    ):
-        await events.emit(
-            ctl.kube,
-            obj,
-            type_=events.NORMAL,
-            reason=c.ROLLOUT_IN_PROGRESS,
-            action="Rollout",
-            note=f"rolling out generation {generation}"
-            f"{' (' + revision + ')' if revision else ''} to "
-            f"{len(selected)} host(s)",
-        )
-    for host in plan.assign:
-        try:
-            await _write_assignment(ctl, obj, spec, host, generation=generation, revision=revision)
-        except (MissingSecretError, SubstitutionError) as exc:
-            await _write_status(ctl, obj, stalled(previous, generation, c.INVALID_SPEC, str(exc)))
-            return
-        views[host] = HostView(name=host, online=views[host].online, assigned=generation)
-    await _remove_assignments(ctl, key, keep=set(selected))
-
-    status = aggregate(
-        previous, generation, revision, list(views.values()), plan, suspended=spec.suspend
-    )
-    await _write_status(ctl, obj, status)
-    await _announce(ctl, obj, previous, status)
+#: Answers that mean the apiserver will never accept this write as it is.
+_REJECTED = (400, 422)
 
 
-def _view(ctl: Controller, host: str, key: Key) -> HostView:
-    assignment = ctl.assignment(names.host_namespace(host), names.assignment_name(*key))
-    return HostView.from_assignment(host, ctl.online(host), assignment)
+class _StalledError(Exception):
+    """A problem only a change to the Configuration (or the cluster) can fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
 
 
-async def _write_assignment(
-    ctl: Controller,
-    conf: Obj,
-    spec: ConfigurationSpec,
-    host: str,
-    *,
-    generation: int,
-    revision: str,
-) -> None:
-    namespace, name = conf["metadata"]["namespace"], conf["metadata"]["name"]
-    host_ns = names.host_namespace(host)
-    host_labels = (ctl.hosts.get("", host) or {}).get("metadata", {}).get("labels") or {}
-    resources = substitute_host(
-        [r.to_wire() for r in spec.resources], host, host_labels, "spec.resources"
-    )
-    wanted = rewrite_refs(resources, namespace)
-    labels = conf["metadata"].get("labels") or {}
-    source: dict[str, Any] = {
-        "configuration": {"namespace": namespace, "name": name},
-        "generation": generation,
-        "revision": revision,
-    }
-    if names.FLUX_KUSTOMIZATION_NAME in labels:
-        source["kustomization"] = {
-            "namespace": labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, namespace),
-            "name": labels[names.FLUX_KUSTOMIZATION_NAME],
-        }
-    body = {
-        "apiVersion": API_VERSION,
-        "kind": "Assignment",
-        "metadata": {
-            "name": names.assignment_name(namespace, name),
-            "namespace": host_ns,
-            "labels": {
-                names.LABEL_HOST: host,
-                names.LABEL_CONFIGURATION: config_label(namespace, name),
-                names.LABEL_MANAGED_BY: names.MANAGED_BY,
-            },
-        },
-        "spec": {
-            "host": host,
-            "source": source,
-            "resources": resources,
-            "mode": spec.mode.value,
-            "rebootPolicy": spec.reboot_policy.model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            ),
-            "removalPolicy": spec.removal_policy.value,
-        },
-    }
-    assignment = names.assignment_name(namespace, name)
-    existing = ctl.assignments.get(host_ns, assignment)
-    # Secrets go first, so an agent never sees an Assignment whose Secrets are not there yet;
-    # a new Assignment's copies get their owner reference once it exists.
-    if wanted:
-        await copy_secrets(ctl.kube, wanted, namespace, host_ns, existing)
-    written = await ctl.kube.apply(ASSIGNMENTS.path(host_ns, assignment), body)
-    ctl.assignments.items[(host_ns, assignment)] = written
-    if wanted and existing is None:
-        await copy_secrets(ctl.kube, wanted, namespace, host_ns, written)
-
-
-async def _remove_assignments(ctl: Controller, key: Key, keep: set[str]) -> None:
-    label = config_label(*key)
-    for (ns, name), obj in list(ctl.assignments.items.items()):
-        labels = obj.get("metadata", {}).get("labels") or {}
-        if labels.get(names.LABEL_CONFIGURATION) != label:
-            continue
-        if labels.get(names.LABEL_HOST) in keep:
-            continue
-        await ctl.kube.delete(ASSIGNMENTS.path(ns, name))
-        ctl.assignments.items.pop((ns, name), None)
-
-
-async def _write_status(ctl: Controller, obj: Obj, status: ConfigurationStatus) -> None:
-    """Patch status only when it changed, so a quiet fleet costs the apiserver nothing."""
-    # A manual reconcile request (Flux's annotation) is acknowledged the way Flux does it.
-    requested = (obj["metadata"].get("annotations") or {}).get(names.FLUX_RECONCILE_REQUESTED)
-    if requested:
-        status = status.model_copy(update={"last_handled_reconcile_at": requested})
-    new = status.model_dump(mode="json", by_alias=True)
-    if new == _normalized(obj.get("status")):
-        return
-    meta = obj["metadata"]
-    try:
-        written = await ctl.kube.patch(
-            CONFIGURATIONS.path(meta["namespace"], meta["name"], "status"),
-            {"status": new},
-        )
-    except ApiError as e:
-        if e.status == 404:
-            return
-        raise
-    ctl.configurations.items[(meta["namespace"], meta["name"])] = written
-
-
-def _normalized(status: dict[str, Any] | None) -> dict[str, Any]:
-    return ConfigurationStatus.model_validate(status or {}).model_dump(mode="json", by_alias=True)
-
-
-async def _announce(
-    ctl: Controller, obj: Obj, previous: ConfigurationStatus, status: ConfigurationStatus
-) -> None:
-    """Events for transitions only: a rollout that finished or halted."""
-
-    def state(s: ConfigurationStatus) -> tuple[str | None, str | None]:
-        ready = c.find_condition(s.conditions, c.READY)
-        stall = c.find_condition(s.conditions, c.STALLED)
-        return (ready.status if ready else None, stall.status if stall else None)
-
-    if (
-        state(previous) == state(status)
-        and previous.observed_generation == status.observed_generation
-    ):
-        return
-    ready = c.find_condition(status.conditions, c.READY)
-    if ready is None:
-        return
-    failed = c.find_condition(status.conditions, c.STALLED) is not None
-    if not failed and ready.status != "True":
-        return
-    await events.emit(
-        ctl.kube,
-        obj,
-        type_=events.WARNING if failed else events.NORMAL,
-        reason=ready.reason,
-        action="Rollout",
-        note=ready.message,
-    )
-    kustomization = ctl.kustomization_of(obj)
-    if failed and kustomization is not None:
-        # Flux's health-check message carries only "Configuration/ns/name status: 'Failed'"
-        # (fluxcd/pkg/ssa builds it from kstatus alone); this Event puts host, resource and
-        # reason where `kubectl describe` and `flux events` on the Kustomization show them.
-        await events.emit(
-            ctl.kube,
-            kustomization,
-            type_=events.WARNING,
-            reason=ready.reason,
-            action="HealthCheck",
-            note=f"Configuration {obj['metadata']['namespace']}/{obj['metadata']['name']}: "
-            f"{ready.message}",
-        )
-    if ctl.notifier is not None:
-        body = flux_events.event(
-            obj,
-            severity=flux_events.ERROR if failed else flux_events.INFO,
-            reason=ready.reason,
-            message=ready.message,
-            revision=status.revision,
-        )
-        if body is not None:
-            await ctl.notifier.post(body)
+def rejected(e: ApiError) -> bool:
+    return e.status in _REJECTED
 
 
 def identities(spec: ConfigurationSpec) -> dict[str, str]:
@@ -277,3 +66,402 @@ def identities(spec: ConfigurationSpec) -> dict[str, str]:
         except NotImplementedError:
             continue
     return out
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    spec: ConfigurationSpec
+    identities: dict[str, str]
+
+
+class ConfigurationReconciler:
+    def __init__(
+        self,
+        cache: Cache,
+        writer: Writer,
+        *,
+        requeue: Callable[[Iterable[Key]], None],
+        notifier: flux_events.Notifier | None = None,
+        instance: str = "transom-controller",
+    ) -> None:
+        self.cache = cache
+        self.writer = writer
+        self.requeue = requeue
+        #: Forwards rollout outcomes to Flux's notification-controller when set.
+        self.notifier = notifier
+        self.instance = instance
+        self._revisions: dict[tuple[str, str, int], str] = {}
+        self._parsed: dict[tuple[str, int], _Parsed] = {}
+        #: Configuration -> the others it was last found in conflict with: both sides are
+        #: marked, and both clear when one goes, whichever arrived first.
+        self._partners: dict[Key, set[Key]] = {}
+
+    # -- the reconcile ----------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        obj = self.cache.configuration(key)
+        if obj is None:
+            await self._remove_assignments(key, keep=set())
+            self._set_partners(key, set())
+            self._forget(key)
+            return
+        generation = int(obj["metadata"].get("generation", 1))
+        previous = ConfigurationStatus.model_validate(obj.get("status") or {})
+        status = previous
+        try:
+            status = await self._pipeline(key, obj, generation, previous)
+        except _StalledError as e:
+            status = stalled(previous, generation, e.reason, e.message)
+        finally:
+            # The one status write, whichever way the pipeline ended (an unexpected error
+            # leaves the previous status, which writes nothing, and is retried).
+            await self._write_status(obj, status, generation)
+        await self._announce(obj, previous, status)
+
+    async def _pipeline(
+        self, key: Key, obj: Obj, generation: int, previous: ConfigurationStatus
+    ) -> ConfigurationStatus:
+        spec = self.parsed(obj).spec
+        try:
+            check_acyclic(spec.resources, "spec.resources")
+        except SpecError as e:
+            raise _StalledError(c.INVALID_SPEC, str(e)) from None
+        selected = self.cache.select_hosts(spec.host_selector)
+        problem: _StalledError | None = None
+        conflict = self._conflicts(key, spec, selected)
+        if conflict:
+            problem = _StalledError(c.RESOURCE_CONFLICT, conflict)
+
+        revision = self.revision_for(obj, generation)
+        views = {h: self._view(h, key) for h in selected}
+        chosen = frozenset(selected)
+        partitions = [
+            frozenset(self.cache.select_hosts(p.host_selector, among=chosen))
+            for p in spec.rollout.partitions
+        ]
+        plan = rollout.plan(
+            generation,
+            list(views.values()),
+            partitions,
+            spec.rollout.max_unavailable,
+            spec.rollout.max_failures,
+            suspended=spec.suspend,
+        )
+        assign = () if problem is not None else plan.assign
+        if (
+            assign
+            and previous.observed_generation != generation
+            and not any(v.at(generation) for v in views.values())
+        ):
+            await events.emit(
+                self.writer.kube,
+                obj,
+                type_=events.NORMAL,
+                reason=c.ROLLOUT_IN_PROGRESS,
+                action="Rollout",
+                note=f"rolling out generation {generation}"
+                f"{' (' + revision + ')' if revision else ''} to {len(selected)} host(s)",
+                instance=self.instance,
+            )
+        for host in assign:
+            try:
+                await self._write_assignment(obj, spec, host, generation, revision)
+            except _StalledError as e:
+                problem = e
+                break  # the next hosts would meet the same problem
+            views[host] = HostView(name=host, online=views[host].online, assigned=generation)
+        await self._remove_assignments(key, keep=set(selected))
+
+        status = aggregate(
+            previous, generation, revision, list(views.values()), plan, suspended=spec.suspend
+        )
+        if problem is not None:
+            status = stalled(status, generation, problem.reason, problem.message)
+        return status
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def parsed(self, conf: Obj) -> _Parsed:
+        """A Configuration's validated spec and managed identities, parsed once per generation:
+        every Assignment status change re-reconciles, and conflict checks read every spec."""
+        meta = conf["metadata"]
+        key = (str(meta.get("uid", "")), int(meta.get("generation") or 0))
+        cached = self._parsed.get(key)
+        if cached is None:
+            try:
+                spec = ConfigurationSpec.model_validate(conf.get("spec") or {})
+            except ValidationError as e:
+                message = "; ".join(str(err) for err in from_pydantic("spec", e))
+                raise _StalledError(c.INVALID_SPEC, message) from None
+            for stale in [k for k in self._parsed if k[0] == key[0]]:
+                del self._parsed[stale]  # an older generation of the same object
+            cached = self._parsed[key] = _Parsed(spec, identities(spec))
+        return cached
+
+    def _forget(self, key: Key) -> None:
+        live = {str(o["metadata"].get("uid", "")) for _, o in self.cache.each_configuration()}
+        self._parsed = {k: v for k, v in self._parsed.items() if k[0] in live}
+        self._revisions = {k: v for k, v in self._revisions.items() if k[:2] != key}
+
+    def _view(self, host: str, key: Key) -> HostView:
+        assignment = self.cache.assignment(names.host_namespace(host), names.assignment_name(*key))
+        return HostView.from_assignment(host, self.cache.online(host), assignment)
+
+    def revision_for(self, conf: Obj, generation: int) -> str:
+        """The Git revision Flux was applying when this generation appeared: the
+        Kustomization's lastAttemptedRevision, remembered per generation (and recovered from
+        Assignments after a restart) so later commits that leave it alone don't relabel it."""
+        meta = conf["metadata"]
+        key = (meta["namespace"], meta["name"], generation)
+        if key in self._revisions:
+            return self._revisions[key]
+        label = names.configuration_label(meta["namespace"], meta["name"])
+        for _, obj in self.cache.assignments_labelled(label):
+            source = (obj.get("spec") or {}).get("source") or {}
+            if source.get("generation") == generation:
+                rev = str(source.get("revision") or "")
+                self._revisions[key] = rev
+                return rev
+        ks = self.cache.kustomization_of(conf)
+        rev = str(((ks or {}).get("status") or {}).get("lastAttemptedRevision") or "")
+        if rev:
+            self._revisions[key] = rev
+        return rev
+
+    def _conflicts(self, key: Key, spec: ConfigurationSpec, selected: list[str]) -> str:
+        """A message naming another Configuration that manages one of the same OS objects on
+        one of the same hosts; both sides are reconciled again when the pairing changes."""
+        mine = identities(spec)
+        chosen = set(selected)
+        found: dict[Key, tuple[str, list[str]]] = {}
+        for other_key, other in self.cache.each_configuration():
+            if other_key == key:
+                continue
+            try:
+                theirs = self.parsed(other)
+            except _StalledError:
+                continue
+            shared = set(mine) & set(theirs.identities)
+            if not shared:
+                continue
+            both = chosen & set(self.cache.select_hosts(theirs.spec.host_selector))
+            if both:
+                found[other_key] = (sorted(shared)[0], sorted(both))
+        self._set_partners(key, set(found))
+        if not found:
+            return ""
+        other_key, (ident, hosts) = sorted(found.items())[0]
+        return (
+            f"resource {mine[ident]} ({ident}) is also managed by Configuration "
+            f"{other_key[0]}/{other_key[1]} on host(s) {', '.join(hosts[:5])}"
+        )
+
+    def _set_partners(self, key: Key, partners: set[Key]) -> None:
+        before = self._partners.get(key, set())
+        if partners:
+            self._partners[key] = partners
+        else:
+            self._partners.pop(key, None)
+        # The other side learns of a new conflict, or of one that ended, by its own reconcile.
+        unaware = {k for k in partners if key not in self._partners.get(k, set())}
+        outdated = {k for k in before - partners if key in self._partners.get(k, set())}
+        if unaware | outdated:
+            self.requeue(sorted(unaware | outdated))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def assignment_for(
+        self, conf: Obj, spec: ConfigurationSpec, host: str, generation: int, revision: str
+    ) -> tuple[Assignment, dict[str, set[str]]]:
+        """The host's Assignment as a model, validated after substitution, and the Secrets
+        (by name, with their keys) it references."""
+        meta = conf["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        try:
+            resources = substitute_host(
+                [r.to_wire() for r in spec.resources],
+                host,
+                self.cache.host_labels(host),
+                "spec.resources",
+            )
+        except SubstitutionError as e:
+            raise _StalledError(c.INVALID_SPEC, str(e)) from None
+        wanted = rewrite_refs(resources, namespace)
+        labels = meta.get("labels") or {}
+        kustomization = None
+        if names.FLUX_KUSTOMIZATION_NAME in labels:
+            kustomization = ObjectReference(
+                namespace=labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, namespace),
+                name=labels[names.FLUX_KUSTOMIZATION_NAME],
+            )
+        try:
+            assignment_spec = AssignmentSpec.model_validate(
+                {
+                    "host": host,
+                    "source": AssignmentSource(
+                        configuration=ObjectReference(namespace=namespace, name=name),
+                        generation=generation,
+                        revision=revision,
+                        kustomization=kustomization,
+                    ),
+                    "resources": resources,
+                    "mode": spec.mode,
+                    "reboot_policy": spec.reboot_policy,
+                    "removal_policy": spec.removal_policy,
+                }
+            )
+        except ValidationError as e:
+            message = "; ".join(str(err) for err in from_pydantic("spec", e))
+            raise _StalledError(
+                c.INVALID_SPEC, f"host {host}: after substitution: {message}"
+            ) from None
+        assignment = Assignment(
+            metadata=ObjectMeta(
+                name=names.assignment_name(namespace, name),
+                namespace=names.host_namespace(host),
+                labels={
+                    names.LABEL_HOST: host,
+                    names.LABEL_CONFIGURATION: names.configuration_label(namespace, name),
+                    names.LABEL_MANAGED_BY: names.MANAGED_BY,
+                },
+            ),
+            spec=assignment_spec,
+        )
+        return assignment, wanted
+
+    async def _write_assignment(
+        self, conf: Obj, spec: ConfigurationSpec, host: str, generation: int, revision: str
+    ) -> None:
+        assignment, wanted = self.assignment_for(conf, spec, host, generation, revision)
+        body = wire(assignment)
+        host_ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        namespace = conf["metadata"]["namespace"]
+        existing = self.cache.assignments.get(host_ns, name)
+        try:
+            # Secrets go first, so an agent never sees an Assignment whose Secrets are not
+            # there yet; a new Assignment's copies get their owner reference once it exists.
+            if wanted:
+                await copy_secrets(self.writer.kube, wanted, namespace, host_ns, existing)
+            written = await self.writer.apply(ASSIGNMENTS, body)
+            if wanted and existing is None:
+                await copy_secrets(self.writer.kube, wanted, namespace, host_ns, written)
+        except MissingSecretError as e:
+            raise _StalledError(c.INVALID_SPEC, str(e)) from None
+        except ApiError as e:
+            if rejected(e):
+                raise _StalledError(
+                    c.INVALID_SPEC, f"the apiserver rejected the write for host {host}: {e.message}"
+                ) from None
+            raise
+
+    async def _remove_assignments(self, key: Key, keep: set[str]) -> None:
+        for (ns, name), obj in self.cache.assignments_labelled(names.configuration_label(*key)):
+            source = ((obj.get("spec") or {}).get("source") or {}).get("configuration") or {}
+            if (source.get("namespace"), source.get("name")) != key:
+                continue  # a hash-shortened label shared by another Configuration
+            if (obj["metadata"].get("labels") or {}).get(names.LABEL_HOST) in keep:
+                continue
+            await self.writer.delete(ASSIGNMENTS, ns, name)
+
+    async def _write_status(self, obj: Obj, status: ConfigurationStatus, generation: int) -> None:
+        """Patch status only when it changed, so a quiet fleet costs the apiserver nothing."""
+        # A manual reconcile request (Flux's annotation) is acknowledged the way Flux does it.
+        requested = (obj["metadata"].get("annotations") or {}).get(names.FLUX_RECONCILE_REQUESTED)
+        if requested:
+            status = status.model_copy(update={"last_handled_reconcile_at": requested})
+        new = status.model_dump(mode="json", by_alias=True)
+        if new == _normalized(obj.get("status")):
+            return
+        meta = obj["metadata"]
+        try:
+            await self.writer.patch_status(CONFIGURATIONS, meta["namespace"], meta["name"], new)
+        except ApiError as e:
+            if not rejected(e):
+                raise
+            # The status itself is refused: say so, with the apiserver's words, in the
+            # smallest status that can carry them.
+            fallback = stalled(
+                ConfigurationStatus(),
+                generation,
+                c.INVALID_SPEC,
+                f"the apiserver rejected this Configuration's status: {e.message}"[:1024],
+            )
+            await self.writer.patch_status(
+                CONFIGURATIONS,
+                meta["namespace"],
+                meta["name"],
+                fallback.model_dump(mode="json", by_alias=True),
+            )
+
+    async def _announce(
+        self, obj: Obj, previous: ConfigurationStatus, status: ConfigurationStatus
+    ) -> None:
+        """Events for transitions only: a rollout that finished or halted."""
+
+        def state(s: ConfigurationStatus) -> tuple[str | None, str | None]:
+            ready = c.find_condition(s.conditions, c.READY)
+            stall = c.find_condition(s.conditions, c.STALLED)
+            return (ready.status if ready else None, stall.status if stall else None)
+
+        if (
+            state(previous) == state(status)
+            and previous.observed_generation == status.observed_generation
+        ):
+            return
+        ready = c.find_condition(status.conditions, c.READY)
+        if ready is None:
+            return
+        failed = c.find_condition(status.conditions, c.STALLED) is not None
+        if not failed and ready.status != "True":
+            return
+        kube = self.writer.kube
+        await events.emit(
+            kube,
+            obj,
+            type_=events.WARNING if failed else events.NORMAL,
+            reason=ready.reason,
+            action="Rollout",
+            note=ready.message,
+            instance=self.instance,
+        )
+        kustomization = self.cache.kustomization_of(obj)
+        if failed and kustomization is not None:
+            # Flux's health-check message carries only "Configuration/ns/name status: 'Failed'"
+            # (fluxcd/pkg/ssa builds it from kstatus alone); this Event puts host, resource and
+            # reason where `kubectl describe` and `flux events` on the Kustomization show them.
+            await events.emit(
+                kube,
+                kustomization,
+                type_=events.WARNING,
+                reason=ready.reason,
+                action="HealthCheck",
+                note=f"Configuration {obj['metadata']['namespace']}/{obj['metadata']['name']}: "
+                f"{ready.message}",
+                instance=self.instance,
+            )
+        if self.notifier is not None:
+            body = flux_events.event(
+                obj,
+                severity=flux_events.ERROR if failed else flux_events.INFO,
+                reason=ready.reason,
+                message=ready.message,
+                revision=status.revision,
+                instance=self.instance,
+            )
+            if body is not None:
+                await self.notifier.post(body)
+
+
+def wire(assignment: Assignment) -> dict[str, Any]:
+    """The apply body: spec only (status is the agent's), metadata as set."""
+    body = assignment.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude={"status", "metadata"}
+    )
+    body["metadata"] = assignment.metadata.model_dump(
+        mode="json", by_alias=True, exclude_defaults=True
+    )
+    return body
+
+
+def _normalized(status: dict[str, Any] | None) -> dict[str, Any]:
+    return ConfigurationStatus.model_validate(status or {}).model_dump(mode="json", by_alias=True)

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from transom.api import names
 from transom.api.wire import API_VERSION
-from transom.controller import hosts
+from transom.controller.cache import Cache, Writer
+from transom.controller.hosts import HostReconciler
 from transom.kube.client import ApiError
 from transom.kube.kinds import CSRS, HOSTS, SECRETS
-
-if TYPE_CHECKING:
-    from transom.controller.manager import Controller
 
 log = logging.getLogger(__name__)
 
@@ -60,147 +58,150 @@ def subject(obj: dict[str, Any]) -> tuple[str, list[str]]:
     return str(cn[0]), orgs
 
 
-async def review(ctl: Controller, name: str) -> None:
-    obj = ctl.csrs.get("", name)
-    if obj is None or _decided(obj):
-        return
-    spec = obj.get("spec") or {}
-    if spec.get("signerName") != names.CLIENT_SIGNER:
-        return
-    try:
-        cn, orgs = subject(obj)
-    except (RefusedError, ValueError) as e:
-        if (spec.get("username") or "").startswith(BOOTSTRAP_USER_PREFIX):
-            await _decide(ctl, obj, approve=False, message=str(e))
-        return
-    host = names.host_from_user(cn)
-    if host is None:
-        return  # not a Transom host identity: someone else's CSR
-    try:
-        await _check(ctl, spec, host, orgs)
-    except RefusedError as e:
-        log.warning("refusing CSR %s for %s: %s", name, cn, e)
-        await _decide(ctl, obj, approve=False, message=str(e))
-        return
-    if (spec.get("username") or "").startswith(BOOTSTRAP_USER_PREFIX):
-        # Host, namespace and RBAC before the certificate: the agent's first requests with
-        # it then succeed instead of meeting 403s until the host reconciler catches up.
-        await _enrolled(ctl, spec, host)
-        await hosts.provision(ctl, host)
-    await _decide(ctl, obj, approve=True, message=f"{spec.get('username')} may hold identity {cn}")
+class CsrReconciler:
+    def __init__(self, cache: Cache, writer: Writer, hosts: HostReconciler) -> None:
+        self.cache = cache
+        self.writer = writer
+        self.hosts = hosts
 
-
-async def _check(ctl: Controller, spec: dict[str, Any], host: str, orgs: list[str]) -> None:
-    if orgs != [names.HOSTS_GROUP]:
-        raise RefusedError(f"organization must be exactly [{names.HOSTS_GROUP}], got {orgs}")
-    usages = set(spec.get("usages") or [])
-    if "client auth" not in usages or not usages <= ALLOWED_USAGES:
-        raise RefusedError(
-            f"usages must include client auth and be within {sorted(ALLOWED_USAGES)}"
-        )
-    requester = spec.get("username") or ""
-    if requester == names.host_user(host):
-        return  # rotation: a host renews its own identity
-    if names.host_from_user(requester) is not None:
-        raise RefusedError(f"{requester} may not request a certificate for host {host}")
-    if names.BOOTSTRAPPERS_GROUP not in (spec.get("groups") or []) or not requester.startswith(
-        BOOTSTRAP_USER_PREFIX
-    ):
-        raise RefusedError(f"{requester} is neither host {host} nor a Transom enrollment token")
-    token = await _token(ctl, requester)
-    allowed = [
-        h.strip()
-        for h in (token["metadata"].get("annotations") or {})
-        .get(names.ANNOTATION_ALLOWED_HOSTS, "")
-        .split(",")
-        if h.strip()
-    ]
-    if "*" not in allowed and host not in allowed:
-        raise RefusedError(
-            f"enrollment token {requester} may not enroll host {host} "
-            f"(allowed: {', '.join(allowed) or 'none'})"
-        )
-    existing = ctl.hosts.get("", host)
-    if (
-        existing is not None
-        and ctl.online(host)
-        and not (existing.get("spec") or {}).get("allowReenrollment")
-    ):
-        raise RefusedError(
-            f"host {host} is already enrolled and online; set "
-            "spec.allowReenrollment on its Host to replace it"
-        )
-
-
-async def _token(ctl: Controller, requester: str) -> dict[str, Any]:
-    token_id = requester[len(BOOTSTRAP_USER_PREFIX) :]
-    secret = await ctl.kube.get_or_none(SECRETS.path("kube-system", f"bootstrap-token-{token_id}"))
-    if secret is None:
-        raise RefusedError(f"enrollment token {token_id} no longer exists")
-    annotations = secret["metadata"].get("annotations") or {}
-    max_uses = int(annotations.get(names.ANNOTATION_MAX_USES, "0") or 0)
-    uses = int(annotations.get(names.ANNOTATION_USES, "0") or 0)
-    if max_uses and uses >= max_uses:
-        raise RefusedError(f"enrollment token {token_id} has been used {uses} of {max_uses} times")
-    return secret
-
-
-async def _decide(ctl: Controller, obj: dict[str, Any], *, approve: bool, message: str) -> None:
-    body = {
-        **obj,
-        "status": {
-            **(obj.get("status") or {}),
-            "conditions": [
-                *((obj.get("status") or {}).get("conditions") or []),
-                {
-                    "type": "Approved" if approve else "Denied",
-                    "status": "True",
-                    "reason": APPROVED_REASON if approve else DENIED_REASON,
-                    "message": message,
-                },
-            ],
-        },
-    }
-    try:
-        written = await ctl.kube.replace(
-            CSRS.path(name=obj["metadata"]["name"], subresource="approval"), body
-        )
-    except ApiError as e:
-        if e.status in (404, 409):
-            return  # gone, or changed under us: the watch brings it back
-        raise
-    ctl.csrs.items[("", obj["metadata"]["name"])] = written
-
-
-async def _enrolled(ctl: Controller, spec: dict[str, Any], host: str) -> None:
-    """Count the token's use, and create the Host with the token's labels."""
-    token = await _token(ctl, spec["username"])
-    annotations = token["metadata"].get("annotations") or {}
-    uses = int(annotations.get(names.ANNOTATION_USES, "0") or 0) + 1
-    max_uses = int(annotations.get(names.ANNOTATION_MAX_USES, "0") or 0)
-    path = SECRETS.path("kube-system", token["metadata"]["name"])
-    if max_uses and uses >= max_uses:
-        await ctl.kube.delete(path)  # exhausted: the bootstrap credential stops working
-    else:
-        await ctl.kube.patch(
-            path, {"metadata": {"annotations": {names.ANNOTATION_USES: str(uses)}}}
-        )
-    labels = dict(
-        item.split("=", 1)
-        for item in annotations.get(ANNOTATION_HOST_LABELS, "").split(",")
-        if "=" in item
-    )
-    if ctl.hosts.get("", host) is None:
+    async def reconcile(self, name: str) -> None:
+        obj = self.cache.csr(name)
+        if obj is None or _decided(obj):
+            return
+        spec = obj.get("spec") or {}
+        if spec.get("signerName") != names.CLIENT_SIGNER:
+            return
         try:
-            await ctl.kube.create(
-                HOSTS.path(),
+            cn, orgs = subject(obj)
+        except (RefusedError, ValueError) as e:
+            if (spec.get("username") or "").startswith(BOOTSTRAP_USER_PREFIX):
+                await self._decide(obj, approve=False, message=str(e))
+            return
+        host = names.host_from_user(cn)
+        if host is None:
+            return  # not a Transom host identity: someone else's CSR
+        try:
+            await self._check(spec, host, orgs)
+        except RefusedError as e:
+            log.warning("refusing CSR %s for %s: %s", name, cn, e)
+            await self._decide(obj, approve=False, message=str(e))
+            return
+        if (spec.get("username") or "").startswith(BOOTSTRAP_USER_PREFIX):
+            # Host, namespace and RBAC before the certificate: the agent's first requests with
+            # it then succeed instead of meeting 403s until the host reconciler catches up.
+            await self._enrolled(spec, host)
+            await self.hosts.provision(host)
+        await self._decide(
+            obj, approve=True, message=f"{spec.get('username')} may hold identity {cn}"
+        )
+
+    async def _check(self, spec: dict[str, Any], host: str, orgs: list[str]) -> None:
+        if orgs != [names.HOSTS_GROUP]:
+            raise RefusedError(f"organization must be exactly [{names.HOSTS_GROUP}], got {orgs}")
+        usages = set(spec.get("usages") or [])
+        if "client auth" not in usages or not usages <= ALLOWED_USAGES:
+            raise RefusedError(
+                f"usages must include client auth and be within {sorted(ALLOWED_USAGES)}"
+            )
+        requester = spec.get("username") or ""
+        if requester == names.host_user(host):
+            return  # rotation: a host renews its own identity
+        if names.host_from_user(requester) is not None:
+            raise RefusedError(f"{requester} may not request a certificate for host {host}")
+        if names.BOOTSTRAPPERS_GROUP not in (spec.get("groups") or []) or not requester.startswith(
+            BOOTSTRAP_USER_PREFIX
+        ):
+            raise RefusedError(f"{requester} is neither host {host} nor a Transom enrollment token")
+        token = await self._token(requester)
+        allowed = [
+            h.strip()
+            for h in (token["metadata"].get("annotations") or {})
+            .get(names.ANNOTATION_ALLOWED_HOSTS, "")
+            .split(",")
+            if h.strip()
+        ]
+        if "*" not in allowed and host not in allowed:
+            raise RefusedError(
+                f"enrollment token {requester} may not enroll host {host} "
+                f"(allowed: {', '.join(allowed) or 'none'})"
+            )
+        existing = self.cache.host(host)
+        if (
+            existing is not None
+            and self.cache.online(host)
+            and not (existing.get("spec") or {}).get("allowReenrollment")
+        ):
+            raise RefusedError(
+                f"host {host} is already enrolled and online; set "
+                "spec.allowReenrollment on its Host to replace it"
+            )
+
+    async def _token(self, requester: str) -> dict[str, Any]:
+        token_id = requester[len(BOOTSTRAP_USER_PREFIX) :]
+        secret = await self.writer.kube.get_or_none(
+            SECRETS.path("kube-system", f"bootstrap-token-{token_id}")
+        )
+        if secret is None:
+            raise RefusedError(f"enrollment token {token_id} no longer exists")
+        annotations = secret["metadata"].get("annotations") or {}
+        max_uses = int(annotations.get(names.ANNOTATION_MAX_USES, "0") or 0)
+        uses = int(annotations.get(names.ANNOTATION_USES, "0") or 0)
+        if max_uses and uses >= max_uses:
+            raise RefusedError(
+                f"enrollment token {token_id} has been used {uses} of {max_uses} times"
+            )
+        return secret
+
+    async def _decide(self, obj: dict[str, Any], *, approve: bool, message: str) -> None:
+        body = {
+            **obj,
+            "status": {
+                **(obj.get("status") or {}),
+                "conditions": [
+                    *((obj.get("status") or {}).get("conditions") or []),
+                    {
+                        "type": "Approved" if approve else "Denied",
+                        "status": "True",
+                        "reason": APPROVED_REASON if approve else DENIED_REASON,
+                        "message": message,
+                    },
+                ],
+            },
+        }
+        try:
+            await self.writer.replace(CSRS, body, subresource="approval")
+        except ApiError as e:
+            if e.status in (404, 409):
+                return  # gone, or changed under us: the watch brings it back
+            raise
+
+    async def _enrolled(self, spec: dict[str, Any], host: str) -> None:
+        """Count the token's use, and create the Host with the token's labels."""
+        token = await self._token(spec["username"])
+        annotations = token["metadata"].get("annotations") or {}
+        uses = int(annotations.get(names.ANNOTATION_USES, "0") or 0) + 1
+        max_uses = int(annotations.get(names.ANNOTATION_MAX_USES, "0") or 0)
+        path = SECRETS.path("kube-system", token["metadata"]["name"])
+        if max_uses and uses >= max_uses:
+            # Exhausted: the bootstrap credential stops working.
+            await self.writer.kube.delete(path)
+        else:
+            await self.writer.kube.patch(
+                path, {"metadata": {"annotations": {names.ANNOTATION_USES: str(uses)}}}
+            )
+        labels = dict(
+            item.split("=", 1)
+            for item in annotations.get(ANNOTATION_HOST_LABELS, "").split(",")
+            if "=" in item
+        )
+        if self.cache.host(host) is None:
+            await self.writer.create(
+                HOSTS,
                 {
                     "apiVersion": API_VERSION,
                     "kind": "Host",
                     "metadata": {"name": host, "labels": labels},
                     "spec": {},
                 },
+                exists_ok=True,
             )
-        except ApiError as e:
-            if e.status != 409:
-                raise

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from transom.api import names
 from transom.api.assignment import Assignment, AssignmentState
+from transom.controller import liveness
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, HOSTS, LEASES
 
@@ -21,20 +21,6 @@ class Row:
     revision: str
     state: str
     message: str
-
-
-def _online(lease: dict[str, Any] | None) -> bool:
-    if lease is None:
-        return False
-    spec = lease.get("spec") or {}
-    if not spec.get("holderIdentity"):
-        return False  # released by an agent that stopped
-    try:
-        renewed = dt.datetime.fromisoformat(str(spec.get("renewTime")).replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    age = (dt.datetime.now(dt.UTC) - renewed).total_seconds()
-    return age <= float(spec.get("leaseDurationSeconds") or 40)
 
 
 def _state(a: Assignment) -> tuple[str, str]:
@@ -68,7 +54,7 @@ async def rows(kube: Kube, host: str | None = None) -> list[Row]:
     }
     out: list[Row] = []
     for h in sorted(hosts):
-        online = _online(leases.get(names.host_namespace(h)))
+        online = liveness.online(leases.get(names.host_namespace(h)))
         mine = [a for a in assignments if a["metadata"]["namespace"] == names.host_namespace(h)]
         if not mine:
             out.append(Row(h, online, "-", "-", "-", "-", "no assignments"))

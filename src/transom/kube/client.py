@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -26,6 +27,18 @@ _PATCH_CONTENT_TYPES = {
 }
 Obj = dict[str, Any]
 _THROTTLE_RETRIES = 10
+
+#: Characters YAML reads as line breaks (and folds away) or refuses raw; the apiserver decodes
+#: apply patches as YAML. Escaped as \uXXXX, which JSON and YAML both read back as they were.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def encode(body: Any) -> bytes:
+    """A request body as UTF-8 JSON with every character as itself. json.dumps' default
+    escapes characters outside the Basic Multilingual Plane (an emoji) as surrogate pairs,
+    which the apiserver's YAML decoder rejects in an apply patch."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def _retry_after(header: str | None) -> float:
@@ -112,7 +125,7 @@ class Kube:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        data = None if body is None else json.dumps(body)
+        data = None if body is None else encode(body)
         for attempt in range(_THROTTLE_RETRIES + 1):
             self.requests[f"{method} {path}"] += 1
             headers = await self._headers(content_type if data is not None else None)

@@ -1,0 +1,206 @@
+"""The controller's caches, fed by watches: a read-only view for the reconcilers, and the one
+writer through which they change the cluster (its answers go into the caches, so the next
+reconcile reads its own writes before the watch brings them)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+
+from transom.api import names
+from transom.api.assignment import Assignment
+from transom.api.kinds import Kind
+from transom.api.wire import LabelSelector
+from transom.controller import liveness
+from transom.kube.client import ApiError, Kube, Obj
+from transom.kube.informer import Informer, Key, key_of
+from transom.kube.kinds import (
+    ASSIGNMENTS,
+    CONFIGURATIONS,
+    CSRS,
+    HOSTS,
+    KUSTOMIZATIONS,
+    LEASES,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Cache:
+    """The informers, and the questions reconcilers ask of them. Reconcilers only read."""
+
+    def __init__(self, kube: Kube, *, host_grace_seconds: float | None = None) -> None:
+        managed = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
+        #: How long past a Lease's renewal a host still counts as online (None: its duration).
+        self.host_grace_seconds = host_grace_seconds
+        self.configurations = Informer(kube, CONFIGURATIONS.path())
+        self.assignments = Informer(kube, ASSIGNMENTS.path(), label_selector=managed)
+        self.hosts = Informer(kube, HOSTS.path())
+        self.leases = Informer(
+            kube, LEASES.path(), field_selector=f"metadata.name={names.LEASE_NAME}"
+        )
+        self.csrs = Informer(kube, CSRS.path())
+        self.kustomizations = Informer(kube, KUSTOMIZATIONS.path(), optional=True)
+        self._by_kind: dict[Kind, Informer] = {
+            CONFIGURATIONS: self.configurations,
+            ASSIGNMENTS: self.assignments,
+            HOSTS: self.hosts,
+            LEASES: self.leases,
+            CSRS: self.csrs,
+            KUSTOMIZATIONS: self.kustomizations,
+        }
+        self._assignment_models: dict[Key, tuple[str, Assignment]] = {}
+
+    @property
+    def informers(self) -> list[Informer]:
+        return list(self._by_kind.values())
+
+    def informer(self, kind: Kind) -> Informer | None:
+        return self._by_kind.get(kind)
+
+    # -- Configurations -------------------------------------------------------------------------
+
+    def configuration(self, key: Key) -> Obj | None:
+        return self.configurations.get(*key)
+
+    def configuration_keys(self) -> list[Key]:
+        return sorted(self.configurations.items)
+
+    def each_configuration(self) -> Iterator[tuple[Key, Obj]]:
+        return iter(sorted(self.configurations.items.items()))
+
+    def kustomization_of(self, conf: Obj) -> Obj | None:
+        """The Flux Kustomization that applied a Configuration, from Flux's labels."""
+        labels = conf["metadata"].get("labels") or {}
+        name = labels.get(names.FLUX_KUSTOMIZATION_NAME)
+        if not name:
+            return None
+        namespace = labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, conf["metadata"]["namespace"])
+        return self.kustomizations.get(namespace, name)
+
+    # -- Assignments ----------------------------------------------------------------------------
+
+    def assignment(self, namespace: str, name: str) -> Assignment | None:
+        """The cached Assignment as a model, parsed once per resourceVersion."""
+        obj = self.assignments.get(namespace, name)
+        if obj is None:
+            self._assignment_models.pop((namespace, name), None)
+            return None
+        rv = str(obj["metadata"].get("resourceVersion", ""))
+        cached = self._assignment_models.get((namespace, name))
+        if cached is not None and cached[0] == rv:
+            return cached[1]
+        try:
+            model = Assignment.model_validate(obj)
+        except ValidationError as e:
+            # Not as this controller writes it: treated as absent, so it is written again.
+            log.warning("Assignment %s/%s unreadable: %s", namespace, name, e)
+            return None
+        self._assignment_models[(namespace, name)] = (rv, model)
+        return model
+
+    def assignments_labelled(self, configuration_label: str) -> list[tuple[Key, Obj]]:
+        return [
+            (k, obj)
+            for k, obj in sorted(self.assignments.items.items())
+            if (obj["metadata"].get("labels") or {}).get(names.LABEL_CONFIGURATION)
+            == configuration_label
+        ]
+
+    # -- Hosts ----------------------------------------------------------------------------------
+
+    def host(self, name: str) -> Obj | None:
+        return self.hosts.get("", name)
+
+    def host_names(self) -> list[str]:
+        return sorted(name for _, name in self.hosts.items)
+
+    def host_labels(self, name: str) -> dict[str, str]:
+        return dict(((self.host(name) or {}).get("metadata") or {}).get("labels") or {})
+
+    def select_hosts(
+        self, selector: LabelSelector, among: frozenset[str] | set[str] | None = None
+    ) -> list[str]:
+        """Unpaused Hosts whose labels match, optionally only among some names."""
+        out = []
+        for (_, name), host in self.hosts.items.items():
+            if among is not None and name not in among:
+                continue
+            if (host.get("spec") or {}).get("paused"):
+                continue
+            if selector.matches(host["metadata"].get("labels") or {}):
+                out.append(name)
+        return sorted(out)
+
+    def lease(self, host: str) -> Obj | None:
+        return self.leases.get(names.host_namespace(host), names.LEASE_NAME)
+
+    def online(self, host: str) -> bool:
+        return liveness.online(self.lease(host), grace=self.host_grace_seconds)
+
+    def last_heartbeat(self, host: str) -> str:
+        return liveness.last_heartbeat(self.lease(host))
+
+    # -- CSRs -----------------------------------------------------------------------------------
+
+    def csr(self, name: str) -> Obj | None:
+        return self.csrs.get("", name)
+
+
+class Writer:
+    """Every change the reconcilers make, through one place that keeps the caches current."""
+
+    def __init__(self, kube: Kube, cache: Cache) -> None:
+        self.kube = kube
+        self._cache = cache
+
+    def _observe(self, kind: Kind, obj: Obj) -> Obj:
+        informer = self._cache.informer(kind)
+        if informer is not None and obj.get("metadata"):
+            informer.observe(obj)
+        return obj
+
+    async def apply(self, kind: Kind, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        path = kind.path(meta.get("namespace"), meta["name"])
+        return self._observe(kind, await self.kube.apply(path, obj))
+
+    async def create(self, kind: Kind, obj: Obj, *, exists_ok: bool = False) -> Obj | None:
+        try:
+            return self._observe(
+                kind, await self.kube.create(kind.path(obj["metadata"].get("namespace")), obj)
+            )
+        except ApiError as e:
+            if e.status == 409 and exists_ok:
+                return None
+            raise
+
+    async def patch_status(
+        self, kind: Kind, namespace: str, name: str, status: dict[str, object]
+    ) -> Obj | None:
+        """Merge-patch an object's status; None when the object is gone."""
+        try:
+            written = await self.kube.patch(
+                kind.path(namespace or None, name, "status"), {"status": status}
+            )
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return self._observe(kind, written)
+
+    async def replace(self, kind: Kind, obj: Obj, subresource: str | None = None) -> Obj:
+        meta = obj["metadata"]
+        path = kind.path(meta.get("namespace"), meta["name"], subresource)
+        return self._observe(kind, await self.kube.replace(path, obj))
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        await self.kube.delete(kind.path(namespace or None, name))
+        informer = self._cache.informer(kind)
+        if informer is not None:
+            informer.forget(namespace, name)
+
+
+__all__ = ["Cache", "Key", "Writer", "key_of"]
