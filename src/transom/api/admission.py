@@ -71,37 +71,44 @@ def policy() -> dict[str, Any]:
                     ": ''",
                 },
             ],
-            "validations": [
-                {
-                    "expression": "variables.host != ''",
-                    "message": f"members of {HOSTS_GROUP} must be users {HOST_USER_PREFIX}<name>",
-                },
-                {
-                    "expression": "request.resource.resource != 'hosts' || "
-                    "(request.name == variables.host && variables.subresource == 'status')",
-                    "messageExpression": "'host ' + variables.host + ' may write only the "
-                    "status of its own Host, not ' + request.name",
-                },
-                {
-                    "expression": "request.resource.resource == 'hosts' || "
-                    f"request.namespace == '{HOST_NAMESPACE_PREFIX}' + variables.host",
-                    "messageExpression": "'host ' + variables.host + ' may write only in namespace "
-                    f"{HOST_NAMESPACE_PREFIX}' + variables.host + ', not ' + "
-                    "request.namespace",
-                },
-                {
-                    "expression": "request.resource.resource != 'assignments' || "
-                    "(variables.subresource == 'status' && request.operation == 'UPDATE')",
-                    "message": "hosts may only update the status of their Assignments",
-                },
-                {
-                    "expression": "request.resource.resource != 'secrets' && "
-                    "request.resource.resource != 'configurations'",
-                    "message": "hosts may not write Secrets or Configurations",
-                },
-            ],
+            "validations": _forbidden(
+                [
+                    {
+                        "expression": "variables.host != ''",
+                        "message": f"members of {HOSTS_GROUP} must be users {HOST_USER_PREFIX}<name>",
+                    },
+                    {
+                        "expression": "request.resource.resource != 'hosts' || "
+                        "(request.name == variables.host && variables.subresource == 'status')",
+                        "messageExpression": "'host ' + variables.host + ' may write only the "
+                        "status of its own Host, not ' + request.name",
+                    },
+                    {
+                        "expression": "request.resource.resource == 'hosts' || "
+                        f"request.namespace == '{HOST_NAMESPACE_PREFIX}' + variables.host",
+                        "messageExpression": "'host ' + variables.host + ' may write only in namespace "
+                        f"{HOST_NAMESPACE_PREFIX}' + variables.host + ', not ' + "
+                        "request.namespace",
+                    },
+                    {
+                        "expression": "request.resource.resource != 'assignments' || "
+                        "(variables.subresource == 'status' && request.operation == 'UPDATE')",
+                        "message": "hosts may only update the status of their Assignments",
+                    },
+                    {
+                        "expression": "request.resource.resource != 'secrets' && "
+                        "request.resource.resource != 'configurations'",
+                        "message": "hosts may not write Secrets or Configurations",
+                    },
+                ]
+            ),
         },
     }
+
+
+def _forbidden(validations: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A denial is 403 Forbidden, as RBAC's would be (the default is 422 Invalid)."""
+    return [{**v, "reason": "Forbidden"} for v in validations]
 
 
 def binding() -> dict[str, Any]:

@@ -31,6 +31,9 @@ _THROTTLE_RETRIES = 10
 #: Characters YAML reads as line breaks (and folds away) or refuses raw; the apiserver decodes
 #: apply patches as YAML. Escaped as \uXXXX, which JSON and YAML both read back as they were.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+#: Lone surrogates (a file name decoded with surrogateescape) are no Unicode text: sent as
+#: U+FFFD, as the apiserver (Go) reads any invalid UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def encode(body: Any) -> bytes:
@@ -38,6 +41,7 @@ def encode(body: Any) -> bytes:
     escapes characters outside the Basic Multilingual Plane (an emoji) as surrogate pairs,
     which the apiserver's YAML decoder rejects in an apply patch."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    text = _SURROGATE.sub("\ufffd", text)
     return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 

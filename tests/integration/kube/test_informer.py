@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import pytest
 
+from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube, Obj
 from transom.kube.informer import ADDED, DELETED, MODIFIED, Informer
 from transom.kube.kinds import Kind
@@ -64,8 +66,21 @@ async def test_lists_then_watches_every_change(kube: Kube, namespace: str) -> No
         assert informer.get(namespace, "after") is None
 
 
+async def compact_etcd(controlplane: ControlPlane, revision: str) -> None:
+    """What the apiserver does every few minutes: history before ``revision`` is gone, and a
+    watch from before it answers 410 Gone."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{controlplane.etcd_port}/v3/kv/compaction",
+            json={"revision": revision, "physical": True},
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+
+
 async def test_a_gone_resource_version_relists_and_reports_what_vanished(
-    kube: Kube, namespace: str
+    controlplane: ControlPlane, kube: Kube, namespace: str
 ) -> None:
     for name in ("keep", "drop"):
         await kube.create(CONFIG_MAPS.path(namespace), config_map(namespace, name))
@@ -79,13 +94,18 @@ async def test_a_gone_resource_version_relists_and_reports_what_vanished(
         pass
     # While nobody watches: one object goes, and the informer's place is far in the past.
     await kube.delete(CONFIG_MAPS.path(namespace, "drop"))
+    marker = await kube.create(CONFIG_MAPS.path(namespace), config_map(namespace, "marker"))
+    await compact_etcd(controlplane, marker["metadata"]["resourceVersion"])
+    # A restarted apiserver's watch cache starts now: an old resourceVersion is Gone. (From
+    # this thread: the control plane's processes die with the thread that started them.)
+    controlplane.restart_apiserver()
     informer.resource_version = "1"
     events.clear()
     lists_before = informer.kube.requests[f"GET {informer.path}"]
     async with running(informer):
         await until(lambda: (DELETED, "drop") in events)
         assert informer.kube.requests[f"GET {informer.path}"] == lists_before + 1
-        assert set(informer.items) == {(namespace, "keep")}
+        assert set(informer.items) == {(namespace, "keep"), (namespace, "marker")}
 
 
 async def test_restart_resumes_without_listing_again(kube: Kube, namespace: str) -> None:
