@@ -75,7 +75,8 @@ def policy() -> dict[str, Any]:
                 [
                     {
                         "expression": "variables.host != ''",
-                        "message": f"members of {HOSTS_GROUP} must be users {HOST_USER_PREFIX}<name>",
+                        "message": f"members of {HOSTS_GROUP} must be users "
+                        f"{HOST_USER_PREFIX}<name>",
                     },
                     {
                         "expression": "request.resource.resource != 'hosts' || "
@@ -86,8 +87,8 @@ def policy() -> dict[str, Any]:
                     {
                         "expression": "request.resource.resource == 'hosts' || "
                         f"request.namespace == '{HOST_NAMESPACE_PREFIX}' + variables.host",
-                        "messageExpression": "'host ' + variables.host + ' may write only in namespace "
-                        f"{HOST_NAMESPACE_PREFIX}' + variables.host + ', not ' + "
+                        "messageExpression": "'host ' + variables.host + ' may write only in "
+                        f"namespace {HOST_NAMESPACE_PREFIX}' + variables.host + ', not ' + "
                         "request.namespace",
                     },
                     {
