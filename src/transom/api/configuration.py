@@ -10,6 +10,11 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from transom.api.conditions import Condition
 from transom.api.errors import SpecError
+
+# Re-exported: they were defined here, and most importers still look for them here.
+from transom.api.modes import Mode as Mode  # noqa: PLC0414
+from transom.api.modes import RebootMode as RebootMode  # noqa: PLC0414
+from transom.api.modes import RebootPolicy as RebootPolicy  # noqa: PLC0414
 from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
 from transom.api.wire import LabelSelector, Spec, Status, cel, observed_generation_field
@@ -19,20 +24,9 @@ MAX_FAILING_HOSTS = 10
 PERCENT_PATTERN = r"^(100|[1-9][0-9]?)%$"
 
 
-class Mode(StrEnum):
-    APPLY_ONLY = "ApplyOnly"
-    APPLY_AND_MONITOR = "ApplyAndMonitor"
-    APPLY_AND_AUTO_CORRECT = "ApplyAndAutoCorrect"
-
-
 class RemovalPolicy(StrEnum):
     ORPHAN = "Orphan"
     DELETE = "Delete"
-
-
-class RebootMode(StrEnum):
-    NEVER = "Never"
-    IF_NEEDED = "IfNeeded"
 
 
 IntOrPercent = Annotated[
@@ -106,38 +100,6 @@ class Rollout(Spec):
     @classmethod
     def _max_failures(cls, value: int | str) -> int | str:
         return _check_int_or_percent(value, "maxFailures", 0)
-
-
-class RebootPolicy(Spec):
-    """Whether the agent may reboot the host when a change needs it."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            {
-                "rule": "!has(self.windowStart) == !has(self.windowEnd)",
-                "message": "set both windowStart and windowEnd, or neither",
-            }
-        )
-    )
-
-    mode: RebootMode = Field(default=RebootMode.NEVER, description="Never or IfNeeded.")
-    window_start: str | None = Field(
-        default=None,
-        description="Start of the reboot window, HH:MM host local time.",
-        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-    )
-
-    @model_validator(mode="after")
-    def _window_pair(self) -> RebootPolicy:
-        if (self.window_start is None) != (self.window_end is None):
-            raise ValueError("set both windowStart and windowEnd, or neither")
-        return self
-
-    window_end: str | None = Field(
-        default=None,
-        description="End of the reboot window, HH:MM host local time.",
-        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-    )
 
 
 class ConfigurationSpec(Spec):

@@ -17,7 +17,6 @@ from transom.api.errors import SpecError
 from transom.cli.errors import CliError
 from transom.engine.converge import Engine
 from transom.engine.document import load_document
-from transom.engine.journal import Journal
 from transom.engine.policy import PERMISSIVE, load_policy
 from transom.engine.provider import Provider, ProviderError, SecretResolver
 from transom.engine.result import Action, ResourceOutcome, RunReport, Status
@@ -174,6 +173,9 @@ def _run(args: argparse.Namespace) -> int:
     else:
         report = engine.apply(plan, what_if=args.what_if, on_result=progress)
         if not args.what_if and state_dir is not None:
+            # Imported when used: the journal's models are the agent's, not a plain apply's.
+            from transom.engine.journal import Journal
+
             Journal(state_dir).record(
                 plan.resources,
                 document.mode,

@@ -24,8 +24,8 @@ from transom.api.conditions import (
     PROVIDER_FAILED,
     REBOOT_PENDING,
 )
-from transom.api.configuration import Mode
 from transom.api.errors import FieldError, SpecError
+from transom.api.modes import Mode
 from transom.api.resources import Ensure, Resource, ResourceProperties
 from transom.engine.diff import compare, desired_state
 from transom.engine.flapping import FlapGuard

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from transom.api.configuration import Mode, RebootPolicy
 from transom.api.errors import FieldError, SpecError, from_pydantic, parse_problem
+from transom.api.modes import Mode, RebootPolicy
 from transom.api.resources import Resource, parse_resources
 
 #: libyaml's parser when installed: ten times faster on a 500-resource document.

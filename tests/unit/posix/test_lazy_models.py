@@ -49,3 +49,6 @@ def test_posix_apply_imports_no_windows_model(tmp_path: Path) -> None:
     unused = {"archive", "command", "environment"}
     assert not {m for m in modules if m.rsplit(".", 1)[-1] in unused and "transom." in m}
     assert "transom.api.resources.files" in modules
+    # Nor the cluster's models, nor the download stack a local file never needs.
+    assert not {"transom.api.configuration", "transom.api.assignment"} & modules
+    assert not {"ssl", "urllib.request"} & modules
