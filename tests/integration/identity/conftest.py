@@ -56,6 +56,15 @@ EKS_WRONG_KEYS = AwsCredentials(
 )
 
 
+#: Base credentials that may only assume the shared role transom-hosts.
+EKS_BASE_KEYS = AwsCredentials(
+    access_key_id="ASIAQTRANSOMBASE0001",
+    secret_access_key="BaseCredentialsOfTheFleetEXAMPLEKEY00000",
+    arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/transom-fleet/roles-anywhere",
+    session_token="IQoJb3JpZ2luX2VjEXAMPLEBASETOKEN==",
+)
+
+
 @dataclass
 class IdentityCluster:
     cp: ControlPlane
@@ -101,11 +110,17 @@ def identity_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ident
         EksAuthenticatorWebhook(
             base / "eks",
             EKS_CLUSTER,
-            [EKS_HOST_KEYS, EKS_WRONG_KEYS],
+            [EKS_HOST_KEYS, EKS_WRONG_KEYS, EKS_BASE_KEYS],
             [
                 AccessEntry(
                     f"arn:aws:iam::{ACCOUNT}:role/transom-host-h-eks",
                     "transom:host:h-eks",
+                    ("transom:hosts",),
+                ),
+                # One role for many hosts, named by the session (docs/identity.md).
+                AccessEntry(
+                    f"arn:aws:iam::{ACCOUNT}:role/transom-hosts",
+                    "transom:host:{{SessionName}}",
                     ("transom:hosts",),
                 ),
                 AccessEntry(

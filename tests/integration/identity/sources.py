@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.integration.identity.conftest import (
+    ACCOUNT,
     API_APP,
+    EKS_BASE_KEYS,
     EKS_CLUSTER,
     EKS_HOST_KEYS,
     HOST_AUDIENCE,
@@ -31,6 +33,7 @@ from tests.integration.identity.conftest import (
 )
 from transom.dev import pki
 from transom.dev.azure_metadata import ManagedIdentity, ManagedIdentityEndpoint
+from transom.dev.eks_webhook import StsAssumeRole
 from transom.dev.oidc_issuer import HOST_CLAIM
 
 SOURCES = (
@@ -42,6 +45,7 @@ SOURCES = (
     "kubeconfig",
     "kubeconfig-exec",
     "eks",
+    "eks-role",
 )
 
 
@@ -271,7 +275,7 @@ def _kubeconfig_exec(cluster: IdentityCluster, d: Path, stack: ExitStack) -> Pre
     return Prepared(host, {"source": "kubeconfig", "path": str(path)}, secrets=[token])
 
 
-def aws_profile(d: Path, keys: Any) -> Path:
+def aws_profile(d: Path, keys: Any, sts_url: str | None = None) -> Path:
     """A shared config file whose profile gets credentials from a credential_process, the way
     IAM Roles Anywhere's `aws_signing_helper credential-process ...` supplies them."""
     expiration = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -288,9 +292,10 @@ def aws_profile(d: Path, keys: Any) -> Path:
         f"import sys\nsys.stdout.write(open({str(d / 'answer.json')!r}).read())\n",
     )
     config = d / "aws-config"
-    config.write_text(
-        f"[profile roles-anywhere]\ncredential_process = {helper}\n", encoding="utf-8"
-    )
+    text = f"[profile roles-anywhere]\ncredential_process = {helper}\n"
+    if sts_url is not None:  # botocore's STS client goes there (AssumeRole for roleArn)
+        text += f"services = local\n\n[services local]\nsts =\n  endpoint_url = {sts_url}\n"
+    config.write_text(text, encoding="utf-8")
     return config
 
 
@@ -315,6 +320,30 @@ def _eks(cluster: IdentityCluster, d: Path, stack: ExitStack) -> Prepared:
     )
 
 
+def _eks_role(cluster: IdentityCluster, d: Path, stack: ExitStack) -> Prepared:
+    """roleArn: the base credentials assume the fleet's shared role with the host name as the
+    session name, which the access entry turns into the host user."""
+    host, role = "h-eksrole", f"arn:aws:iam::{ACCOUNT}:role/transom-hosts"
+    sts = stack.enter_context(StsAssumeRole(cluster.eks, {EKS_BASE_KEYS.access_key_id: [role]}))
+
+    def assumed() -> None:
+        assert (role, host) in sts.assumed
+
+    return Prepared(
+        host,
+        {
+            "source": "eks",
+            "clusterName": EKS_CLUSTER,
+            "region": "eu-west-1",
+            "profile": "roles-anywhere",
+            "awsConfigFile": str(aws_profile(d, EKS_BASE_KEYS, sts.url)),
+            "roleArn": role,
+        },
+        secrets=[EKS_BASE_KEYS.secret_access_key],
+        checks=[assumed],
+    )
+
+
 _PREPARE: dict[str, Callable[[IdentityCluster, Path, ExitStack], Prepared]] = {
     "oidc-secret": _oidc_secret,
     "oidc-assertion": _oidc_assertion,
@@ -324,6 +353,7 @@ _PREPARE: dict[str, Callable[[IdentityCluster, Path, ExitStack], Prepared]] = {
     "kubeconfig": _kubeconfig,
     "kubeconfig-exec": _kubeconfig_exec,
     "eks": _eks,
+    "eks-role": _eks_role,
 }
 assert tuple(_PREPARE) == SOURCES
 
