@@ -7,8 +7,9 @@ import logging
 import platform
 
 from transom import __version__
-from transom.agent.retry import NETWORK_ERRORS, Backoff
+from transom.agent.retry import NETWORK_ERRORS
 from transom.api.names import host_namespace, host_user
+from transom.kube.backoff import Backoff
 from transom.kube.client import ApiError, Kube
 from transom.kube.kinds import HOSTS
 

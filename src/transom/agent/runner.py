@@ -24,7 +24,6 @@ from transom.agent.host_report import report_host
 from transom.agent.lease import LeaseRenewer
 from transom.agent.rotation import CertificateRotator
 from transom.agent.secrets import SecretCache
-from transom.agent.watch import Informer
 from transom.agent.worker import Worker, WorkerOptions
 from transom.api.configuration import Mode
 from transom.api.names import host_namespace, host_user
@@ -44,6 +43,7 @@ from transom.engine.provider import Provider
 from transom.engine.reboot import RebootCoordinator, Rebooter
 from transom.engine.result import RunReport
 from transom.kube.client import Kube
+from transom.kube.informer import Informer
 from transom.kube.kinds import ASSIGNMENTS, SECRETS
 
 ASSIGNMENTS_DIR = "assignments"

@@ -10,8 +10,9 @@ import logging
 from typing import Protocol
 
 from transom.agent import status as st
-from transom.agent.retry import NETWORK_ERRORS, Backoff
+from transom.agent.retry import NETWORK_ERRORS
 from transom.api.assignment import AssignmentStatus
+from transom.kube.backoff import Backoff
 from transom.kube.client import ApiError
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class StatusPusher:
         await self._pushed.wait()
 
     async def run(self) -> None:
-        backoff = Backoff(self._backoff_max)
+        backoff = Backoff(self._backoff_max, initial=min(0.5, self._backoff_max))
         while True:
             await self._push.wait()
             self._push.clear()

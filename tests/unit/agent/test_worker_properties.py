@@ -22,6 +22,7 @@ from hypothesis import strategies as hs
 
 from transom.agent import status as st
 from transom.agent.worker import Phase, Worker
+from transom.api.assignment import AssignmentState
 from transom.api.conditions import READY, STALLED, find_condition
 
 from .worker_harness import FakeHostApi, assignment, new_worker, spec
@@ -146,6 +147,11 @@ async def scenario(tmp: Path, events: list[tuple[Any, ...]]) -> None:
         ready = find_condition(status.conditions, READY)
         stalled = find_condition(status.conditions, STALLED)
         assert ready is not None
+        # The conditions say what the one reading of the status says.
+        verdict = status.verdict()
+        assert (ready.status == "True") == (verdict.state is AssignmentState.READY)
+        assert (stalled is not None) == verdict.failed
+        assert ready.reason == verdict.reason
         if s.newest_valid:
             assert worker.phase is Phase.ENFORCING
             assert s.conf.read_text() == s.expected
