@@ -19,9 +19,10 @@ from transom.cli.style import Style
 if TYPE_CHECKING:
     from transom.controller.report import Row
 
-#: Row states (transom.controller.report) and how a terminal shows them.
-READY, FAILED, DRIFTED, APPLYING = "Ready", "Failed", "Drifted", "Applying"
-COLOURS = {READY: "green", FAILED: "red", DRIFTED: "yellow", APPLYING: "blue"}
+#: Row states (transom.api.assignment.AssignmentState, spelled here so that registering the
+#: command imports no model) and how a terminal shows them.
+READY, FAILED, DRIFTED, WAITING, APPLYING = "Ready", "Failed", "Drifted", "Waiting", "Applying"
+COLOURS = {READY: "green", FAILED: "red", DRIFTED: "yellow", WAITING: "yellow", APPLYING: "blue"}
 EXIT_READY, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
 #: Terminal control: cursor home, clear to end of line, clear to end of screen.
 HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
@@ -202,8 +203,15 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _detail(d: dict[str, Any], style: Style) -> str:
-    state = "ok" if d.get("inDesiredState") else ("skipped" if d.get("skipped") else "FAILED")
-    colour = {"ok": "green", "FAILED": "red"}.get(state)
+    from transom.api.conditions import resource_failed
+
+    if d.get("inDesiredState"):
+        state = "ok"
+    elif resource_failed(False, str(d.get("reason") or "")):
+        state = "FAILED"
+    else:  # waiting for a reboot or a dependency, or drift only reported: not a failure
+        state = str(d.get("reason") or "waiting")
+    colour = {"ok": "green", "FAILED": "red"}.get(state, "yellow")
     drift = " (drifted)" if d.get("drifted") else ""
     msg = f"  {d.get('message')}" if d.get("message") else ""
     shown = style.paint(state, colour) if colour else state

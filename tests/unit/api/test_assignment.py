@@ -180,3 +180,9 @@ def test_engine_outcomes_fail_by_the_same_rule(status: Status, ok: bool, reason:
         name="a", kind="File", status=status, in_desired_state=ok, reason=reason
     )
     assert outcome.failed == outcome.to_result().failed == resource_failed(ok, reason)
+
+
+def test_transom_status_spells_every_state() -> None:
+    from transom.cli import status
+
+    assert set(status.COLOURS) == {str(s) for s in AssignmentState}
