@@ -38,18 +38,23 @@ class WindowsHost:
         assert windows[:3].upper() == "C:\\", windows
         return self.prefix / "drive_c" / windows[3:].replace("\\", "/")
 
-    async def python(self, *args: str, timeout: float = 300, **env: str) -> str:
-        """Run Windows CPython to completion; its output, or a failure showing it."""
+    async def run(self, *args: str, timeout: float = 300, **env: str) -> tuple[int, str]:
+        """Run Windows CPython to completion: its exit code and output (stdout, then stderr)."""
         proc = await asyncio.create_subprocess_exec(
             str(PYTHON),
             *args,
             env={**self.env, **env},
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stderr=asyncio.subprocess.PIPE,
         )
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        text = out.decode(errors="replace")
-        assert proc.returncode == 0, f"exit {proc.returncode}: {text}"
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        assert proc.returncode is not None
+        return proc.returncode, (out + err).decode(errors="replace")
+
+    async def python(self, *args: str, timeout: float = 300, **env: str) -> str:
+        """Run Windows CPython to completion; its output, or a failure showing it."""
+        code, text = await self.run(*args, timeout=timeout, **env)
+        assert code == 0, f"exit {code}: {text}"
         return text
 
     async def start(self, *args: str, log: Path, **env: str) -> asyncio.subprocess.Process:
