@@ -32,7 +32,6 @@ pytestmark = [pytest.mark.controlplane, pytest.mark.wine]
 STATE = "C:\\ProgramData\\TransomLane"
 ROOT = "C:\\TransomLane"
 SIDE = windows_path(Path(__file__).with_name("windows_side.py"))
-AGENT = windows_path(Path(__file__).with_name("wine_agent.py"))
 
 
 async def _current(standin: StandIn, host: str, generation: int) -> dict[str, Any]:
@@ -82,7 +81,8 @@ async def test_agent_on_windows_converges_reports_and_corrects_drift(
     policy.write_text(f"pathRoots: ['{ROOT}']\nregistryRoots: ['HKLM\\SOFTWARE\\TransomLane']\n")
     log = tmp_path / "agent.log"
     agent = await windows.start(
-        AGENT,
+        "-m",
+        "transom.cli.main",
         "agent",
         "run",
         f"--state-dir={STATE}",

@@ -59,6 +59,7 @@ def examples(tmp: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+@pytest.mark.posix_only("the examples name posix paths, e.g. /usr/local/bin/get-token")
 def test_every_source_has_an_example_and_builds_its_source(tmp_path: Path) -> None:
     cases = examples(tmp_path)
     assert set(cases) == set(SOURCES)

@@ -127,6 +127,7 @@ def test_access_entries_map_the_canonical_role_and_session_name() -> None:
         map_caller(caller, [])
 
 
+@pytest.mark.posix_only("the credential_process stand-in is a posix script")
 def test_credential_process_profile_signs_the_token(tmp_path: Path) -> None:
     """IAM Roles Anywhere hands credentials to botocore through credential_process."""
     answer = {
@@ -161,6 +162,7 @@ def test_missing_profile_is_a_clear_error(tmp_path: Path) -> None:
         asyncio.run(EksTokenSource("prod", session=session).fetch())
 
 
+@pytest.mark.posix_only("the credential_process stand-in is a posix script")
 def test_role_arn_is_assumed_first_and_its_session_name_maps(tmp_path: Path) -> None:
     """roleArn: botocore's AssumeRole against a loopback STS (the shared config's sts
     endpoint_url); the token then proves the assumed role with the host's session name, and a
