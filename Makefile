@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv controlplane wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
+.PHONY: venv controlplane browser wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -24,6 +24,10 @@ controlplane:
 # (docs/windows-testing.md says what it covers and what only a real Windows runner does).
 wine:
 	tools/wine/setup.sh
+
+# Debian's Chromium for the fleet view's browser tests (tests/ui), driven by Playwright.
+browser:
+	tools/browser/setup.sh
 
 wine-lane: wine
 	tools/wine/run-lane.sh
@@ -44,7 +48,7 @@ lint: venv
 	$(PY) -m tools.lint.powershell
 	$(PY) -m tools.lint.privileged
 
-test: venv controlplane wine lint
+test: venv controlplane browser wine lint
 	$(VENV)/bin/pytest
 	tools/wine/run-lane.sh
 

@@ -144,11 +144,16 @@ class Fleet:
     #: Assignments by host, then by Assignment name.
     assignments: dict[str, dict[str, Obj]] = field(default_factory=dict)
     configurations: dict[str, Obj] = field(default_factory=dict)
+    #: Parsed once per change: a page of 1,000 hosts reads each host several times.
+    _hosts: dict[str, HostInfo] = field(default_factory=dict, repr=False)
+    _cells: dict[str, list[Cell]] = field(default_factory=dict, repr=False)
 
     # -- updates: each returns the hosts whose row changed ----------------------------------
 
     def set_host(self, obj: Obj, deleted: bool = False) -> set[str]:
         name = str(obj["metadata"]["name"])
+        self._hosts.pop(name, None)
+        self._cells.pop(name, None)  # online or not changes every cell
         if deleted:
             self.hosts.pop(name, None)
         else:
@@ -163,6 +168,7 @@ class Fleet:
             host = namespace.removeprefix(names.HOST_NAMESPACE_PREFIX)
         if not host:
             return set()
+        self._cells.pop(host, None)
         mine = self.assignments.setdefault(host, {})
         if deleted:
             mine.pop(str(meta["name"]), None)
@@ -182,17 +188,25 @@ class Fleet:
     # -- reads ------------------------------------------------------------------------------
 
     def host(self, name: str) -> HostInfo | None:
-        raw = self.hosts.get(name)
-        return None if raw is None else host_info(raw)
+        if name not in self._hosts:
+            raw = self.hosts.get(name)
+            if raw is None:
+                return None
+            self._hosts[name] = host_info(raw)
+        return self._hosts[name]
 
     def host_names(self) -> list[str]:
         return sorted(self.hosts)
 
     def cells(self, host: str) -> list[Cell]:
-        info = self.host(host)
-        online = info is not None and info.online
-        out = [cell_of(a, online) for a in (self.assignments.get(host) or {}).values()]
-        return sorted((c for c in out if c is not None), key=lambda c: c.configuration)
+        if host not in self._cells:
+            info = self.host(host)
+            online = info is not None and info.online
+            out = [cell_of(a, online) for a in (self.assignments.get(host) or {}).values()]
+            self._cells[host] = sorted(
+                (c for c in out if c is not None), key=lambda c: c.configuration
+            )
+        return self._cells[host]
 
     def configuration_keys(self) -> list[str]:
         """Every Configuration, and any an Assignment names that is not (or no longer) cached."""
@@ -219,7 +233,8 @@ class Fleet:
         )
 
     def offline_count(self) -> int:
-        return sum(1 for raw in self.hosts.values() if not host_info(raw).online)
+        infos = (self.host(h) for h in self.hosts)
+        return sum(1 for info in infos if info is not None and not info.online)
 
     def counts(self, hosts: Iterable[str] | None = None) -> Counter[CellState]:
         """Cells per state over ``hosts`` (default: all)."""
