@@ -195,6 +195,10 @@ async def serving(kube: Kube, host: str, port: int) -> AsyncIterator[tuple[Hub, 
     and the bound port once the caches are filled."""
     hub = Hub()
     watches = informers(kube, hub)
+    for watch in watches:
+        # A refusal (no kubeconfig rights to list) fails here, with the API's own message,
+        # rather than as a cache that never fills.
+        await kube.list(watch.path, limit="1")
     tasks = [asyncio.create_task(i.run(), name=f"ui watch {i.path}") for i in watches]
     tasks.append(asyncio.create_task(hub.pump(), name="ui pump"))
     allowed = (*LOOPBACK_NAMES, host) if loopback(host) else None
