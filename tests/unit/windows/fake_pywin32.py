@@ -183,10 +183,14 @@ def _file_modules(win: Windows) -> tuple[types.ModuleType, types.ModuleType, typ
 def _wmi_module(win: Windows) -> types.ModuleType:
     client = types.ModuleType("win32com.client")
 
+    class Property:
+        def __init__(self, value: str) -> None:
+            self.Value = value
+
     class OperatingSystem:
-        @property
-        def LastBootUpTime(self) -> str:  # noqa: N802 - WMI's name
-            return win.boot_time
+        def Properties_(self, name: str) -> Property:  # noqa: N802 - WMI's name
+            assert name == "LastBootUpTime"
+            return Property(win.boot_time)
 
     class Wmi:
         def ExecQuery(self, query: str) -> list[OperatingSystem]:  # noqa: N802

@@ -444,3 +444,10 @@ def test_14_boot_id_is_the_boot_time_windows_reports(monkeypatch: pytest.MonkeyP
 def test_reports_never_carry_a_traceback(sim: SimulatedFacade) -> None:
     report = apply(engine(SimulatedFacade()), {"name": "p", "iisSite": {"name": "s"}})
     assert "Traceback" not in json.dumps(report.to_json())
+
+
+@pytest.mark.skipif(os.name != "nt", reason="needs WMI (Windows CPython: the Wine lane)")
+def test_14_real_boot_id_is_stable_within_a_boot() -> None:
+    real = win32.Win32Facade(PowerShellHost(["unused"]))
+    first = real.boot_id()
+    assert len(first) == 14 and first.isdigit() and real.boot_id() == first

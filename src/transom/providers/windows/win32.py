@@ -48,13 +48,14 @@ def _win(function: str) -> Iterator[None]:
     except WindowsApiError:
         raise
     except Exception as exc:
-        code = getattr(exc, "winerror", None)
+        # pywintypes.error has winerror; pywintypes.com_error (WMI) an HRESULT.
+        code = getattr(exc, "winerror", None) or getattr(exc, "hresult", None)
         if not isinstance(code, int):
             if not isinstance(exc, OSError):
                 raise
             code = exc.errno or f.E_FAIL
         message = getattr(exc, "strerror", None) or str(exc)
-        raise WindowsApiError(code, function, str(message)) from exc
+        raise WindowsApiError(code & 0xFFFF_FFFF, function, str(message)) from exc
 
 
 _HIVES = {
@@ -697,7 +698,10 @@ class Win32Facade:
         with _win("Win32_OperatingSystem"):
             wmi = client.GetObject("winmgmts:{impersonationLevel=impersonate}!\\\\.\\root\\cimv2")
             for os_info in wmi.ExecQuery("SELECT LastBootUpTime FROM Win32_OperatingSystem"):
-                return str(os_info.LastBootUpTime).split(".", 1)[0]
+                # Through Properties_: the late-bound attribute is not implemented everywhere
+                # (Wine's WMI).
+                boot = os_info.Properties_("LastBootUpTime").Value
+                return str(boot).split(".", 1)[0]
         raise WindowsApiError(f.ERROR_FILE_NOT_FOUND, "Win32_OperatingSystem", "no instance")
 
     def reboot(self, reason: str) -> None:
