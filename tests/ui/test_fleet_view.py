@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import report
 from tests.ui.conftest import keep
 from transom.agent.runner import AgentOptions
 from transom.agent.simulator import Simulator
@@ -48,6 +50,33 @@ def web(namespace: str, role: str, workdir: Path) -> dict[str, Any]:
     }
 
 
+#: In the page: the wall-clock time a host's row first shows offline.
+OBSERVE_OFFLINE = """(host) => {
+  const seen = () => {
+    if (window.__offlineAt === undefined && document.querySelector(`#host-${host}.offline`)) {
+      window.__offlineAt = Date.now();
+    }
+  };
+  new MutationObserver(seen).observe(document.body, {subtree: true, childList: true,
+                                                     attributes: true});
+}"""
+
+
+async def offline_marked(kube: Kube, host: str) -> float:
+    """The wall-clock time the controller's Host status write saying offline arrives."""
+    path = HOSTS.path()
+    rv = (await kube.list(path, fieldSelector=f"metadata.name={host}"))["metadata"][
+        "resourceVersion"
+    ]
+    async for event in kube.watch(
+        path, resource_version=rv, field_selector=f"metadata.name={host}"
+    ):
+        conds = ((event.get("object") or {}).get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") != "True" for c in conds):
+            return time.time()
+    raise AssertionError("watch ended before the host was marked offline")
+
+
 async def until(check: Any, timeout: float = 60.0, message: Any = str) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -61,11 +90,13 @@ async def until(check: Any, timeout: float = 60.0, message: Any = str) -> Any:
 
 @pytest.mark.usefixtures("controller")
 async def test_grid_counts_drill_down_and_live_offline(
+    *,
     controlplane: ControlPlane,
     kube: Kube,
     namespace: str,
     browser_page: Any,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     page = browser_page
     role = f"ui-{secrets.token_hex(3)}"
@@ -163,11 +194,17 @@ async def test_grid_counts_drill_down_and_live_offline(
             await page.wait_for_selector("#live.on")
             await page.evaluate("window.__notReloaded = true")
             assert await page.locator(f"#host-{gone}.online").count() == 1
+            await page.evaluate(OBSERVE_OFFLINE, gone)
+            marked = asyncio.create_task(offline_marked(kube, gone))
             stopped = next(h for h in sim.hosts if h.name == gone)
             assert stopped.task is not None
             stopped.task.cancel()
             await asyncio.gather(stopped.task, return_exceptions=True)
             await page.wait_for_selector(f"#host-{gone}.offline", timeout=30_000)
+            marked_at = await asyncio.wait_for(marked, 30)
+            shown_at = await page.evaluate("window.__offlineAt") / 1000
+            # How long the page took to show what the controller wrote (a figure, printed).
+            report(request, f"[ui] offline shown {shown_at - marked_at:.2f} s after Host status")
             assert await page.locator(f"#host-{gone} td.cell.s-offline").count() == 1
             assert await page.evaluate("window.__notReloaded === true")
             await page.screenshot(path=str(tmp_path / "offline.png"), full_page=True)
