@@ -3,6 +3,8 @@ fragments the page swaps in."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from html import escape
 from typing import Any
@@ -21,10 +23,40 @@ from transom.ui.server import LOOPBACK_NAMES, Hub, app
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[TestClient[Any, Any]]:
-    hub = fleet_objects(20)
+def hub() -> Hub:
+    return fleet_objects(20)
+
+
+@pytest.fixture
+async def client(hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
     async with TestClient(TestServer(app(hub, allowed_hosts=LOOPBACK_NAMES))) as c:
         yield c
+
+
+async def test_a_change_is_pushed_as_the_rows_it_redraws(
+    hub: Hub, client: TestClient[Any, Any]
+) -> None:
+    hub.mark_synced()
+    pump = asyncio.create_task(hub.pump())
+    try:
+        stream = await client.get("/events")
+        assert stream.content_type == "text/event-stream"
+        assert await stream.content.readline() == b"retry: 1000\n"
+        await stream.content.readline()
+        host = hub.fleet.hosts["web0005"]
+        host["status"]["conditions"][0]["status"] = "Unknown"
+        hub.on_host("MODIFIED", host)
+        event = (await stream.content.readline()).decode().strip()
+        data = json.loads((await stream.content.readline()).decode().removeprefix("data: "))
+        assert event == "event: rows"
+        assert list(data["rows"]) == ["web0005"]
+        assert 'class="offline"' in data["rows"]["web0005"]
+        assert data["rows"]["web0005"].count("s-offline") == 3
+        assert '<b id="offline-count">' in data["counts"]
+        stream.close()
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
 
 
 async def test_pages_fragments_and_assets(client: TestClient[Any, Any]) -> None:

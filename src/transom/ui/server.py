@@ -66,6 +66,12 @@ class Hub:
         self.dirty_configurations.add(configuration_key(meta.get("namespace") or "", meta["name"]))
         self.changed.set()
 
+    def mark_synced(self) -> None:
+        """The caches are filled and pages render from them: push only what changes next."""
+        self.structure = (tuple(self.fleet.host_names()), tuple(self.fleet.configuration_keys()))
+        self.dirty_hosts, self.dirty_configurations = set(), set()
+        self.changed.clear()
+
     def pending(self) -> list[str]:
         """The events for what changed since the last call (SSE frames)."""
         fleet = self.fleet
@@ -170,8 +176,8 @@ def app(hub: Hub, *, allowed_hosts: tuple[str, ...] | None = None) -> web.Applic
                 except TimeoutError:
                     message = ": keep-alive\n\n"
                 await response.write(message.encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the page went away
         finally:
             hub.streams.discard(queue)
         return response
@@ -206,10 +212,7 @@ async def serving(kube: Kube, host: str, port: int) -> AsyncIterator[tuple[Hub, 
     await runner.setup()
     try:
         await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in watches)), 30)
-        hub.structure = (
-            tuple(hub.fleet.host_names()),
-            tuple(hub.fleet.configuration_keys()),
-        )
+        hub.mark_synced()
         site = web.TCPSite(runner, host, port)
         await site.start()
         server = site._server
