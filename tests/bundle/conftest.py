@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.agent.conftest import standin  # noqa: F401 - the fixture
+
 REPO = Path(__file__).resolve().parents[2]
 WINE_TOOLS = REPO / "tools" / "wine"
 
@@ -93,7 +95,7 @@ class WineMachine:
         return self.prefix / "drive_c" / windows[3:].replace("\\", "/")
 
     def run(
-        self, exe: str, *args: str, timeout: float = 300, **env: str
+        self, exe: str, *args: str, timeout: float = 300, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         # A pipe for every standard stream: Wine 8 hands Windows CPython an invalid handle for
         # a missing one, which it dies of in init_sys_streams.
@@ -103,7 +105,7 @@ class WineMachine:
             capture_output=True,
             text=True,
             errors="replace",
-            env={**self.env, **env},
+            env={**self.env, **(env or {})},
             timeout=timeout,
             check=False,
         )

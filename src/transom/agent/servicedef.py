@@ -48,7 +48,12 @@ def service_command(options: RunOptions, *, windows_service: bool = False) -> li
     """The absolute command line the service manager starts: this Python, isolated (``-I``:
     no PYTHON* variables, no user site, not the working folder on the module path, which for
     a service is System32), running `transom agent run`."""
-    command = [str(Path(sys.executable).resolve()), "-I", "-m", "transom.cli.main", "agent", "run"]
+    python = Path(sys.executable).resolve()
     if windows_service:
-        command.append("--service")
-    return [*command, *options.arguments()]
+        # pythonw.exe: a service has no console, and no standard handles to give python.exe.
+        windowless = python.with_name("pythonw.exe")
+        python = windowless if windowless.is_file() else python
+    if windows_service:
+        # The service host calls the dispatcher before anything heavy is imported.
+        return [str(python), "-I", "-m", "transom.agent.servicehost", *options.arguments()]
+    return [str(python), "-I", "-m", "transom.cli.main", "agent", "run", *options.arguments()]

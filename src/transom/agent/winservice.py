@@ -19,7 +19,6 @@ import asyncio
 import functools
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from transom.agent.servicedef import (
     RESTART_DELAYS_SECONDS,
     SERVICE_NAME,
 )
-from transom.agent.shutdown import PROGRESS_INTERVAL_SECONDS, STOP_TIMEOUT_SECONDS
+from transom.agent.shutdown import STOP_TIMEOUT_SECONDS
 from transom.engine.audit.sinks import EVENT_MESSAGE_FILE, WindowsEventLog
 
 if TYPE_CHECKING:
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 
 #: Beside python.exe in the bundle; built from transom.engine.audit.sinks.message_table().
 MESSAGE_DLL = "transom-events.dll"
-#: What a STOP_PENDING report promises: the next checkpoint within this many milliseconds.
-STOP_WAIT_HINT_MS = int(PROGRESS_INTERVAL_SECONDS * 1000 * 3)
 START_WAIT_SECONDS = 60.0
 #: win32 error codes met here.
 ERROR_SERVICE_DOES_NOT_EXIST = 1060
@@ -54,6 +51,8 @@ ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063
 ERROR_SERVICE_ALREADY_RUNNING = 1056
 ERROR_SERVICE_MARKED_FOR_DELETE = 1072
 ERROR_INVALID_LEVEL = 124
+#: The standard DELETE access right (winnt.h), which win32service does not export.
+STANDARD_DELETE = 0x0001_0000
 
 #: SERVICE_STATUS.dwCurrentState values, by name.
 STATES = {
@@ -237,7 +236,7 @@ def uninstall(*, remove_event_source: bool = False) -> bool:
     if query().state == "not installed":
         return False
     stop()
-    with _service(win32service, win32service.DELETE) as handle:
+    with _service(win32service, STANDARD_DELETE) as handle:
         try:
             win32service.DeleteService(handle)
         except win32service.error as exc:
@@ -345,93 +344,23 @@ def _command_line(command: list[str]) -> str:
 # -- being the service -------------------------------------------------------------------------
 
 
-def serve(settings: RunSettings) -> None:
-    """Called in the process the service manager started: hand the thread to the dispatcher,
-    which runs the agent in ``SvcDoRun`` until the manager asks it to stop. Raises
-    ServiceError when not started by the service manager."""
-    import pywintypes  # noqa: PLC0415
-    import servicemanager  # noqa: PLC0415
-
-    servicemanager.Initialize(SERVICE_NAME, None)
-    servicemanager.PrepareToHostSingle(agent_service_class(settings))
-    try:
-        servicemanager.StartServiceCtrlDispatcher()
-    except pywintypes.error as exc:
-        if _error_code(exc) == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT:
-            raise ServiceError(
-                "--service is for the service manager; run `transom agent start`, or "
-                "`transom agent run` without --service in a console"
-            ) from None
-        raise
-
-
-def agent_service_class(settings: RunSettings) -> type:
-    """The ServiceFramework subclass for ``settings`` (defined here: pywin32 is imported only
-    on Windows)."""
-    import win32service  # noqa: PLC0415
-    import win32serviceutil  # noqa: PLC0415
-
-    class AgentService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
-        _svc_name_ = SERVICE_NAME
-        _svc_display_name_ = DISPLAY_NAME
-        _svc_description_ = DESCRIPTION
-
-        def __init__(self, args: Any) -> None:
-            super().__init__(args)
-            self.stopper = Stopper()
-
-        def SvcStop(self) -> None:  # noqa: N802 - pywin32's name
-            self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_WAIT_HINT_MS)
-            self.stopper.request()
-
-        SvcShutdown = SvcStop
-
-        def SvcDoRun(self) -> None:  # noqa: N802
-            run_service(settings, self.stopper, self._stopping)
-
-        def _stopping(self, _elapsed: float) -> None:
-            self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_WAIT_HINT_MS)
-
-    return AgentService
-
-
-class Stopper:
-    """A stop request from the service manager's thread, delivered to the agent's event loop
-    whenever that exists (before it does, it is remembered)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requested = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
-
-    def bind(self) -> asyncio.Event:
-        """Call in the event loop: the event that is set on a stop request."""
-        event = asyncio.Event()
-        with self._lock:
-            self._loop, self._event = asyncio.get_running_loop(), event
-            if self._requested:
-                event.set()
-        return event
-
-    def request(self) -> None:
-        with self._lock:
-            self._requested = True
-            if self._loop is not None and self._event is not None:
-                self._loop.call_soon_threadsafe(self._event.set)
-
-
-def run_service(
-    settings: RunSettings, stopper: Stopper, on_stopping: Callable[[float], None]
-) -> None:
-    """The service's body: the agent until stopped. A failure to run is written to the Event
-    Log and re-raised, so the service stops with an error and the recovery actions apply."""
+def run_hosted(settings: RunSettings) -> None:
+    """`transom agent run --service`, inside the process transom.agent.servicehost runs for
+    the service manager: the agent until the manager stops it. A failure to run is written to
+    the Event Log and re-raised, so the service stops with an error and recovery applies."""
+    from transom.agent import servicehost  # noqa: PLC0415
     from transom.agent.service import run_agent  # noqa: PLC0415 - service imports us back
 
+    stopper = servicehost.current
+    if stopper is None:
+        raise ServiceError(
+            "--service is for the service manager; run `transom agent start`, or "
+            "`transom agent run` without --service in a console"
+        )
     events = AgentEvents(platform_event_log())
 
     async def main() -> None:
-        await run_agent(settings, stop=stopper.bind(), on_stopping=on_stopping)
+        await run_agent(settings, stop=stopper.bind(), on_stopping=stopper.on_stopping)
 
     try:
         asyncio.run(main())

@@ -313,7 +313,7 @@ def _run(args: argparse.Namespace) -> int:
         from transom.agent import winservice
 
         try:
-            winservice.serve(settings)
+            winservice.run_hosted(settings)
         except winservice.ServiceError as exc:
             raise CliError(str(exc)) from None
         return 0

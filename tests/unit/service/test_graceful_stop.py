@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from tests.unit.engine.helpers import doc, file, posix_engine
-from transom.agent.winservice import Stopper
+from transom.agent.servicehost import Stopper
 from transom.engine.provider import Change, Context, SetOutcome
 from transom.engine.result import RunReport, Status
 
