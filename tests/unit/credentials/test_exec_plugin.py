@@ -109,12 +109,6 @@ async def test_without_expiry_the_token_is_kept(plugin: Path) -> None:
         await CachedCredential(source(plugin, MODE="cert")).token()
 
 
-@pytest.mark.xfail(
-    sys.platform == "win32",
-    strict=True,
-    reason="found by the Windows lane: the error quotes the command with repr(), doubling each"
-    " backslash of a Windows path",
-)
 async def test_failure_names_the_command_and_its_stderr(plugin: Path) -> None:
     with pytest.raises(CredentialError) as err:
         await source(plugin, MODE="fail").fetch()

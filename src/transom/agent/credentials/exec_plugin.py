@@ -42,7 +42,7 @@ class ExecPluginSource:
     ) -> None:
         if api_version not in API_VERSIONS:
             raise CredentialError(
-                f"exec plugin {command!r}: unsupported apiVersion {api_version!r}"
+                f"exec plugin '{command}': unsupported apiVersion {api_version!r}"
             )
         self.command = command
         self.args = list(args)
@@ -77,6 +77,11 @@ class ExecPluginSource:
         # Arguments and env may carry secrets (client secrets passed as flags): name the command.
         return f"ExecPluginSource(command={self.command!r})"
 
+    @property
+    def _label(self) -> str:
+        # Quoted as written, not repr(): repr doubles every backslash of a Windows path.
+        return f"exec plugin '{self.command}'"
+
     def _exec_info(self) -> str:
         spec: dict[str, Any] = {"interactive": False}
         if self._cluster is not None:
@@ -95,16 +100,16 @@ class ExecPluginSource:
                 stderr=asyncio.subprocess.PIPE,
             )
         except OSError as e:
-            raise CredentialError(f"{self!r}: cannot start: {e.strerror or e}") from None
+            raise CredentialError(f"{self._label}: cannot start: {e.strerror or e}") from None
         try:
             stdout, stderr = await asyncio.wait_for(proc.communicate(), self._timeout)
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise CredentialError(f"{self!r}: no answer within {self._timeout:g} s") from None
+            raise CredentialError(f"{self._label}: no answer within {self._timeout:g} s") from None
         if proc.returncode != 0:
             tail = stderr.decode(errors="replace").strip()[-_STDERR_TAIL:]
-            raise CredentialError(f"{self!r}: exit status {proc.returncode}: {tail}")
+            raise CredentialError(f"{self._label}: exit status {proc.returncode}: {tail}")
         return self._parse(stdout)
 
     def _parse(self, stdout: bytes) -> Credential:
@@ -112,17 +117,17 @@ class ExecPluginSource:
         try:
             doc = json.loads(stdout)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise CredentialError(f"{self!r}: output is not JSON") from None
+            raise CredentialError(f"{self._label}: output is not JSON") from None
         if not isinstance(doc, dict) or doc.get("kind") != "ExecCredential":
-            raise CredentialError(f"{self!r}: output is not an ExecCredential")
+            raise CredentialError(f"{self._label}: output is not an ExecCredential")
         if doc.get("apiVersion") != self.api_version:
             raise CredentialError(
-                f"{self!r}: answered apiVersion {doc.get('apiVersion')!r}, "
+                f"{self._label}: answered apiVersion {doc.get('apiVersion')!r}, "
                 f"expected {self.api_version!r}"
             )
         status = doc.get("status")
         if not isinstance(status, dict):
-            raise CredentialError(f"{self!r}: ExecCredential has no status")
+            raise CredentialError(f"{self._label}: ExecCredential has no status")
         expires_at = self._expiry(status.get("expirationTimestamp"))
         token, cert, key = (
             status.get(k) for k in ("token", "clientCertificateData", "clientKeyData")
@@ -132,7 +137,7 @@ class ExecPluginSource:
         if isinstance(cert, str) and isinstance(key, str) and cert and key:
             return ClientCertificate(cert.encode(), key.encode(), expires_at=expires_at)
         raise CredentialError(
-            f"{self!r}: status has neither token nor clientCertificateData and clientKeyData"
+            f"{self._label}: status has neither token nor clientCertificateData and clientKeyData"
         )
 
     def _expiry(self, value: object) -> float | None:
@@ -142,8 +147,8 @@ class ExecPluginSource:
             stamp = dt.datetime.fromisoformat(str(value))
         except ValueError:
             raise CredentialError(
-                f"{self!r}: expirationTimestamp {value!r} is not RFC 3339"
+                f"{self._label}: expirationTimestamp {value!r} is not RFC 3339"
             ) from None
         if stamp.tzinfo is None:
-            raise CredentialError(f"{self!r}: expirationTimestamp {value!r} has no time zone")
+            raise CredentialError(f"{self._label}: expirationTimestamp {value!r} has no time zone")
         return stamp.timestamp()
