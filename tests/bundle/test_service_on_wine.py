@@ -1,19 +1,25 @@
 """The agent as a Windows service under Wine's service manager, from the unpacked bundle:
 enroll against the real control plane, `transom agent install`, `start` (the service host
 calls the service control dispatcher before heavy imports: no error 1053, within Wine's 10 s),
-`status` reads it back, `stop`, `uninstall` removes it. Not shown yet: the agent inside the
-Wine service stops soon after starting, before converging (its reason goes to the Event Log,
-which Wine does not keep), so converging as a service is covered by windows.yml only;
-install.ps1 needs PowerShell: windows.yml runs it."""
+`status` reads it back; the running service converges the Assignment the test writes (Ready
+at its generation, the directory and file there) and writes its log to the state directory;
+`stop` ends it cleanly (Lease released), `uninstall` removes it. install.ps1 needs
+PowerShell: windows.yml runs it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import datetime
+from typing import Any
 
 import pytest
 
-from tests.integration.agent.conftest import StandIn, host_name
+from tests.conftest import report
+from tests.integration.agent.conftest import StandIn, condition, eventually, host_name
+from transom.api import kstatus, names
 from transom.dev.controlplane import ControlPlane
+from transom.kube.kinds import LEASES
 
 from .conftest import Bundle, WineMachine, windows_path
 
@@ -72,15 +78,44 @@ async def test_service_installs_starts_converges_stops_and_uninstalls(
             },
         ],
     )
+    log = machine.linux_path(f"{STATE}\\service.log")
+    started = time.monotonic()
     status = await transom("agent", "start")
     assert "TransomAgent: running" in status, status
     assert "pythonw.exe -I -m transom.agent.servicehost --state-dir=" in status
 
-    # Read back from the service manager (the agent inside may have stopped by now: under
-    # Wine it does not yet converge, see the module docstring).
-    assert "-I -m transom.agent.servicehost" in await transom("agent", "status")
+    async def ready() -> dict[str, Any] | None:
+        obj = await standin.assignment(host)
+        if (obj.get("status") or {}).get("observedGeneration") != 1:
+            return None
+        return obj if kstatus.compute(obj).status is not kstatus.Status.IN_PROGRESS else None
+
+    try:
+        obj = await eventually(ready, timeout=180)
+    except BaseException:
+        print(log.read_text(errors="replace") if log.exists() else "no service log")
+        raise
+    first_apply = time.monotonic() - started
+    cond = condition(obj, "Ready")
+    assert cond is not None and cond["status"] == "True", (obj, log.read_text(errors="replace"))
+    assert machine.linux_path(f"{ROOT}\\site\\index.html").read_text() == "served"
+    # Also from the service process's own start (its log) to Ready (both to the second): the
+    # figure above includes starting `transom agent start` itself on Wine.
+    (begun,) = [ln.split()[0] for ln in log.read_text().splitlines() if "servicehost started" in ln]
+    inside = datetime.fromisoformat(cond["lastTransitionTime"]) - datetime.fromisoformat(begun)
+    report(
+        request,
+        f"`transom agent start` -> Assignment Ready: {first_apply:.1f} s; service process "
+        f"start -> Ready: {inside.total_seconds():.0f} s",
+    )
+    assert "running" in await transom("agent", "status")
 
     stopped = await transom("agent", "stop")
     assert "TransomAgent: stopped" in stopped, stopped
+    lease = await standin.kube.get(LEASES.path(names.host_namespace(host), names.LEASE_NAME))
+    assert lease["spec"]["holderIdentity"] == "", log.read_text(errors="replace")
+    text = log.read_text(errors="replace")
+    assert "servicehost running the agent" in text and "servicehost stopped" in text, text
+    assert "Traceback" not in text, text
     assert "removed" in await transom("agent", "uninstall")
     assert "not installed" in await transom("agent", "status")
