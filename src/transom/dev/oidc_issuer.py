@@ -9,13 +9,11 @@ loop, so a synchronous test can start it and the apiserver can reach it while th
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import ssl
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from transom.dev import pki
+from transom.dev.loopback import LoopbackServer
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HOST_CLAIM = "transom_host"
@@ -91,9 +90,7 @@ class OidcIssuer:
         # RFC 7638 thumbprint: a stable key id derived from the key itself.
         canonical = json.dumps(self._jwk, separators=(",", ":"), sort_keys=True).encode()
         self.key_id = _b64url(hashlib.sha256(canonical).digest())
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: LoopbackServer | None = None
         self.url = ""
         self.ca_path = directory / "oidc-ca.crt"
 
@@ -116,34 +113,21 @@ class OidcIssuer:
         )
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(str(serving.cert), str(serving.key))
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="oidc-issuer", daemon=True)
-        self._thread.start()
-        port = asyncio.run_coroutine_threadsafe(self._serve(tls), loop).result(timeout=30)
-        self.url = f"https://127.0.0.1:{port}{self.path}"
+        self._server = LoopbackServer(self._app, tls=tls, port=self._port).start()
+        self.url = f"{self._server.url}{self.path}"
         return self
 
-    async def _serve(self, tls: ssl.SSLContext) -> int:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(f"{self.path}/.well-known/openid-configuration", self._discovery)
         app.router.add_get(f"{self.path}/jwks", self._jwks)
         app.router.add_post(f"{self.path}/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=tls).start()
-        return int(self._runner.addresses[0][1])
+        return app
 
     def stop(self) -> None:
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if loop is None or thread is None:
-            return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
-        self._loop = self._thread = self._runner = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> OidcIssuer:
         return self.start()
