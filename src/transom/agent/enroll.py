@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import yaml
@@ -44,6 +44,8 @@ DEFAULT_EXPIRATION_SECONDS = 86_400
 #: The CSR API's minimum.
 MIN_EXPIRATION_SECONDS = 600
 DEFAULT_TIMEOUT_SECONDS = 300.0
+#: How long a 401 is taken for a token the apiserver has not picked up yet.
+UNKNOWN_TOKEN_GRACE_SECONDS = 10.0
 
 
 class EnrollmentError(Exception):
@@ -216,6 +218,15 @@ async def wait_for_certificate(
             await asyncio.sleep(1.0)
 
 
+def _refused(exc: ApiError) -> NoReturn:
+    if exc.status in (401, 403):
+        raise EnrollmentError(
+            f"the API server refused the certificate request ({exc.status} {exc.reason}): "
+            "the token may be wrong, expired or not in group system:bootstrappers:transom"
+        ) from None
+    raise EnrollmentError(f"could not submit the certificate request: {exc}") from None
+
+
 async def request_certificate(
     kube: Kube,
     host: str,
@@ -227,15 +238,21 @@ async def request_certificate(
     """Submit a CSR for ``host`` as whoever ``kube`` authenticates as; return (cert, key) PEM."""
     key, key_pem = new_key()
     body = csr_object(host, make_csr(host, key), expiration_seconds)
-    try:
-        created = await kube.create(CSRS.path(), body)
-    except ApiError as exc:
-        if exc.status in (401, 403):
-            raise EnrollmentError(
-                f"the API server refused the certificate request ({exc.status} {exc.reason}): "
-                "the token may be wrong, expired or not in group system:bootstrappers:transom"
-            ) from None
-        raise EnrollmentError(f"could not submit the certificate request: {exc}") from None
+    deadline = time.monotonic() + UNKNOWN_TOKEN_GRACE_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            created = await kube.create(CSRS.path(), body)
+            break
+        except ApiError as exc:
+            if exc.status == 401 and time.monotonic() + delay < deadline:
+                # The apiserver reads bootstrap tokens through its own Secret cache: a token
+                # created a moment ago may not be known yet.
+                log.info("token not accepted yet (401); retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            _refused(exc)
     name = created["metadata"]["name"]
     log.info("submitted certificate request %s for %s", name, host_user(host))
     cert = await wait_for_certificate(
