@@ -421,8 +421,9 @@ class Worker:
         self.entry, self.applied, self.acted = entry, origin, key
         if self.audit is not None:
             self.audit.changed()
-        await self._report_run(obj, spec, report, self.pusher.wanted or base, generation)
+        # Watch before reporting: once the status says Ready, a change must reach a notifier.
         await self._start_monitor()
+        await self._report_run(obj, spec, report, self.pusher.wanted or base, generation)
 
     async def _report_run(
         self,
