@@ -52,6 +52,9 @@ def many_resources(n: int) -> list[dict[str, Any]]:
     return [{"name": f"f{i}", "file": {"path": f"/tmp/f{i}", "content": "x"}} for i in range(n)]
 
 
+_TCP = {"host": "127.0.0.1", "port": 80}
+_HTTP = {"url": "http://127.0.0.1/health"}
+
 # (case id, document, fragments the apiserver's message must contain: the field and the rule)
 BAD: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     (
@@ -144,6 +147,40 @@ BAD: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
         "no-resources",
         mutate("spec.resources", []),
         ("spec.resources", "should have at least 1 items"),
+    ),
+    (
+        "probe-with-two-kinds",
+        mutate("spec.readiness", {"probes": [{"name": "p", "tcp": _TCP, "http": _HTTP}]}),
+        ("spec.readiness.probes[0]", "a probe must set exactly one of"),
+    ),
+    (
+        "deadline-within-soak",
+        mutate(
+            "spec.readiness",
+            {
+                "probes": [{"name": "p", "tcp": _TCP}],
+                "minReadySeconds": 60,
+                "progressDeadlineSeconds": 60,
+            },
+        ),
+        ("spec.readiness.progressDeadlineSeconds", "must be greater than minReadySeconds"),
+    ),
+    (
+        "rollback-without-probes",
+        mutate("spec.rollout.rollback", {"onFailure": True}),
+        ("spec.rollout.rollback.onFailure", "needs readiness probes"),
+    ),
+    (
+        "status-range-upside-down",
+        mutate(
+            "spec.readiness",
+            {
+                "probes": [
+                    {"name": "p", "http": {**_HTTP, "expectedStatus": {"min": 500, "max": 200}}}
+                ]
+            },
+        ),
+        ("expectedStatus", "min must not be greater than max"),
     ),
 ]
 

@@ -16,10 +16,14 @@ from transom.api.conditions import (
     DRIFT_DETECTED,
     FLAPPING,
     INVALID_SPEC,
+    PROBE_FAILED,
+    PROBES_PENDING,
     PROGRESSING,
     READY,
     REBOOT_PENDING,
     RECONCILING,
+    ROLLED_BACK,
+    ROLLING_BACK,
     STALLED,
     SUCCEEDED,
     Condition,
@@ -31,6 +35,14 @@ from transom.api.conditions import (
 )
 from transom.api.configuration import MAX_RESOURCES, Mode, RebootPolicy, RemovalPolicy
 from transom.api.errors import SpecError
+from transom.api.readiness import (
+    Readiness,
+    ReadinessState,
+    ReadinessStatus,
+    Rollback,
+    RollbackState,
+    RollbackStatus,
+)
 from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
 from transom.api.wire import API_VERSION, ObjectMeta, Spec, Status, cel, observed_generation_field
@@ -70,6 +82,8 @@ class AssignmentSpec(Spec):
     removal_policy: RemovalPolicy = Field(
         default=RemovalPolicy.ORPHAN, description="What to do with resources no longer assigned."
     )
+    readiness: Readiness | None = Field(default=None, description="Probes gating Ready.")
+    rollback: Rollback = Field(default_factory=Rollback, description="Automatic rollback.")
 
     @model_validator(mode="after")
     def _references(self) -> AssignmentSpec:
@@ -104,7 +118,18 @@ class AssignmentState(StrEnum):
     DRIFTED = "Drifted"
     #: Applied; a resource waits for something that is not an error (a reboot, a dependency).
     WAITING = "Waiting"
+    #: Applied; the readiness probes have not passed (for minReadySeconds) yet.
+    PROBING = "Probing"
     FAILED = "Failed"
+    #: The probes failed past the deadline; the host re-applies its last Ready generation.
+    ROLLING_BACK = "RollingBack"
+    #: The host returned to its last Ready generation: this one failed there.
+    ROLLED_BACK = "RolledBack"
+
+
+_FAILED_STATES = frozenset(
+    {AssignmentState.FAILED, AssignmentState.ROLLING_BACK, AssignmentState.ROLLED_BACK}
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +148,13 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.state is AssignmentState.FAILED
+        """The host did not make this generation work (a rollback included)."""
+        return self.state in _FAILED_STATES
+
+    @property
+    def rolled_back(self) -> bool:
+        """The host gave this generation up for its last Ready one: the rollout must halt."""
+        return self.state in (AssignmentState.ROLLING_BACK, AssignmentState.ROLLED_BACK)
 
     @property
     def done(self) -> bool:
@@ -169,6 +200,40 @@ def _from_results(results: Sequence[ResourceResult]) -> Verdict:
     )
 
 
+def _decide(
+    results: Sequence[ResourceResult],
+    readiness: ReadinessStatus | None,
+    rollback: RollbackStatus | None,
+) -> Verdict:
+    """The verdict of a finished run: a rollback says most, then the resources' results, then
+    the readiness probes (which run only once every resource converged)."""
+    if rollback is not None:
+        to = revision_text(rollback.to_generation, rollback.to_revision)
+        if rollback.state is RollbackState.ROLLING_BACK:
+            return Verdict(
+                AssignmentState.ROLLING_BACK,
+                ROLLING_BACK,
+                f"generation {rollback.from_generation} failed its probes; rolling back to "
+                f"{to}: {rollback.message}",
+            )
+        outcome = (
+            "rolled back" if rollback.succeeded else "rolled back, not every resource converged,"
+        )
+        return Verdict(
+            AssignmentState.ROLLED_BACK,
+            ROLLED_BACK,
+            f"{outcome} from generation {rollback.from_generation} to {to}: {rollback.message}",
+        )
+    verdict = _from_results(results)
+    if readiness is None or verdict.state not in (AssignmentState.READY, AssignmentState.DRIFTED):
+        return verdict
+    if readiness.state is ReadinessState.FAILED:
+        return Verdict(AssignmentState.FAILED, PROBE_FAILED, f"probes failed: {readiness.message}")
+    if readiness.state is not ReadinessState.READY:
+        return Verdict(AssignmentState.PROBING, PROBES_PENDING, readiness.message)
+    return verdict
+
+
 def revision_text(generation: int, revision: str) -> str:
     return f"generation {generation}" + (f" (revision {revision})" if revision else "")
 
@@ -189,6 +254,12 @@ class AssignmentStatus(Status):
     drifted: int = Field(default=0, description="Resources found drifted by the last check.")
     reboot_pending: bool = Field(default=False, description="A change waits for a reboot.")
     last_apply_time: str = Field(default="", description="When the last run finished.")
+    readiness: ReadinessStatus | None = Field(
+        default=None, description="The readiness probes after the last run, when it has any."
+    )
+    rollback: RollbackStatus | None = Field(
+        default=None, description="Set when the host rolled this generation back."
+    )
 
     def verdict(self) -> Verdict:
         """What this status says about the host: the agent sets its conditions from it, and
@@ -202,7 +273,7 @@ class AssignmentStatus(Status):
         stalled = find_condition(self.conditions, STALLED)
         if stalled is not None and stalled.status == "True" and stalled.reason == INVALID_SPEC:
             return Verdict(AssignmentState.FAILED, INVALID_SPEC, stalled.message)
-        return _from_results(self.results)
+        return _decide(self.results, self.readiness, self.rollback)
 
     def with_results(
         self,
@@ -224,12 +295,40 @@ class AssignmentStatus(Status):
             update["observed_generation"] = generation
             update["last_apply_time"] = now_rfc3339()
         status = self.model_copy(update=update)
-        verdict = _from_results(results)
+        verdict = _decide(results, status.readiness, status.rollback)
+        status = status._conditioned(verdict, generation, revision)
+        if finished_run and verdict.state is AssignmentState.READY:
+            status = status.model_copy(update={"applied_revision": revision})
+        elif finished_run and status.rollback is not None:
+            status = status.model_copy(update={"applied_revision": status.rollback.to_revision})
+        return status
+
+    def with_probes(
+        self,
+        readiness: ReadinessStatus | None,
+        rollback: RollbackStatus | None,
+        generation: int,
+        revision: str,
+    ) -> AssignmentStatus:
+        """This status with the probes' (and a rollback's) news, and the conditions the
+        verdict then gives. A rolled-back host runs the earlier revision."""
+        update: dict[str, Any] = {"readiness": readiness, "rollback": rollback}
+        if rollback is not None and rollback.state is RollbackState.ROLLED_BACK:
+            update["applied_revision"] = rollback.to_revision
+        status = self.model_copy(update=update)
+        verdict = _decide(status.results, readiness, rollback)
+        status = status._conditioned(verdict, generation, revision)
+        if verdict.state is AssignmentState.READY:
+            status = status.model_copy(update={"applied_revision": revision})
+        return status
+
+    def _conditioned(self, verdict: Verdict, generation: int, revision: str) -> AssignmentStatus:
+        """Ready always, Stalled while the verdict is a failure."""
         message = verdict.message
         if verdict.state is AssignmentState.READY:
             message = f"{message}; {revision_text(generation, revision)}"
         conditions = set_condition(
-            status.conditions,
+            self.conditions,
             READY,
             "True" if verdict.state is AssignmentState.READY else "False",
             verdict.reason,
@@ -242,10 +341,7 @@ class AssignmentStatus(Status):
             )
         else:
             conditions = remove_condition(conditions, STALLED)
-        update = {"conditions": conditions}
-        if finished_run and verdict.state is AssignmentState.READY:
-            update["applied_revision"] = revision
-        return status.model_copy(update=update)
+        return self.model_copy(update={"conditions": conditions})
 
 
 class Assignment(Spec):

@@ -34,6 +34,14 @@ DENIED_BY_HOST_POLICY = "DeniedByHostPolicy"
 REBOOT_PENDING = "RebootPending"
 SUSPENDED = "Suspended"
 NO_HOSTS_SELECTED = "NoHostsSelected"
+#: Applied; the readiness probes have not passed (or not for minReadySeconds) yet.
+PROBES_PENDING = "ProbesPending"
+#: The probes did not pass by progressDeadlineSeconds.
+PROBE_FAILED = "ProbeFailed"
+#: The probes failed and the host is re-applying its last Ready generation.
+ROLLING_BACK = "RollingBack"
+#: The host returned to its last Ready generation; the rollout halts.
+ROLLED_BACK = "RolledBack"
 
 # Engine and provider reasons, per resource.
 PROVIDER_FAILED = "ProviderFailed"

@@ -15,6 +15,7 @@ from transom.api.errors import SpecError
 from transom.api.modes import Mode as Mode  # noqa: PLC0414
 from transom.api.modes import RebootMode as RebootMode  # noqa: PLC0414
 from transom.api.modes import RebootPolicy as RebootPolicy  # noqa: PLC0414
+from transom.api.readiness import ROLLBACK_NEEDS_READINESS, Readiness, Rollback
 from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
 from transom.api.wire import LabelSelector, Spec, Status, cel, observed_generation_field
@@ -90,6 +91,7 @@ class Rollout(Spec):
         description="Optional host groups rolled out in order; hosts in none go last.",
         max_length=16,
     )
+    rollback: Rollback = Field(default_factory=Rollback, description="Automatic rollback.")
 
     @field_validator("max_unavailable")
     @classmethod
@@ -105,7 +107,7 @@ class Rollout(Spec):
 class ConfigurationSpec(Spec):
     """What hosts must run, and how the change reaches them."""
 
-    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE))
+    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE, ROLLBACK_NEEDS_READINESS))
 
     host_selector: LabelSelector = Field(description="Selects the Hosts this applies to.")
     resources: list[Resource] = Field(
@@ -122,6 +124,7 @@ class ConfigurationSpec(Spec):
         description="ApplyOnly, ApplyAndMonitor (report drift) or ApplyAndAutoCorrect (fix it).",
     )
     rollout: Rollout = Field(default_factory=Rollout, description="Rollout policy.")
+    readiness: Readiness | None = Field(default=None, description="Probes gating Ready.")
     reboot_policy: RebootPolicy = Field(default_factory=RebootPolicy, description="Reboot policy.")
     removal_policy: RemovalPolicy = Field(
         default=RemovalPolicy.ORPHAN,
@@ -135,6 +138,8 @@ class ConfigurationSpec(Spec):
         errors = reference_errors(self.resources)
         if errors:
             raise ValueError(str(SpecError(errors)))
+        if self.rollout.rollback.on_failure and self.readiness is None:
+            raise ValueError(str(ROLLBACK_NEEDS_READINESS["message"]))
         return self
 
 

@@ -22,7 +22,17 @@ if TYPE_CHECKING:
 #: Row states (transom.api.assignment.AssignmentState, spelled here so that registering the
 #: command imports no model) and how a terminal shows them.
 READY, FAILED, DRIFTED, WAITING, APPLYING = "Ready", "Failed", "Drifted", "Waiting", "Applying"
-COLOURS = {READY: "green", FAILED: "red", DRIFTED: "yellow", WAITING: "yellow", APPLYING: "blue"}
+PROBING, ROLLING_BACK, ROLLED_BACK = "Probing", "RollingBack", "RolledBack"
+COLOURS = {
+    READY: "green",
+    FAILED: "red",
+    DRIFTED: "yellow",
+    WAITING: "yellow",
+    APPLYING: "blue",
+    PROBING: "blue",
+    ROLLING_BACK: "red",
+    ROLLED_BACK: "red",
+}
 EXIT_READY, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 3
 #: Terminal control: cursor home, clear to end of line, clear to end of screen.
 HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
@@ -91,7 +101,7 @@ def summary(rows: Sequence[Row]) -> str:
 def outcome(rows: Sequence[Row]) -> int | None:
     """--wait's exit status once the rollout is decided, None while it is not."""
     assigned = [r for r in rows if r.state != "-"]
-    if any(r.state == FAILED for r in assigned):
+    if any(r.state in (FAILED, ROLLING_BACK, ROLLED_BACK) for r in assigned):
         return EXIT_FAILED
     if assigned and all(r.state == READY for r in assigned):
         return EXIT_READY

@@ -284,6 +284,16 @@ class ConfigurationReconciler:
                 self.cache.host_labels(host),
                 "spec.resources",
             )
+            readiness = (
+                None
+                if spec.readiness is None
+                else substitute_host(
+                    spec.readiness.model_dump(mode="json", by_alias=True, exclude_none=True),
+                    host,
+                    self.cache.host_labels(host),
+                    "spec.readiness",
+                )
+            )
         except SubstitutionError as e:
             raise _StalledError(c.INVALID_SPEC, str(e)) from None
         wanted = rewrite_refs(resources, namespace)
@@ -308,6 +318,8 @@ class ConfigurationReconciler:
                     "mode": spec.mode,
                     "reboot_policy": spec.reboot_policy,
                     "removal_policy": spec.removal_policy,
+                    "readiness": readiness,
+                    "rollback": spec.rollout.rollback,
                 }
             )
         except ValidationError as e:

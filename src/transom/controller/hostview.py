@@ -26,6 +26,8 @@ class HostView:
     failure: Failure | None = None
     drifted: int = 0
     revision: str = ""
+    #: The host's probes failed and it went back to its last Ready generation (or is going).
+    rolled_back: bool = False
 
     @classmethod
     def from_assignment(cls, name: str, online: bool, assignment: Assignment | None) -> HostView:
@@ -53,6 +55,7 @@ class HostView:
             failure=failure,
             drifted=assignment.status.drifted,
             revision=assignment.status.applied_revision,
+            rolled_back=caught_up and verdict.rolled_back,
         )
 
     def at(self, generation: int) -> bool:

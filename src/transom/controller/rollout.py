@@ -54,7 +54,9 @@ def plan(
         if not h.failed(generation)
         and (not h.online or (h.at(generation) and not h.done(generation)))
     )
-    halted = len(failed) > tolerated
+    # A host that rolled back proved the generation bad: no other host gets it, whatever
+    # maxFailures tolerates.
+    halted = len(failed) > tolerated or any(h.rolled_back and h.failed(generation) for h in hosts)
     if halted or suspended:
         return Plan((), unavailable, failed, halted, budget_cap, tolerated)
 

@@ -20,6 +20,29 @@ def _names(names: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _halted(failed: Sequence[HostView], generation: int, rev: str, plan: Plan) -> tuple[str, str]:
+    """Why the rollout halted, naming the first host (a rolled-back one first)."""
+    rolled_back = [h for h in failed if h.rolled_back]
+    first = (rolled_back or failed)[0]
+    assert first.failure is not None
+    detail = (
+        f"host {first.name}: resource {first.failure.resource}: {first.failure.message}"
+        if first.failure.resource
+        else f"host {first.name}: {first.failure.message}"
+    )
+    if rolled_back:
+        # Named by the hosts' own reason: RollingBack until each is back, then RolledBack.
+        return first.failure.reason, (
+            f"rollout of generation {generation}{rev} halted: "
+            f"{_names([h.name for h in rolled_back])} rolled back; {detail}"
+        )
+    reason = c.PROBE_FAILED if first.failure.reason == c.PROBE_FAILED else c.APPLY_FAILED
+    return reason, (
+        f"rollout of generation {generation}{rev} halted: {len(failed)} host(s) "
+        f"failed, {plan.max_failures} tolerated; {detail}"
+    )
+
+
 def aggregate(
     previous: ConfigurationStatus,
     generation: int,
@@ -53,24 +76,17 @@ def aggregate(
     observed = previous.observed_generation
 
     if plan.halted:
-        first = failed[0]
-        assert first.failure is not None
-        detail = (
-            f"host {first.name}: resource {first.failure.resource}: {first.failure.message}"
-            if first.failure.resource
-            else f"host {first.name}: {first.failure.message}"
-        )
-        message = (
-            f"rollout of generation {generation}{rev} halted: {len(failed)} host(s) "
-            f"failed, {plan.max_failures} tolerated; {detail}"
-        )
+        reason, message = _halted(failed, generation, rev, plan)
         observed = generation
         conds = c.set_condition(
-            conds, c.STALLED, "True", c.ROLLOUT_HALTED, message, generation=generation
+            conds,
+            c.STALLED,
+            "True",
+            c.ROLLOUT_HALTED if reason == c.APPLY_FAILED else reason,
+            message,
+            generation=generation,
         )
-        conds = c.set_condition(
-            conds, c.READY, "False", c.APPLY_FAILED, message, generation=generation
-        )
+        conds = c.set_condition(conds, c.READY, "False", reason, message, generation=generation)
     elif suspended and len(ready) < desired:
         message = f"suspended: {len(ready)}/{desired} hosts run generation {generation}{rev}"
         conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)

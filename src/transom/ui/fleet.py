@@ -41,6 +41,9 @@ _FROM_VERDICT = {
     AssignmentState.FAILED: CellState.FAILED,
     AssignmentState.DRIFTED: CellState.DRIFTED,
     AssignmentState.WAITING: CellState.WAITING,
+    AssignmentState.PROBING: CellState.UPDATING,
+    AssignmentState.ROLLING_BACK: CellState.FAILED,
+    AssignmentState.ROLLED_BACK: CellState.FAILED,
 }
 
 
