@@ -48,11 +48,11 @@ class Fleet:
             )
             self.hosts.append(host)
 
-    def start(self, host: str) -> None:
+    def start(self, host: str, policy: HostPolicy | None = None) -> None:
         stop = asyncio.Event()
         settings = RunSettings(
             state_dir=self.root / "state" / host,
-            policy=HostPolicy(path_roots=(str(self.root / "hosts"),), allow_scripts=True),
+            policy=policy or HostPolicy(path_roots=(str(self.root / "hosts"),), allow_scripts=True),
             options=FAST,
         )
         self.stops[host] = stop

@@ -22,6 +22,7 @@ from transom.agent.events import AgentEvents
 from transom.agent.host_api import KubeHostApi
 from transom.agent.host_report import report_host
 from transom.agent.lease import LeaseRenewer
+from transom.agent.preview import PreviewResponder
 from transom.agent.rotation import CertificateRotator
 from transom.agent.secrets import SecretCache
 from transom.agent.worker import Worker, WorkerOptions
@@ -132,6 +133,15 @@ class Agent:
             timeout_seconds=opts.watch_timeout_seconds,
             backoff_max_seconds=opts.backoff_max_seconds,
         )
+        # Previews have their own path, apart from the workers: they can only look.
+        self.previews = PreviewResponder(
+            kube,
+            host,
+            providers=self.providers,
+            policy=policy,
+            timeout_seconds=opts.watch_timeout_seconds,
+            backoff_max_seconds=opts.backoff_max_seconds,
+        )
         self.lease = LeaseRenewer(
             kube,
             host,
@@ -167,6 +177,7 @@ class Agent:
                     tg.create_task(self.publisher.run())
                 tg.create_task(self.assignments.run())
                 tg.create_task(self.secret_watch.run())
+                tg.create_task(self.previews.run())
                 if self.rotator is not None:
                     tg.create_task(self.rotator.run())
         finally:
@@ -182,6 +193,7 @@ class Agent:
         would otherwise hang on a closed session instead of ending."""
         self.assignments.restart()
         self.secret_watch.restart()
+        self.previews.restart()
 
     def _worker(self, name: str) -> Worker:
         worker = self.workers.get(name)

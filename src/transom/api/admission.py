@@ -32,6 +32,8 @@ def policy() -> dict[str, Any]:
                             "hosts/status",
                             "assignments",
                             "assignments/status",
+                            "hostpreviews",
+                            "hostpreviews/status",
                             "configurations",
                             "configurations/status",
                         ],
@@ -92,9 +94,11 @@ def policy() -> dict[str, Any]:
                         "request.namespace",
                     },
                     {
-                        "expression": "request.resource.resource != 'assignments' || "
+                        "expression": "!(request.resource.resource in ['assignments', "
+                        "'hostpreviews']) || "
                         "(variables.subresource == 'status' && request.operation == 'UPDATE')",
-                        "message": "hosts may only update the status of their Assignments",
+                        "message": "hosts may only update the status of their Assignments "
+                        "and HostPreviews",
                     },
                     {
                         "expression": "request.resource.resource != 'secrets' && "
@@ -118,4 +122,56 @@ def binding() -> dict[str, Any]:
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": POLICY_NAME},
         "spec": {"policyName": POLICY_NAME, "validationActions": ["Deny"]},
+    }
+
+
+PREVIEW_POLICY_NAME = "transom-preview-requester"
+
+
+def preview_policy() -> dict[str, Any]:
+    """Who asked for a Preview is recorded by the requester and checked here: on creation
+    ``spec.requestedBy`` must be the requester's own user name, so the record cannot name
+    someone else, and the spec cannot change after that."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": PREVIEW_POLICY_NAME},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["previews"],
+                    }
+                ]
+            },
+            "validations": _forbidden(
+                [
+                    {
+                        "expression": "request.operation != 'CREATE' || "
+                        "(has(object.spec) && has(object.spec.requestedBy) && "
+                        "object.spec.requestedBy == request.userInfo.username)",
+                        "messageExpression": "'spec.requestedBy must be the requester, ' + "
+                        "request.userInfo.username",
+                    },
+                    {
+                        "expression": "request.operation != 'UPDATE' || "
+                        "object.spec == oldObject.spec",
+                        "message": "a Preview's spec cannot be changed",
+                    },
+                ]
+            ),
+        },
+    }
+
+
+def preview_binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": PREVIEW_POLICY_NAME},
+        "spec": {"policyName": PREVIEW_POLICY_NAME, "validationActions": ["Deny"]},
     }

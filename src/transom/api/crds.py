@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from transom.api.assignment import Assignment
 from transom.api.configuration import Configuration
 from transom.api.host import Host
-from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, Kind
+from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOST_PREVIEWS, HOSTS, PREVIEWS, Kind
+from transom.api.preview import HostPreview, Preview
 from transom.api.schema import structural
 from transom.api.wire import GROUP, VERSION
 
@@ -93,6 +94,28 @@ KINDS: tuple[CustomResource, ...] = (
             {"name": "Heartbeat", "type": "date", "jsonPath": ".status.lastHeartbeatTime"},
             _AGE,
             _ready()[1],
+        ),
+    ),
+    CustomResource(
+        PREVIEWS,
+        Preview,
+        ("tpreview",),
+        (
+            _ready()[0],
+            {"name": "Requested By", "type": "string", "jsonPath": ".spec.requestedBy"},
+            {"name": "Expires", "type": "string", "jsonPath": ".status.expiresAt"},
+            _AGE,
+        ),
+    ),
+    CustomResource(
+        HOST_PREVIEWS,
+        HostPreview,
+        ("thostpreview",),
+        (
+            {"name": "Configuration", "type": "string", "jsonPath": ".spec.configuration.name"},
+            {"name": "Requested By", "type": "string", "jsonPath": ".spec.requestedBy"},
+            {"name": "Answered", "type": "string", "jsonPath": ".status.answeredAt"},
+            _AGE,
         ),
     ),
 )

@@ -37,6 +37,10 @@ def controller_cluster_role() -> dict[str, Any]:
         "rules": [
             _rule([GROUP], ["configurations", "hosts", "assignments"], rw),
             _rule([GROUP], ["configurations/status", "hosts/status"], ["get", "patch", "update"]),
+            _rule(
+                [GROUP], ["previews", "hostpreviews"], ["get", "list", "watch", "create", "delete"]
+            ),
+            _rule([GROUP], ["previews/status"], ["get", "patch", "update"]),
             _rule([""], ["namespaces", "secrets"], rw),
             _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch"]),
             _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
@@ -99,6 +103,8 @@ def objects(
         *rbac.people_roles(),
         admission.policy(),
         admission.binding(),
+        admission.preview_policy(),
+        admission.preview_binding(),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",

@@ -39,3 +39,5 @@ class Kind:
 CONFIGURATIONS = Kind(GROUP, VERSION, "configurations", kind="Configuration")
 ASSIGNMENTS = Kind(GROUP, VERSION, "assignments", kind="Assignment")
 HOSTS = Kind(GROUP, VERSION, "hosts", namespaced=False, kind="Host")
+PREVIEWS = Kind(GROUP, VERSION, "previews", kind="Preview")
+HOST_PREVIEWS = Kind(GROUP, VERSION, "hostpreviews", kind="HostPreview")

@@ -1,8 +1,8 @@
 """RBAC for hosts and bootstrappers, as plain objects: the controller creates them, the agent's
 tests create the same ones, so both sides agree on exactly what a host may do.
 
-A host sees its own namespace and nothing else of the cluster: its Assignments (spec read-only,
-status writable), the Secrets copied there, its Lease and Events, its own Host by
+A host sees its own namespace and nothing else of the cluster: its Assignments and HostPreviews
+(spec read-only, status writable), the Secrets copied there, its Lease and Events, its own Host by
 ``resourceNames``, and CSRs for certificate rotation. ``resourceNames`` cannot restrict
 ``create``, which is why CSR creation is granted cluster-wide and the controller checks every
 CSR's requester against the requested name before approving it.
@@ -62,6 +62,9 @@ def host_role(host: str) -> Obj:
         "rules": [
             _rule([GROUP], ["assignments"], ["get", "list", "watch"]),
             _rule([GROUP], ["assignments/status"], ["get", "patch", "update"]),
+            # Previews meant for this host: read them, write the answer into their status.
+            _rule([GROUP], ["hostpreviews"], ["get", "list", "watch"]),
+            _rule([GROUP], ["hostpreviews/status"], ["get", "patch", "update"]),
             _rule([""], ["secrets"], ["get", "list", "watch"]),
             _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]),
             _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
@@ -169,6 +172,8 @@ def bootstrap_rbac() -> list[Obj]:
 VIEWER_ROLE_NAME = "transom-viewer"
 #: The viewer's rights plus suspend/resume, reconcile requests and approvals.
 OPERATOR_ROLE_NAME = "transom-operator"
+#: Ask for previews (`transom preview`, a CI job on pull requests) and read their answers.
+PREVIEWER_ROLE_NAME = "transom-previewer"
 _READ = ["get", "list", "watch"]
 
 
@@ -195,6 +200,10 @@ def _viewer_rules() -> list[Obj]:
                 "hosts/status",
                 "assignments",
                 "assignments/status",
+                "previews",
+                "previews/status",
+                "hostpreviews",
+                "hostpreviews/status",
             ],
             _READ,
         ),
@@ -220,9 +229,25 @@ def operator_cluster_role() -> Obj:
     }
 
 
+def previewer_cluster_role() -> Obj:
+    """`transom preview`: create a Preview (admission records who asked), read it and the
+    hosts' answers, delete it when read. Bind it cluster-wide or with a RoleBinding in the
+    namespaces whose Configurations may be previewed; reading the answers (HostPreviews, in
+    the host namespaces) needs the cluster-wide read that viewers have."""
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRole",
+        "metadata": _meta(PREVIEWER_ROLE_NAME),
+        "rules": [
+            _rule([GROUP], ["previews"], ["create", "get", "list", "watch", "delete"]),
+            _rule([GROUP], ["previews/status", "hostpreviews", "hostpreviews/status"], _READ),
+        ],
+    }
+
+
 def people_roles() -> list[Obj]:
     """The ClusterRoles for people; bound to your groups by you (docs/identity.md)."""
-    return [viewer_cluster_role(), operator_cluster_role()]
+    return [viewer_cluster_role(), operator_cluster_role(), previewer_cluster_role()]
 
 
 def group_binding(role: str, group: str, name: str | None = None) -> Obj:

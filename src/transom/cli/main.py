@@ -22,6 +22,7 @@ COMMANDS = (
     "transom.cli.status",
     "transom.cli.audit",
     "transom.cli.trace",
+    "transom.cli.preview",
     "transom.cli.ui",
     "transom.cli.completion",
 )

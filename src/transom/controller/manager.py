@@ -17,6 +17,7 @@ from transom.controller.csr import CsrReconciler
 from transom.controller.flux_events import Notifier
 from transom.controller.hosts import HostReconciler
 from transom.controller.liveness import Transitions
+from transom.controller.preview import PreviewReconciler
 from transom.kube.backoff import Backoff
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import DELETED, Key, key_of
@@ -45,6 +46,7 @@ class Controller:
         )
         self.hosts = HostReconciler(self.cache, writer)
         self.csrs = CsrReconciler(self.cache, writer, self.hosts)
+        self.previews = PreviewReconciler(self.cache, kube, self.configurations)
         self._liveness = Transitions(self.cache.online)
         self._dirty: set[Key] = set()
         self._hosts_dirty: set[str] = set()
@@ -112,7 +114,7 @@ class Controller:
             log.info("caches synced")
             self._mark_all()
             self._hosts_dirty.update(self.cache.host_names())
-            await asyncio.gather(self._work(), self._liveness_loop())
+            await asyncio.gather(self._work(), self._liveness_loop(), self.previews.run())
         finally:
             for t in tasks:
                 t.cancel()

@@ -17,5 +17,7 @@ async def ensure(kube: Kube, *, crds: bool = True) -> None:
         *rbac.people_roles(),
         admission.policy(),
         admission.binding(),
+        admission.preview_policy(),
+        admission.preview_binding(),
     ):
         await kube.apply(path_of(obj), obj)

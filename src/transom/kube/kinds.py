@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, Kind
+from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOST_PREVIEWS, HOSTS, PREVIEWS, Kind
 
 __all__ = [
     "ADMISSION_POLICIES",
@@ -19,9 +19,11 @@ __all__ = [
     "EVENTS",
     "GIT_REPOSITORIES",
     "HOSTS",
+    "HOST_PREVIEWS",
     "KUSTOMIZATIONS",
     "LEASES",
     "NAMESPACES",
+    "PREVIEWS",
     "ROLES",
     "ROLE_BINDINGS",
     "SECRETS",
@@ -91,6 +93,8 @@ _BY_TYPE: dict[tuple[str, str], Kind] = {
         CONFIGURATIONS,
         ASSIGNMENTS,
         HOSTS,
+        PREVIEWS,
+        HOST_PREVIEWS,
         NAMESPACES,
         SECRETS,
         SERVICE_ACCOUNTS,
