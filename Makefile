@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv controlplane browser wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
+.PHONY: venv controlplane browser gnupg wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -29,6 +29,10 @@ wine:
 browser:
 	tools/browser/setup.sh
 
+# Debian's GnuPG: signs the test commits source-controller verifies (tests/integration/flux).
+gnupg:
+	tools/gnupg/setup.sh
+
 wine-lane: wine
 	tools/wine/run-lane.sh
 
@@ -48,7 +52,7 @@ lint: venv
 	$(PY) -m tools.lint.powershell
 	$(PY) -m tools.lint.privileged
 
-test: venv controlplane browser wine lint
+test: venv controlplane browser gnupg wine lint
 	$(VENV)/bin/pytest
 	tools/wine/run-lane.sh
 

@@ -37,6 +37,11 @@ class AssignmentAudit:
             generation=source.generation,
             revision=source.revision,
             kustomization=f"{kust.namespace}/{kust.name}" if kust else "",
+            provenance=(
+                source.provenance.model_dump(mode="json", by_alias=True)
+                if source.provenance is not None
+                else None
+            ),
         )
 
     def recover(self, engine: Engine, plan: Plan) -> None:

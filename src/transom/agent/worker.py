@@ -33,6 +33,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
+from transom.agent import source_check
 from transom.agent import status as st
 from transom.agent.assignment_audit import AssignmentAudit
 from transom.agent.events import AgentEvents
@@ -53,6 +54,7 @@ from transom.api.conditions import (
 )
 from transom.api.configuration import Mode, RemovalPolicy
 from transom.api.errors import SpecError, from_pydantic
+from transom.api.provenance import UNVERIFIED_SOURCE
 from transom.engine.converge import Engine, Plan
 from transom.engine.drift import DriftMonitor
 from transom.engine.journal import AssignmentOrigin, Journal, JournalEntry, JournalFormatError
@@ -388,6 +390,10 @@ class Worker:
         except SpecError as exc:
             await self._invalid(obj, key, api_status, exc)
             return
+        refusal = source_check.refusal(self.engine.policy, spec.source)
+        if refusal:
+            await self._refuse(obj, key, api_status, refusal)
+            return
         self._enter(Phase.APPLYING)
         revision = spec.source.revision
         self.reported_drift = set()
@@ -469,6 +475,17 @@ class Worker:
         await self.pusher.want(st.invalid(self.pusher.wanted or api_status, key.generation, error))
         await self.api.record_event(
             obj, warning=True, reason=INVALID_SPEC, action="Validate", note=str(error)
+        )
+
+    async def _refuse(
+        self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus, message: str
+    ) -> None:
+        self._enter(Phase.INVALID)
+        self.acted = key
+        status = source_check.refused(self.pusher.wanted or api_status, key.generation, message)
+        await self.pusher.want(status)
+        await self.api.record_event(
+            obj, warning=True, reason=UNVERIFIED_SOURCE, action="Verify", note=message
         )
 
     async def _checked(self, report: RunReport) -> None:

@@ -35,6 +35,7 @@ from transom.api.conditions import (
 )
 from transom.api.configuration import MAX_RESOURCES, Mode, RebootPolicy, RemovalPolicy
 from transom.api.errors import SpecError
+from transom.api.provenance import UNVERIFIED_SOURCE, Provenance
 from transom.api.readiness import (
     Readiness,
     ReadinessState,
@@ -61,6 +62,9 @@ class AssignmentSource(Spec):
     revision: str = Field(default="", description="Git revision, when Flux applied it.")
     kustomization: ObjectReference | None = Field(
         default=None, description="The Flux Kustomization that applied the Configuration."
+    )
+    provenance: Provenance | None = Field(
+        default=None, description="Who authorized this generation (commit, signer, writer)."
     )
 
 
@@ -271,8 +275,12 @@ class AssignmentStatus(Status):
         if reconciling is not None and reconciling.status == "True":
             return Verdict(AssignmentState.APPLYING, reconciling.reason, reconciling.message)
         stalled = find_condition(self.conditions, STALLED)
-        if stalled is not None and stalled.status == "True" and stalled.reason == INVALID_SPEC:
-            return Verdict(AssignmentState.FAILED, INVALID_SPEC, stalled.message)
+        if (
+            stalled is not None
+            and stalled.status == "True"
+            and stalled.reason in (INVALID_SPEC, UNVERIFIED_SOURCE)
+        ):
+            return Verdict(AssignmentState.FAILED, stalled.reason, stalled.message)
         return _decide(self.results, self.readiness, self.rollback)
 
     def with_results(

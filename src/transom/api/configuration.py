@@ -15,6 +15,7 @@ from transom.api.errors import SpecError
 from transom.api.modes import Mode as Mode  # noqa: PLC0414
 from transom.api.modes import RebootMode as RebootMode  # noqa: PLC0414
 from transom.api.modes import RebootPolicy as RebootPolicy  # noqa: PLC0414
+from transom.api.provenance import REQUIRE_VERIFIED_SOURCE_DOC
 from transom.api.readiness import ROLLBACK_NEEDS_READINESS, Readiness, Rollback
 from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
@@ -132,6 +133,7 @@ class ConfigurationSpec(Spec):
         "as they are; Delete removes them.",
     )
     suspend: bool = Field(default=False, description="Stop rolling out new generations.")
+    require_verified_source: bool = Field(default=False, description=REQUIRE_VERIFIED_SOURCE_DOC)
 
     @model_validator(mode="after")
     def _references(self) -> ConfigurationSpec:

@@ -1,4 +1,5 @@
-"""`transom audit verify|show`: check a host's audit log and read its trail.
+"""`transom audit verify|show|report`: check a host's audit log, read its trail, and report
+every change with who authorized it.
 
 Works on a copied or local log directory. Checkpoints come from a file, from the log's own
 store (not a witness: it lives on the same host), or, with ``--host``, from the cluster
@@ -28,6 +29,8 @@ from transom.engine.audit import (
     verify,
 )
 from transom.engine.audit.checkpoint import CHECKPOINTS_FILE
+from transom.engine.audit.log import list_segments
+from transom.engine.audit.report import RENDERERS, RowCheck, build_rows, verify_rows
 
 FetchCheckpoints = Callable[[str], Sequence[Checkpoint]]
 
@@ -62,6 +65,32 @@ def register(
         "--output", choices=("text", "json"), default="text", help="one line or one JSON per record"
     )
     s.set_defaults(func=_show)
+
+    r = audit_sub.add_parser(
+        "report", help="one row per change on a host, with the commit and identity behind it"
+    )
+    r.add_argument(
+        "--log",
+        type=Path,
+        action="append",
+        required=True,
+        help="a host's audit log directory, or a folder of them (repeat for more)",
+    )
+    r.add_argument("--since", type=parse_since, help="from this RFC 3339 time or age (7d)")
+    r.add_argument("--until", type=parse_since, help="up to (not including) this time")
+    r.add_argument("--host", help="only this host's changes")
+    r.add_argument("--format", choices=sorted(RENDERERS), default="csv", help="output format")
+    r.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-verify every row against its host's chain and checkpoints (exit 1 if any fails)",
+    )
+    r.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also check against the checkpoint each host published in its Host status",
+    )
+    r.set_defaults(func=lambda args: _report(args, fetch_checkpoints))
 
 
 def cluster_checkpoints(host: str) -> Sequence[Checkpoint]:
@@ -196,3 +225,69 @@ def _row(record: AuditRecord) -> str:
         f"{record.time} #{record.seq} {record.action.value} {record.type}/{record.resource} "
         f"{record.result.value}{reboot} [{origin}] {record.identity}{error}"
     )
+
+
+def log_dirs(paths: Sequence[Path]) -> list[Path]:
+    """Each path if it is an audit log directory, else the log directories under it."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            raise CliError(f"--log {path}: not a directory")
+        candidates = (
+            [path]
+            if list_segments(path)
+            else sorted({p.parent for p in path.rglob("audit-*.jsonl")})
+        )
+        found.extend(d for d in candidates if list_segments(d) and d not in found)
+    if not found:
+        raise CliError(f"--log: no audit log (audit-*.jsonl) under {', '.join(map(str, paths))}")
+    return found
+
+
+def _report(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
+    try:
+        dirs = log_dirs(args.log)
+    except CliError as exc:
+        show_error(exc)
+        return 2
+    rows = []
+    failed = 0
+    for log_dir in dirs:
+        records = list(read_records(log_dir))
+        if not records:
+            continue
+        host = records[0].host
+        if args.host and host != args.host:
+            continue
+        local = log_dir / CHECKPOINTS_FILE
+        checkpoints = load_checkpoints(local) if local.exists() else []
+        if args.cluster and fetch is not None:
+            try:
+                checkpoints = [*checkpoints, *fetch(host)]
+            except (ValueError, CliError) as exc:
+                print(f"error: {host}: {exc}", file=sys.stderr)
+                return 2
+        host_rows = build_rows(
+            records, checkpoints, since=args.since, until=args.until, host=args.host
+        )
+        if args.verify:
+            host_rows = verify_rows(host_rows, verify(log_dir, checkpoints), checkpoints)
+            failed += sum(1 for row in host_rows if row.check == RowCheck.FAILED.value)
+        rows.extend(host_rows)
+    rows.sort(key=lambda row: (row.time, row.host, row.seq))
+    sys.stdout.write(RENDERERS[args.format](rows))
+    if args.verify:
+        if args.cluster:
+            print(
+                "note: published checkpoints checked against the key each carries", file=sys.stderr
+            )
+        else:
+            print(
+                "note: only the logs' own checkpoints were used, which are no witness "
+                "(--cluster adds the published ones)",
+                file=sys.stderr,
+            )
+        if failed:
+            print(f"FAILED: {failed} row(s) do not verify", file=sys.stderr)
+            return 1
+    return 0

@@ -26,10 +26,12 @@ from transom.api.assignment import (
 )
 from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.errors import SpecError, from_pydantic
+from transom.api.provenance import UNVERIFIED_SOURCE, Provenance, unverified
 from transom.api.wire import ObjectMeta
 from transom.controller import events, flux_events, rollout
 from transom.controller.cache import Cache, Writer
 from transom.controller.hostview import HostView
+from transom.controller.provenance import ProvenanceReader
 from transom.controller.secrets_copy import MissingSecretError, copy_secrets, rewrite_refs
 from transom.controller.status import aggregate, stalled
 from transom.controller.substitute import SubstitutionError, substitute_host
@@ -91,6 +93,7 @@ class ConfigurationReconciler:
         self.notifier = notifier
         self.instance = instance
         self._revisions: dict[tuple[str, str, int], str] = {}
+        self.provenance = ProvenanceReader(writer.kube, cache)
         self._parsed: dict[tuple[str, int], _Parsed] = {}
         #: Configuration -> the others it was last found in conflict with: both sides are
         #: marked, and both clear when one goes, whichever arrived first.
@@ -133,6 +136,13 @@ class ConfigurationReconciler:
             problem = _StalledError(c.RESOURCE_CONFLICT, conflict)
 
         revision = self.revision_for(obj, generation)
+        provenance = await self.provenance.read(obj, generation, revision)
+        if problem is None and spec.require_verified_source:
+            why = unverified(provenance)
+            if why:
+                problem = _StalledError(
+                    UNVERIFIED_SOURCE, f"spec.requireVerifiedSource: not rolled out: {why}"
+                )
         views = {h: self._view(h, key) for h in selected}
         chosen = frozenset(selected)
         partitions = [
@@ -165,7 +175,9 @@ class ConfigurationReconciler:
             )
         for host in assign:
             try:
-                await self._write_assignment(obj, spec, host, generation, revision)
+                await self._write_assignment(
+                    obj, spec, host, generation, revision, provenance=provenance
+                )
             except _StalledError as e:
                 problem = e
                 break  # the next hosts would meet the same problem
@@ -202,6 +214,7 @@ class ConfigurationReconciler:
         live = {str(o["metadata"].get("uid", "")) for _, o in self.cache.each_configuration()}
         self._parsed = {k: v for k, v in self._parsed.items() if k[0] in live}
         self._revisions = {k: v for k, v in self._revisions.items() if k[:2] != key}
+        self.provenance.keep(live)
 
     def _view(self, host: str, key: Key) -> HostView:
         assignment = self.cache.assignment(names.host_namespace(host), names.assignment_name(*key))
@@ -271,7 +284,14 @@ class ConfigurationReconciler:
     # -- writing ----------------------------------------------------------------------------
 
     def assignment_for(
-        self, conf: Obj, spec: ConfigurationSpec, host: str, generation: int, revision: str
+        self,
+        conf: Obj,
+        spec: ConfigurationSpec,
+        host: str,
+        generation: int,
+        revision: str,
+        *,
+        provenance: Provenance | None = None,
     ) -> tuple[Assignment, dict[str, set[str]]]:
         """The host's Assignment as a model, validated after substitution, and the Secrets
         (by name, with their keys) it references."""
@@ -313,6 +333,7 @@ class ConfigurationReconciler:
                         generation=generation,
                         revision=revision,
                         kustomization=kustomization,
+                        provenance=provenance,
                     ),
                     "resources": resources,
                     "mode": spec.mode,
@@ -342,9 +363,18 @@ class ConfigurationReconciler:
         return assignment, wanted
 
     async def _write_assignment(
-        self, conf: Obj, spec: ConfigurationSpec, host: str, generation: int, revision: str
+        self,
+        conf: Obj,
+        spec: ConfigurationSpec,
+        host: str,
+        generation: int,
+        revision: str,
+        *,
+        provenance: Provenance,
     ) -> None:
-        assignment, wanted = self.assignment_for(conf, spec, host, generation, revision)
+        assignment, wanted = self.assignment_for(
+            conf, spec, host, generation, revision, provenance=provenance
+        )
         body = wire(assignment)
         host_ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         namespace = conf["metadata"]["namespace"]

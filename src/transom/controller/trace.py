@@ -8,6 +8,7 @@ from typing import Any
 
 from transom.api import names
 from transom.api.assignment import Assignment
+from transom.api.provenance import Provenance, unverified
 from transom.controller.report import rows
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, GIT_REPOSITORIES, KUSTOMIZATIONS, Kind
@@ -80,6 +81,7 @@ async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trac
             f"hosts {cs.get('summary', '-')}; {_ready(conf)}",
         )
         await _flux(kube, t, raw["spec"]["source"])
+        _provenance(t, src.provenance)
         out.append(t)
     if resource is not None and not out:
         raise LookupError(f"host {host} has no resource named {resource!r}")
@@ -118,3 +120,25 @@ async def _flux(kube: Kube, t: Trace, src: dict[str, Any]) -> None:
             )
             t.add("Source rev", str(artifact.get("revision") or "-"))
     t.add("Commit", f"{src.get('revision') or '-'} (introduced generation {src['generation']})")
+
+
+def _provenance(t: Trace, p: Provenance | None) -> None:
+    """Who authorized the generation, as the controller recorded it in the Assignment."""
+    if p is None:
+        t.add("Authorized", "no provenance recorded")
+        return
+    if p.commit:
+        who = f"{p.author} at {p.author_time}" if p.author else f"unread ({p.commit_error})"
+        t.add("Author", who)
+        if p.committer and p.committer != p.author:
+            t.add("Committer", f"{p.committer} at {p.commit_time}")
+        t.add("Signed by", p.signing_key or "unsigned")
+        detail = f", key {p.verified_key}" if p.verified_key else ""
+        t.add("Flux verify", f"{p.verification.value}{detail}")
+    applier = p.service_account or "kustomize-controller's own identity"
+    writer = f"{p.writer or '?'} ({p.writer_operation or '?'}) at {p.write_time or '?'}"
+    t.add("Written by", writer + (f"; Flux applied as {applier}" if p.flux_applied else ""))
+    if p.requested_at:
+        t.add("Requested", f"reconcile requested at {p.requested_at}")
+    why = unverified(p)
+    t.add("Authorized", "verified commit, applied by Flux" if not why else f"NOT VERIFIED: {why}")

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from transom.dev.signing import SigningKey
+
 log = logging.getLogger(__name__)
 
 BRANCH = "main"
@@ -40,11 +42,11 @@ _GIT_ENV = {
 }
 
 
-def _git(*args: str, cwd: Path | None = None) -> str:
+def _git(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
     out = subprocess.run(
         ["git", *args],
         cwd=cwd,
-        env={**os.environ, **_GIT_ENV},
+        env={**os.environ, **_GIT_ENV, **(env or {})},
         check=True,
         capture_output=True,
         text=True,
@@ -61,9 +63,18 @@ class Repository:
     bare: Path
     worktree: Path
 
-    def commit(self, files: Mapping[str, str | bytes | None], message: str = "update") -> str:
+    def commit(
+        self,
+        files: Mapping[str, str | bytes | None],
+        message: str = "update",
+        *,
+        signing_key: SigningKey | None = None,
+        author: str | None = None,
+    ) -> str:
         """Write `files` (path -> content; None deletes the file), commit everything and push to
-        the served branch. Returns the commit SHA, even when nothing changed (empty commit)."""
+        the served branch. Returns the commit SHA, even when nothing changed (empty commit).
+        `signing_key` signs the commit (OpenPGP); `author` ("Name <email>") replaces the
+        default author."""
         for rel, content in files.items():
             path = self.worktree / rel
             if content is None:
@@ -75,7 +86,19 @@ class Repository:
             else:
                 path.write_text(content)
         _git("add", "--all", cwd=self.worktree)
-        _git("commit", "--quiet", "--allow-empty", "-m", message, cwd=self.worktree)
+        sign = signing_key.git_options() if signing_key is not None else []
+        who = ["--author", author] if author else []
+        _git(
+            *sign,
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            *who,
+            "-m",
+            message,
+            cwd=self.worktree,
+            env=signing_key.env() if signing_key is not None else None,
+        )
         _git("push", "--quiet", "origin", BRANCH, cwd=self.worktree)
         return self.head()
 

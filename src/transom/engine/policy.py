@@ -55,6 +55,12 @@ class HostPolicy(BaseModel):
     allow_scripts: bool = Field(
         default=False, alias="allowScripts", description="Whether types that run code may run."
     )
+    require_verified_source: bool = Field(
+        default=False,
+        alias="requireVerifiedSource",
+        description="Refuse a generation unless Flux verified its commit's signature and "
+        "Flux's kustomize-controller alone wrote the Configuration (its provenance says so).",
+    )
 
     def denial(self, props: ResourceProperties, touches: Sequence[str] | None = None) -> str | None:
         """Why the policy denies this resource, prefixed 'denied by host policy: '; None if

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from transom.engine.audit.canonical import canonical_json, sha256_hex
+
+#: Records of version 1 have no ``v`` and no ``provenance``, and are hashed without them, so
+#: a chain written before provenance verifies as it was written; new records are version 2.
+RECORD_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class AuditAction(StrEnum):
@@ -47,6 +53,8 @@ class ChangeSource:
     revision: str = ""
     #: ``namespace/name`` of the Flux Kustomization that applied the Configuration.
     kustomization: str = ""
+    #: Who authorized the generation (``transom.api.provenance.Provenance`` in wire form).
+    provenance: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -76,18 +84,36 @@ class AuditRecord:
     intent: int = 0
     prev_hash: str = ""
     hash: str = ""
+    #: Who authorized the generation the change came from (see ChangeSource.provenance).
+    provenance: Mapping[str, Any] | None = field(default=None, hash=False)
+    version: int = RECORD_VERSION
 
     def to_json(self) -> dict[str, Any]:
         raw = asdict(self)
         raw["action"] = self.action.value
         raw["result"] = self.result.value
         raw["prevHash"] = raw.pop("prev_hash")
+        version = raw.pop("version")
+        if version == 1:
+            del raw["provenance"]
+        else:
+            raw["v"] = version
+            raw["provenance"] = dict(self.provenance) if self.provenance is not None else None
         return raw
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> AuditRecord:
         """Raises KeyError, TypeError or ValueError on a malformed record."""
         fields = dict(raw)
+        version = fields.pop("v", 1)
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            raise ValueError(f"record version {version!r}; this reads versions 1 and 2")
+        if version == 1 and "provenance" in fields:
+            raise ValueError("a version 1 record has no provenance")
+        provenance = fields.get("provenance")
+        if provenance is not None and not isinstance(provenance, dict):
+            raise TypeError("provenance must be an object")
+        fields["version"] = version
         fields["prev_hash"] = fields.pop("prevHash")
         fields["action"] = AuditAction(fields["action"])
         fields["result"] = AuditResult(fields["result"])

@@ -208,6 +208,7 @@ class AuditTrail:
             intent.generation,
             intent.revision,
             intent.kustomization,
+            intent.provenance,
         )
         return self._append(
             self._record(
@@ -258,6 +259,7 @@ class AuditTrail:
             reboot=reboot,
             planned=planned,
             intent=intent,
+            provenance=source.provenance,
         )
 
     def _append(self, record: AuditRecord) -> AuditRecord:
