@@ -140,7 +140,7 @@ async def measure(hosts: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         from transom.ui import render
 
-        html = render.grid_page(hub.fleet)
+        html = render.grid_page(hub.fleet.view())
         server_ms = (time.perf_counter() - t0) * 1000
         bytes_ = len(html.encode())
         with tempfile.TemporaryDirectory() as profile:

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from transom.cli.errors import CliError
 from transom.cli.ui import parse_addr
 from transom.ui import render
-from transom.ui.fleet import CellState, Fleet
+from transom.ui.fleet import Fleet
 from transom.ui.server import LOOPBACK_NAMES, Hub, app
+from transom.ui.states import CellState
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_cluster_text_is_escaped(label_tail: str, message_tail: str) -> None:
             },
         }
     )
-    html = render.grid(fleet) + render.host_detail(fleet, "h1")
+    html = render.grid(fleet.view()) + render.host_detail(fleet.view(), "h1")
     assert "<x-evil" not in html
     assert escape(label, quote=True) in html
     assert escape(message, quote=True) in html

@@ -44,6 +44,12 @@ def controller_cluster_role() -> dict[str, Any]:
             _rule([""], ["namespaces", "secrets"], rw),
             _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch"]),
             _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+            # The fleet view (--ui-addr): each viewer's token reviewed and each view authorized
+            # for them; host drift Events and the Flux source read for the pages it allows.
+            _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+            _rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
+            _rule(["events.k8s.io"], ["events"], ["list"]),
+            _rule(["source.toolkit.fluxcd.io"], ["gitrepositories"], ["get"]),
             # Per-host RBAC: the controller grants hosts rights it does not hold itself.
             _rule(
                 ["rbac.authorization.k8s.io"],
@@ -75,9 +81,14 @@ def controller_cluster_role() -> dict[str, Any]:
     }
 
 
+#: Where the controller serves the fleet view in the pod (docs/ui.md).
+UI_ADDR = "127.0.0.1:8600"
+
+
 def objects(
     namespace: str = CONTROLLER_NAMESPACE,
     image: str = f"{IMAGE}:{__version__}",
+    ui_addr: str = UI_ADDR,
 ) -> list[dict[str, Any]]:
     meta = {"name": NAME, "namespace": namespace, "labels": _LABELS}
     return [
@@ -124,8 +135,15 @@ def objects(
                             {
                                 "name": "controller",
                                 "image": image,
-                                # Installed by these manifests.
-                                "args": ["controller", "run", "--no-install"],
+                                # Installed by these manifests. The fleet view on the pod's
+                                # loopback: reached only through `kubectl port-forward`.
+                                "args": [
+                                    "controller",
+                                    "run",
+                                    "--no-install",
+                                    "--ui-addr",
+                                    ui_addr,
+                                ],
                                 "resources": {
                                     "requests": {"cpu": "100m", "memory": "128Mi"},
                                     "limits": {"memory": "512Mi"},
@@ -186,7 +204,9 @@ def rendered() -> dict[str, str]:
         sort_keys=False,
     )
     out[f"{chart}/values.yaml"] = HEADER + yaml.dump(
-        {"image": {"repository": IMAGE, "tag": __version__}}, Dumper=_Dumper, sort_keys=False
+        {"image": {"repository": IMAGE, "tag": __version__}, "ui": {"addr": UI_ADDR}},
+        Dumper=_Dumper,
+        sort_keys=False,
     )
     for kind in KINDS:
         out[f"{chart}/crds/{GROUP}_{kind.plural}.yaml"] = HEADER + yaml.dump(
@@ -195,6 +215,7 @@ def rendered() -> dict[str, str]:
     templated = objects(
         namespace="{{ .Release.Namespace }}",
         image="{{ .Values.image.repository }}:{{ .Values.image.tag }}",
+        ui_addr="{{ .Values.ui.addr }}",
     )
     for obj in templated:
         if obj["kind"] == "Namespace":

@@ -10,6 +10,7 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 
 from transom.cli.cluster import add_kubeconfig, kube_config
 
@@ -44,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="",
         help="forward rollout outcomes to Flux's notification-controller at this address, "
         "e.g. http://notification-controller.flux-system.svc.cluster.local./",
+    )
+    run.add_argument(
+        "--ui-addr",
+        default="",
+        metavar="HOST:PORT",
+        help="also serve the read-only fleet view here; each viewer signs in with their own "
+        "Kubernetes token and sees what RBAC lets them get (docs/ui.md), e.g. 127.0.0.1:8600 "
+        "for kubectl port-forward (default: off)",
     )
     run.add_argument(
         "--no-install",
@@ -89,6 +98,10 @@ def _run(args: argparse.Namespace) -> int:
     from transom.kube.client import Kube
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.ui_addr:
+        from transom.cli.ui import parse_addr
+
+        parse_addr(args.ui_addr, option="--ui-addr", loopback_only=False)  # fail before connecting
 
     async def main() -> None:
         # SIGTERM (a pod being stopped) ends the run cleanly: watches closed, exit 0.
@@ -99,12 +112,35 @@ def _run(args: argparse.Namespace) -> int:
             if not args.no_install:
                 await setup.ensure(kube)
             notifier = Notifier(args.events_addr) if args.events_addr else None
-            await Controller(kube, notifier=notifier).run()
+            controller = Controller(kube, notifier=notifier)
+            if not args.ui_addr:
+                await controller.run()
+                return
+            async with fleet_view(args.ui_addr, args.kubeconfig):
+                await controller.run()
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())
     logging.getLogger("transom.controller").info("stopped")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def fleet_view(addr: str, kubeconfig: str | None) -> AsyncIterator[None]:
+    """The fleet view beside the controller, with its own client (its watches hold their own
+    connections), reviewing each viewer's token as the controller's identity."""
+    from transom.cli.ui import parse_addr
+    from transom.controller.trace import flux_trace
+    from transom.kube.client import Kube
+    from transom.ui.server import serving
+
+    host, port = parse_addr(addr, option="--ui-addr", loopback_only=False)
+    async with (
+        Kube(kube_config(kubeconfig), field_manager="transom-ui") as kube,
+        serving(kube, host, port, in_cluster=True, flux=flux_trace) as (_, bound),
+    ):
+        logging.getLogger("transom.ui").info("fleet view at http://%s:%d/", host, bound)
+        yield
 
 
 def _create_token(args: argparse.Namespace) -> int:

@@ -27,16 +27,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=_ui)
 
 
-def parse_addr(addr: str) -> tuple[str, int]:
-    """HOST:PORT ([::1]:PORT for IPv6) on loopback: the page shows what the kubeconfig's user
-    may read, to whoever reaches it, so it is never offered to the network."""
+def parse_addr(addr: str, *, option: str = "--addr", loopback_only: bool = True) -> tuple[str, int]:
+    """HOST:PORT ([::1]:PORT for IPv6). Locally on loopback only: the page shows what the
+    kubeconfig's user may read, to whoever reaches it, so it is never offered to the network.
+    (The controller's view reviews every viewer's own token, so it may listen elsewhere.)"""
     from transom.ui.server import loopback
 
     host, sep, port = addr.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise CliError(f"--addr {addr!r} is not HOST:PORT", "e.g. --addr 127.0.0.1:8600", code=2)
-    if not loopback(host):
+        raise CliError(
+            f"{option} {addr!r} is not HOST:PORT", f"e.g. {option} 127.0.0.1:8600", code=2
+        )
+    if loopback_only and not loopback(host):
         raise CliError(
             f"--addr {addr!r} is not a loopback address",
             "the page acts as your kubeconfig's user, so it listens on 127.0.0.1 or ::1 only; "
@@ -47,6 +50,7 @@ def parse_addr(addr: str) -> tuple[str, int]:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from transom.controller.trace import flux_trace
     from transom.kube.client import Kube
     from transom.ui.server import serving
 
@@ -56,7 +60,7 @@ def _ui(args: argparse.Namespace) -> int:
         cfg = kube_config(args.kubeconfig)
         async with (
             Kube(cfg, field_manager="transom-ui") as kube,
-            serving(kube, host, port) as (
+            serving(kube, host, port, flux=flux_trace) as (
                 _,
                 bound,
             ),

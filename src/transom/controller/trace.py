@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from transom.api import names
 from transom.api.assignment import Assignment
@@ -14,6 +14,13 @@ from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, GIT_REPOSITORIES, KUSTOMIZATIONS, Kind
 
 _SOURCE_KINDS = {"GitRepository": GIT_REPOSITORIES}
+
+
+class Reader(Protocol):
+    """What the Flux end of a trace reads with: a Kube, or the fleet view's reader that
+    checks each read against its viewer's RBAC first."""
+
+    async def get_or_none(self, path: str) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -88,7 +95,15 @@ async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trac
     return out
 
 
-async def _flux(kube: Kube, t: Trace, src: dict[str, Any]) -> None:
+async def flux_trace(kube: Reader, src: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Flux end alone (Kustomization, its source, the commit) as label/text lines, from an
+    Assignment's (or a Configuration's) source: the fleet view shows it per Configuration."""
+    t = Trace()
+    await _flux(kube, t, src)
+    return t.lines
+
+
+async def _flux(kube: Reader, t: Trace, src: dict[str, Any]) -> None:
     """The Flux end of the trace: Kustomization, its source, and the commit."""
     ks_ref = src.get("kustomization")
     if not ks_ref:

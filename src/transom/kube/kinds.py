@@ -29,6 +29,7 @@ __all__ = [
     "SECRETS",
     "SERVICE_ACCOUNTS",
     "SUBJECT_ACCESS_REVIEWS",
+    "TOKEN_REVIEWS",
     "Kind",
     "kind_of",
     "path_of",
@@ -68,6 +69,9 @@ SUBJECT_ACCESS_REVIEWS = Kind(
     "subjectaccessreviews",
     namespaced=False,
     kind="SubjectAccessReview",
+)
+TOKEN_REVIEWS = Kind(
+    "authentication.k8s.io", "v1", "tokenreviews", namespaced=False, kind="TokenReview"
 )
 KUSTOMIZATIONS = Kind("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", kind="Kustomization")
 GIT_REPOSITORIES = Kind("source.toolkit.fluxcd.io", "v1", "gitrepositories", kind="GitRepository")

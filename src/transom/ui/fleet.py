@@ -1,50 +1,34 @@
 """What the fleet view shows, read from cached Hosts, Assignments and Configurations.
 
 A cell's state is the Assignment's own verdict (`Assignment.verdict()`, the one rule every
-reader uses) shown on a host that is online; a host whose heartbeat the controller found stale
-(its Ready condition is not True) shows every cell as offline.
+reader uses, mapped to a colour by `transom.ui.states`) shown on a host that is online; a host
+whose heartbeat the controller found stale (its Ready condition is not True) shows every cell
+as offline. A host still at an older generation than its Configuration's shows as updating, or
+as waiting while the Configuration itself waits (an approval, a window).
+
+`FleetView` is the fleet as one viewer may see it (`transom.ui.access.Access`): the pages are
+drawn from a view, never from the Fleet itself.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from transom.api import names
-from transom.api.assignment import Assignment, AssignmentState, ResourceResult, Verdict
+from transom.api.assignment import Assignment, ResourceResult, Verdict
 from transom.api.conditions import READY, find_condition
-from transom.api.configuration import ConfigurationStatus
+from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.host import HostStatus
+from transom.ui.access import EVERYTHING, Access
+from transom.ui.audit import AuditWitness
+from transom.ui.states import CellState, state_of_conditions, state_of_verdict
 
 Obj = dict[str, Any]
-
-
-class CellState(StrEnum):
-    """The page's colours, in the order the legend shows them."""
-
-    READY = "ready"
-    UPDATING = "updating"
-    FAILED = "failed"
-    DRIFTED = "drifted"
-    OFFLINE = "offline"
-    WAITING = "waiting"
-
-
-_FROM_VERDICT = {
-    AssignmentState.READY: CellState.READY,
-    AssignmentState.APPLYING: CellState.UPDATING,
-    AssignmentState.FAILED: CellState.FAILED,
-    AssignmentState.DRIFTED: CellState.DRIFTED,
-    AssignmentState.WAITING: CellState.WAITING,
-    AssignmentState.PROBING: CellState.UPDATING,
-    AssignmentState.ROLLING_BACK: CellState.FAILED,
-    AssignmentState.ROLLED_BACK: CellState.FAILED,
-}
 
 
 def short_revision(revision: str) -> str:
@@ -90,6 +74,10 @@ class ConfigurationInfo:
     name: str
     generation: int
     status: ConfigurationStatus
+    #: None when the spec does not parse (the controller reports why in the status).
+    spec: ConfigurationSpec | None
+    labels: dict[str, str]
+    state: CellState
 
 
 def configuration_key(namespace: str, name: str) -> str:
@@ -121,7 +109,7 @@ def cell_of(raw: Obj, online: bool) -> Cell | None:
     except ValidationError:
         return None
     verdict = a.verdict()
-    state = _FROM_VERDICT[verdict.state] if online else CellState.OFFLINE
+    state = state_of_verdict(verdict) if online else CellState.OFFLINE
     src = a.spec.source
     message = verdict.message
     if verdict.resource and verdict.detail:
@@ -139,17 +127,57 @@ def cell_of(raw: Obj, online: bool) -> Cell | None:
     )
 
 
+def configuration_info(key: str, raw: Obj) -> ConfigurationInfo:
+    meta = raw["metadata"]
+    try:
+        status = ConfigurationStatus.model_validate(raw.get("status") or {})
+    except ValidationError:
+        status = ConfigurationStatus()
+    try:
+        spec: ConfigurationSpec | None = ConfigurationSpec.model_validate(raw.get("spec") or {})
+    except ValidationError:
+        spec = None
+    return ConfigurationInfo(
+        key=key,
+        namespace=str(meta.get("namespace") or ""),
+        name=str(meta["name"]),
+        generation=int(meta.get("generation") or 0),
+        status=status,
+        spec=spec,
+        labels=dict(meta.get("labels") or {}),
+        state=state_of_conditions(status.conditions),
+    )
+
+
+def lagging(cell: Cell, conf: ConfigurationInfo | None) -> Cell:
+    """A host that runs an older generation than its Configuration's has not got the new one
+    yet: updating, or waiting while the Configuration waits (it holds the rollout)."""
+    if conf is None or cell.generation >= conf.generation:
+        return cell
+    if cell.state not in (CellState.READY, CellState.DRIFTED):
+        return cell
+    state = CellState.WAITING if conf.state is CellState.WAITING else CellState.UPDATING
+    return replace(cell, state=state)
+
+
+def _mark(info: ConfigurationInfo | None) -> tuple[int, CellState] | None:
+    return None if info is None else (info.generation, info.state)
+
+
 @dataclass
 class Fleet:
-    """The cached objects, by key, and the cells derived from them (recomputed per change)."""
+    """The cached objects, by key, and what is derived from them (recomputed per change)."""
 
     hosts: dict[str, Obj] = field(default_factory=dict)
     #: Assignments by host, then by Assignment name.
     assignments: dict[str, dict[str, Obj]] = field(default_factory=dict)
     configurations: dict[str, Obj] = field(default_factory=dict)
+    #: Every audit checkpoint a Host published while the view watched.
+    audit: AuditWitness = field(default_factory=AuditWitness)
     #: Parsed once per change: a page of 1,000 hosts reads each host several times.
     _hosts: dict[str, HostInfo] = field(default_factory=dict, repr=False)
     _cells: dict[str, list[Cell]] = field(default_factory=dict, repr=False)
+    _configurations: dict[str, ConfigurationInfo] = field(default_factory=dict, repr=False)
 
     # -- updates: each returns the hosts whose row changed ----------------------------------
 
@@ -159,8 +187,12 @@ class Fleet:
         self._cells.pop(name, None)  # online or not changes every cell
         if deleted:
             self.hosts.pop(name, None)
+            self.audit.forget(name)
         else:
             self.hosts[name] = obj
+            info = self.host(name)
+            if info is not None:
+                self.audit.observe(name, info.status.audit_checkpoint)
         return {name}
 
     def set_assignment(self, obj: Obj, deleted: bool = False) -> set[str]:
@@ -180,13 +212,30 @@ class Fleet:
         return {host}
 
     def set_configuration(self, obj: Obj, deleted: bool = False) -> set[str]:
+        """Rows change only when the generation or the state does (a cell may lag behind it,
+        or wait with it); other status writes during a rollout redraw no row."""
         meta = obj["metadata"]
         key = configuration_key(str(meta.get("namespace") or ""), str(meta["name"]))
+        before = self._configurations.pop(key, None)
         if deleted:
             self.configurations.pop(key, None)
         else:
             self.configurations[key] = obj
-        return set()
+        after = self.configuration(key)
+        if _mark(before) == _mark(after):
+            return set()
+        changed = {h for h, mine in self.assignments.items() if self._names(mine, key)}
+        for h in changed:
+            self._cells.pop(h, None)
+        return changed
+
+    @staticmethod
+    def _names(assignments: dict[str, Obj], key: str) -> bool:
+        for a in assignments.values():
+            ref = ((a.get("spec") or {}).get("source") or {}).get("configuration") or {}
+            if configuration_key(str(ref.get("namespace") or ""), str(ref.get("name"))) == key:
+                return True
+        return False
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -207,40 +256,66 @@ class Fleet:
             online = info is not None and info.online
             out = [cell_of(a, online) for a in (self.assignments.get(host) or {}).values()]
             self._cells[host] = sorted(
-                (c for c in out if c is not None), key=lambda c: c.configuration
+                (lagging(c, self.configuration(c.configuration)) for c in out if c is not None),
+                key=lambda c: c.configuration,
             )
         return self._cells[host]
 
+    def configuration(self, key: str) -> ConfigurationInfo | None:
+        if key not in self._configurations:
+            raw = self.configurations.get(key)
+            if raw is None:
+                return None
+            self._configurations[key] = configuration_info(key, raw)
+        return self._configurations[key]
+
+    def view(self, access: Access = EVERYTHING) -> FleetView:
+        return FleetView(self, access)
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """The fleet as one viewer may see it: Hosts (rows) only with ``access.hosts``, cells only
+    with Hosts and Assignments, Configurations only in the namespaces allowed."""
+
+    fleet: Fleet
+    access: Access = EVERYTHING
+
+    def host(self, name: str) -> HostInfo | None:
+        return self.fleet.host(name) if self.access.hosts else None
+
+    def host_names(self) -> list[str]:
+        return self.fleet.host_names() if self.access.hosts else []
+
+    def cells(self, host: str) -> list[Cell]:
+        if not (self.access.hosts and self.access.assignments):
+            return []
+        return self.fleet.cells(host)
+
+    def configuration(self, key: str) -> ConfigurationInfo | None:
+        return self.fleet.configuration(key) if self.access.configuration(key) else None
+
     def configuration_keys(self) -> list[str]:
-        """Every Configuration, and any an Assignment names that is not (or no longer) cached."""
-        keys = set(self.configurations)
-        for host in self.hosts:
+        """Every Configuration shown, and any a shown Assignment names that is not (or no
+        longer) cached."""
+        keys = {k for k in self.fleet.configurations if self.access.configuration(k)}
+        for host in self.host_names():
             keys.update(c.configuration for c in self.cells(host))
         return sorted(keys)
 
-    def configuration(self, key: str) -> ConfigurationInfo | None:
-        raw = self.configurations.get(key)
-        if raw is None:
-            return None
-        meta = raw["metadata"]
-        try:
-            status = ConfigurationStatus.model_validate(raw.get("status") or {})
-        except ValidationError:
-            status = ConfigurationStatus()
-        return ConfigurationInfo(
-            key=key,
-            namespace=str(meta.get("namespace") or ""),
-            name=str(meta["name"]),
-            generation=int(meta.get("generation") or 0),
-            status=status,
-        )
+    def cells_of(self, key: str) -> list[Cell]:
+        return [c for h in self.host_names() for c in self.cells(h) if c.configuration == key]
+
+    def structure(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What a grid redraw changes: its rows and its columns."""
+        return (tuple(self.host_names()), tuple(self.configuration_keys()))
 
     def offline_count(self) -> int:
-        infos = (self.host(h) for h in self.hosts)
+        infos = (self.host(h) for h in self.host_names())
         return sum(1 for info in infos if info is not None and not info.online)
 
     def counts(self, hosts: Iterable[str] | None = None) -> Counter[CellState]:
-        """Cells per state over ``hosts`` (default: all)."""
+        """Cells per state over ``hosts`` (default: all shown)."""
         out: Counter[CellState] = Counter()
         for h in self.host_names() if hosts is None else hosts:
             out.update(c.state for c in self.cells(h))

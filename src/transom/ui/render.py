@@ -8,7 +8,11 @@ from html import escape
 from urllib.parse import quote
 
 from transom import __version__
-from transom.ui.fleet import Cell, CellState, ConfigurationInfo, Fleet
+from transom.ui.audit import ALARMS, AuditState, Verification
+from transom.ui.drift import DriftEvent
+from transom.ui.fleet import Cell, ConfigurationInfo, FleetView
+from transom.ui.progress import partitions
+from transom.ui.states import CellState
 
 ASSETS = "/static"
 
@@ -49,7 +53,7 @@ def page(title: str, body: str, *, kind: str, subject: str = "") -> str:
 # -- the grid --------------------------------------------------------------------------------
 
 
-def counts(fleet: Fleet) -> str:
+def counts(fleet: FleetView) -> str:
     n = fleet.counts()
     hosts = fleet.host_names()
     offline = fleet.offline_count()
@@ -79,7 +83,7 @@ def cell(c: Cell) -> str:
     )
 
 
-def row(fleet: Fleet, host: str, columns: list[str]) -> str:
+def row(fleet: FleetView, host: str, columns: list[str]) -> str:
     info = fleet.host(host)
     if info is None:
         return ""
@@ -98,12 +102,33 @@ def row(fleet: Fleet, host: str, columns: list[str]) -> str:
     )
 
 
-def grid(fleet: Fleet) -> str:
+def _column(fleet: FleetView, key: str) -> str:
+    info = fleet.configuration(key)
+    state = f' data-state="{info.state.value}"' if info is not None else ""
+    mark = (
+        f' <span class="dot s-{info.state.value}" title="{info.state.value}"></span>'
+        if info
+        else ""
+    )
+    return f'<th scope="col"{state}><a href="{configuration_url(key)}">{_e(key)}</a>{mark}</th>'
+
+
+def refusal(status: int, message: str) -> str:
+    """A 401, 403 or 503 page: what is refused, and how to get in (docs/ui.md)."""
+    title = {401: "Sign in", 403: "Not allowed", 503: "Unavailable"}.get(status, "Refused")
+    body = (
+        f'<h2 id="refused" data-status="{status}">{_e(title)}</h2>'
+        f'<p class="message">{_e(message)}</p>'
+        '<p class="empty">The view shows what your Kubernetes identity may get; see docs/ui.md '
+        "for the token to use.</p>"
+    )
+    return page(title, body, kind="refused")
+
+
+def grid(fleet: FleetView) -> str:
     """The counts, the filters and the table: the part a structural change redraws whole."""
     columns = fleet.configuration_keys()
-    head = "".join(
-        f'<th scope="col"><a href="{configuration_url(k)}">{_e(k)}</a></th>' for k in columns
-    )
+    head = "".join(_column(fleet, k) for k in columns)
     rows = "".join(row(fleet, h, columns) for h in fleet.host_names())
     options = "".join(f'<option value="{s.value}">{s.value}</option>' for s in CellState)
     return (
@@ -123,7 +148,7 @@ def grid(fleet: Fleet) -> str:
     )
 
 
-def grid_page(fleet: Fleet) -> str:
+def grid_page(fleet: FleetView) -> str:
     return page("Fleet", grid(fleet), kind="grid")
 
 
@@ -187,25 +212,95 @@ def _assignment(c: Cell) -> str:
     )
 
 
-def host_detail(fleet: Fleet, name: str) -> str:
+def _table(cls: str, head: tuple[str, ...], rows: Iterable[str], empty: str) -> str:
+    body = "".join(rows)
+    if not body:
+        return f'<p class="empty">{_e(empty)}</p>'
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _drift(cells: list[Cell], drift: list[DriftEvent] | str) -> str:
+    now = "".join(
+        f'<tr class="r-drifted"><td><a href="{configuration_url(c.configuration)}">'
+        f"{_e(c.configuration)}</a></td><td>{_e(r.name)}</td><td>{_e(r.type)}</td>"
+        f'<td class="message">{_e(r.message)}</td></tr>'
+        for c in cells
+        for r in c.results
+        if r.drifted and not r.in_desired_state
+    )
+    if isinstance(drift, str):
+        events = f'<p class="empty" id="drift-events-unavailable">{_e(drift)}</p>'
+    else:
+        events = _table(
+            "drift-events",
+            ("When", "Reason", "Assignment", "What"),
+            (
+                f'<tr class="e-{_e(d.reason)}"><td>{_e(d.time)}</td><td>{_e(d.reason)}</td>'
+                f'<td>{_e(d.assignment)}</td><td class="message">{_e(d.note)}'
+                + (f" (x{d.count})" if d.count > 1 else "")
+                + "</td></tr>"
+                for d in drift
+            ),
+            "No drift events.",
+        )
+    return (
+        '<section id="drift"><h3>Drifted now</h3>'
+        + _table(
+            "drifted-now",
+            ("Configuration", "Resource", "Type", "Message"),
+            [now],
+            "No resource is out of its desired state.",
+        )
+        + "<h3>Recent drift</h3>"
+        + events
+        + "</section>"
+    )
+
+
+def _audit(v: Verification) -> str:
+    alarm = " alarm" if v.state in ALARMS else ""
+    history = _table(
+        "checkpoints",
+        ("Record", "Head hash", "Signed at", "Key", "Signature"),
+        (
+            f"<tr><td>{h.sequence}</td><td><code>{_e(h.head_hash[:16])}</code></td>"
+            f"<td>{_e(h.time)}</td><td>{_e(h.key or '-')}</td><td>"
+            + {True: "valid", False: "INVALID", None: "no key"}[h.signature_valid]
+            + "</td></tr>"
+            for h in reversed(v.history)
+        ),
+        "No checkpoint seen yet.",
+    )
+    hint = (
+        '<p class="hint">The records themselves stay on the host: '
+        "<code>transom audit verify --log DIR --host NAME</code> walks the whole chain "
+        "against this checkpoint.</p>"
+        if v.state is not AuditState.NONE
+        else ""
+    )
+    return (
+        f'<section id="audit" data-audit="{v.state.value}"><h3>Audit trail</h3>'
+        f'<p class="audit-state{alarm}"><span class="badge a-{v.state.value}">'
+        f'{_e(v.state.value)}</span> <span id="audit-message">{_e(v.message)}</span></p>'
+        + history
+        + hint
+        + "</section>"
+    )
+
+
+def host_detail(
+    fleet: FleetView,
+    name: str,
+    *,
+    drift: list[DriftEvent] | str = "",
+    audit: Verification | None = None,
+) -> str:
     info = fleet.host(name)
     if info is None:
         return f'<h2>{_e(name)}</h2><p class="empty">No such Host (or not visible to you).</p>'
     s = info.status
     online = "online" if info.online else "offline"
-    cp = s.audit_checkpoint
-    audit = (
-        _dl(
-            [
-                ("Sequence", cp.sequence),
-                ("Head hash", cp.head_hash),
-                ("Signed at", cp.time),
-                ("Signature", "present" if cp.signature else "missing"),
-            ]
-        )
-        if cp is not None
-        else '<p class="empty">No audit checkpoint published.</p>'
-    )
     labels = ", ".join(f"{k}={v}" for k, v in sorted(info.labels.items()))
     cells = fleet.cells(name)
     return (
@@ -222,30 +317,87 @@ def host_detail(fleet: Fleet, name: str) -> str:
                 ("Labels", labels),
             ]
         )
-        + "<h3>Audit checkpoint</h3>"
-        + audit
+        + _drift(cells, drift or [])
+        + (_audit(audit) if audit is not None else "")
         + f"<h2>Assignments ({len(cells)})</h2>"
         + ("".join(_assignment(c) for c in cells) or '<p class="empty">None.</p>')
     )
 
 
-def host_page(fleet: Fleet, name: str) -> str:
-    return page(name, host_detail(fleet, name), kind="host", subject=name)
-
-
 # -- a Configuration -------------------------------------------------------------------------
 
 
-def configuration_detail(fleet: Fleet, key: str) -> str:
+def _progress(fleet: FleetView, info: ConfigurationInfo, cells: list[Cell]) -> str:
+    labels = {c.host: (h.labels if (h := fleet.host(c.host)) else {}) for c in cells}
+    rows = []
+    for p in partitions(info, cells, labels):
+        total = len(p.hosts)
+        counts = ", ".join(f"{n} {s.value}" for s, n in sorted(p.counts.items()))
+        rows.append(
+            f'<tr class="partition" data-partition="{_e(p.name)}" data-phase="{_e(p.phase)}">'
+            f"<td>{_e(p.name)}</td><td>{_e(p.phase)}</td>"
+            f'<td><meter min="0" max="{max(total, 1)}" value="{p.ready}"></meter> '
+            f'<span class="ready-of">{p.ready}/{total}</span></td>'
+            f"<td>{p.updated}</td><td>{p.failed}</td><td>{_e(counts)}</td></tr>"
+        )
+    return _table(
+        "partitions",
+        ("Partition", "Phase", "Ready", "Updated", "Failed", "Hosts by state"),
+        rows,
+        "No host is selected.",
+    )
+
+
+def _trace(info: ConfigurationInfo, trace: list[tuple[str, str]] | str, cells: list[Cell]) -> str:
+    if isinstance(trace, str):
+        flux = f'<p class="empty" id="trace-unavailable">{_e(trace)}</p>'
+    else:
+        flux = (
+            '<dl class="facts trace">'
+            + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in trace)
+            + "</dl>"
+        )
+    by_revision: dict[tuple[int, str], list[Cell]] = {}
+    for c in cells:
+        by_revision.setdefault((c.generation, c.short_revision), []).append(c)
+    hosts = "".join(
+        f'<tr data-generation="{gen}"><td>g{gen}</td><td><code>{_e(rev or "-")}</code></td>'
+        f"<td>{len(group)}</td><td>"
+        + ", ".join(
+            f'<a href="{host_url(c.host)}" class="s-{c.state.value}">{_e(c.host)}</a>'
+            for c in group[:20]
+        )
+        + (f" and {len(group) - 20} more" if len(group) > 20 else "")
+        + "</td></tr>"
+        for (gen, rev), group in sorted(by_revision.items(), reverse=True)
+    )
+    return (
+        '<section id="trace"><h3>From commit to host</h3>'
+        + flux
+        + f"<p>Configuration {_e(info.key)} generation {info.generation}, then on the hosts:</p>"
+        + _table("revisions", ("Generation", "Revision", "Hosts", "Which"), [hosts], "No hosts.")
+        + "</section>"
+    )
+
+
+def configuration_detail(
+    fleet: FleetView, key: str, *, trace: list[tuple[str, str]] | str = ""
+) -> str:
     info: ConfigurationInfo | None = fleet.configuration(key)
     if info is None:
         return f'<h2>{_e(key)}</h2><p class="empty">No such Configuration (or not visible).</p>'
     s = info.status
-    cells = [c for h in fleet.host_names() for c in fleet.cells(h) if c.configuration == key]
-    ready = sum(1 for c in cells if c.state is CellState.READY and c.generation == info.generation)
+    cells = fleet.cells_of(key)
     desired = s.desired or len(cells)
     ready_cond = next((c for c in s.conditions if c.type == "Ready"), None)
-    failing = "".join(
+    waiting = (
+        f'<p class="waiting" id="waiting">{_badge(CellState.WAITING)} '
+        f"{_e(ready_cond.reason if ready_cond else '')}: "
+        f"{_e(ready_cond.message if ready_cond else '')}</p>"
+        if info.state is CellState.WAITING
+        else ""
+    )
+    failing = (
         f'<tr><td><a href="{host_url(f.host)}">{_e(f.host)}</a></td><td>{_e(f.resource)}</td>'
         f'<td>{_e(f.reason)}</td><td class="message">{_e(f.message)}</td></tr>'
         for f in s.failing_hosts
@@ -257,7 +409,9 @@ def configuration_detail(fleet: Fleet, key: str) -> str:
         for c in cells
     )
     return (
-        f'<h2 id="configuration-name">{_e(key)}</h2>'
+        f'<h2 id="configuration-name" data-state="{info.state.value}">{_e(key)} '
+        f"{_badge(info.state)}</h2>"
+        + waiting
         + _dl(
             [
                 ("Generation", info.generation),
@@ -278,21 +432,14 @@ def configuration_detail(fleet: Fleet, key: str) -> str:
                 ("Failed", s.failed),
                 ("Drifted", s.drifted),
                 ("Unavailable", s.unavailable),
-                ("Cells ready at this generation", ready),
             ]
         )
+        + "<h3>By partition</h3>"
+        + _progress(fleet, info, cells)
         + "<h3>Failing hosts</h3>"
-        + (
-            '<table class="failing"><thead><tr><th>Host</th><th>Resource</th><th>Reason</th>'
-            f"<th>Message</th></tr></thead><tbody>{failing}</tbody></table>"
-            if failing
-            else '<p class="empty">None.</p>'
-        )
+        + _table("failing", ("Host", "Resource", "Reason", "Message"), failing, "None.")
+        + _trace(info, trace, cells)
         + "<h3>Hosts</h3>"
         + '<table class="hosts"><thead><tr><th>Host</th><th>State</th><th>Gen</th>'
         f"<th>Revision</th><th>Message</th></tr></thead><tbody>{hosts}</tbody></table>"
     )
-
-
-def configuration_page(fleet: Fleet, key: str) -> str:
-    return page(key, configuration_detail(fleet, key), kind="configuration", subject=key)

@@ -156,5 +156,6 @@
   }
 
   bindFilters();
-  connect();
+  // A refusal (401, 403) has nothing to keep live: reload once signed in or granted.
+  if (body.dataset.page !== "refused") connect();
 })();
