@@ -7,9 +7,8 @@ import asyncio
 import contextlib
 import logging
 
-from transom.agent.retry import NETWORK_ERRORS
 from transom.engine.audit import AuditTrail, Checkpointer
-from transom.kube.client import ApiError, Kube
+from transom.kube.client import NETWORK_ERRORS, ApiError, Kube
 from transom.kube.kinds import HOSTS
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,10 @@ from collections.abc import Collection
 from typing import Any
 
 from transom.agent import status as st
-from transom.agent.retry import NETWORK_ERRORS
 from transom.agent.secrets import SecretCache
 from transom.api.assignment import AssignmentStatus
 from transom.api.names import host_namespace
-from transom.kube.client import ApiError, Kube
+from transom.kube.client import NETWORK_ERRORS, ApiError, Kube
 from transom.kube.kinds import ASSIGNMENTS, EVENTS
 
 log = logging.getLogger(__name__)

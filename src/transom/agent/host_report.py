@@ -7,10 +7,9 @@ import logging
 import platform
 
 from transom import __version__
-from transom.agent.retry import NETWORK_ERRORS
 from transom.api.names import host_namespace, host_user
 from transom.kube.backoff import Backoff
-from transom.kube.client import ApiError, Kube
+from transom.kube.client import NETWORK_ERRORS, ApiError, Kube
 from transom.kube.kinds import HOSTS
 
 log = logging.getLogger(__name__)

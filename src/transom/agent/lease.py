@@ -9,9 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from transom.agent import status as st
-from transom.agent.retry import NETWORK_ERRORS
 from transom.api.names import LEASE_NAME, host_namespace
-from transom.kube.client import ApiError, Kube
+from transom.kube.client import NETWORK_ERRORS, ApiError, Kube
 from transom.kube.kinds import LEASES
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from transom.agent import status as st
-from transom.agent.retry import NETWORK_ERRORS
 from transom.agent.runner import Agent
 from transom.api.names import LEASE_NAME
-from transom.kube.client import ApiError
+from transom.kube.client import NETWORK_ERRORS, ApiError
 from transom.kube.kinds import HOSTS, LEASES
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from transom.api.conditions import (
     set_condition,
 )
 from transom.api.errors import SpecError
+from transom.api.names import event_name
 from transom.api.wire import API_VERSION
 from transom.engine.result import RunReport
 
@@ -130,8 +131,7 @@ def event(
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
         "metadata": {
-            # The client-go convention: <object>.<unique suffix>.
-            "name": f"{meta.get('name', 'assignment')}.{secrets.token_hex(8)}",
+            "name": event_name(meta.get("name", "assignment"), secrets.token_hex(8)),
             "namespace": meta.get("namespace"),
         },
         "eventTime": micro_time(),

@@ -10,10 +10,9 @@ import logging
 from typing import Protocol
 
 from transom.agent import status as st
-from transom.agent.retry import NETWORK_ERRORS
 from transom.api.assignment import AssignmentStatus
 from transom.kube.backoff import Backoff
-from transom.kube.client import ApiError
+from transom.kube.client import NETWORK_ERRORS, ApiError
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from transom.agent import status as st
 from transom.agent.assignment_audit import AssignmentAudit
 from transom.agent.events import AgentEvents
 from transom.agent.removal import removal_resources
-from transom.agent.retry import NETWORK_ERRORS
 from transom.agent.secrets import secret_names
 from transom.agent.status_push import StatusPusher, StatusWriter
 from transom.api.assignment import AssignmentSpec, AssignmentStatus, revision_text
@@ -60,7 +59,7 @@ from transom.engine.drift import DriftMonitor
 from transom.engine.journal import AssignmentOrigin, Journal, JournalEntry, JournalFormatError
 from transom.engine.reboot import RebootCoordinator
 from transom.engine.result import RunReport
-from transom.kube.client import ApiError
+from transom.kube.client import NETWORK_ERRORS, ApiError
 
 log = logging.getLogger(__name__)
 

@@ -56,13 +56,16 @@ _HASH_LENGTH = 10
 
 
 def shorten(value: str, limit: int) -> str:
-    """``value`` if it fits in ``limit`` characters; otherwise a prefix and a hash of the whole,
-    as Kubernetes shortens long derived names, still starting and ending with an
-    alphanumeric character. Distinct values stay distinct (but for hash collisions)."""
-    if len(value) <= limit:
+    """``value`` if it fits in ``limit`` bytes of UTF-8 (the apiserver counts bytes, not
+    characters); otherwise a prefix and a hash of the whole, as Kubernetes shortens long
+    derived names, still starting and ending with an alphanumeric character. Distinct values
+    stay distinct (but for hash collisions)."""
+    encoded = value.encode()
+    if len(encoded) <= limit:
         return value
-    digest = hashlib.sha256(value.encode()).hexdigest()[:_HASH_LENGTH]
-    prefix = value[: limit - _HASH_LENGTH - 1].rstrip(".-_")
+    digest = hashlib.sha256(encoded).hexdigest()[:_HASH_LENGTH]
+    # Cut on a character boundary: a multi-byte character cut in half is dropped whole.
+    prefix = encoded[: limit - _HASH_LENGTH - 1].decode(errors="ignore").rstrip(".-_")
     return f"{prefix}-{digest}" if prefix else digest
 
 
@@ -83,7 +86,7 @@ def copied_secret_name(config_namespace: str, secret: str) -> str:
 
 def event_name(object_name: str, suffix: str) -> str:
     """client-go's <object>.<unique suffix>, shortened to stay a valid name."""
-    return f"{shorten(object_name, MAX_NAME - len(suffix) - 1)}.{suffix}"
+    return f"{shorten(object_name, MAX_NAME - len(suffix.encode()) - 1)}.{suffix}"
 
 
 def check_host_name(name: str) -> str:

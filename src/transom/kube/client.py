@@ -52,6 +52,10 @@ def _retry_after(header: str | None) -> float:
         return 1.0
 
 
+#: Failures of a request that mean "the network: try again later, quietly".
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+
 class ApiError(Exception):
     """A non-2xx answer, with the apiserver's Status message."""
 

@@ -14,10 +14,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import aiohttp
-
 from transom.kube.backoff import Backoff
-from transom.kube.client import ApiError, Kube, Obj
+from transom.kube.client import NETWORK_ERRORS, ApiError, Kube, Obj
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +26,6 @@ ListHandler = Callable[[list[Obj]], None]
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
 DELETED = "DELETED"
-
-_NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 def key_of(obj: Obj) -> Key:
@@ -120,7 +116,7 @@ class Informer:
                     continue
                 log.warning("watch %s failed: %s", self.path, e)
                 await self._backoff.sleep()
-            except _NETWORK_ERRORS as e:
+            except NETWORK_ERRORS as e:
                 log.info("watch %s interrupted: %s", self.path, e)
                 await self._backoff.sleep()
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as hst
+
+from tests.unit.api.test_names import subdomains
 from transom.agent import status as st
-from transom.api import kstatus
+from transom.api import kstatus, names
 from transom.api.assignment import AssignmentStatus
 from transom.api.errors import FieldError, SpecError
 from transom.engine.result import Action, ResourceOutcome, RunReport, Status
@@ -73,3 +78,28 @@ def test_event_carries_no_more_than_the_note() -> None:
     assert e["type"] == "Warning" and len(e["note"]) == st.EVENT_NOTE_MAX
     assert e["metadata"]["name"].startswith("default.web.")
     assert e["regarding"]["kind"] == "Assignment"
+
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+#: Assignment names of any length up to the longest the apiserver admits.
+assignment_names = hst.one_of(
+    subdomains, subdomains.map(lambda s: f"{s}.{'x' * names.MAX_NAME}"[: names.MAX_NAME])
+)
+
+
+@given(assignment_names)
+def test_event_name_is_valid_for_every_assignment_name(name: str) -> None:
+    # Defect: a 253-character Assignment name gave an Event name the apiserver rejects.
+    obj = {"metadata": {"name": name, "namespace": "transom-host-a"}}
+    e = st.event("a", obj, warning=False, reason="Applied", action="Apply", note="")
+    event_name = e["metadata"]["name"]
+    assert len(event_name.encode()) <= names.MAX_NAME and _SUBDOMAIN.match(event_name)
+    assert e["regarding"]["name"] == name
+
+
+def test_the_longest_assignment_name_gives_a_valid_event_name() -> None:
+    obj = {"metadata": {"name": "a" * names.MAX_NAME, "namespace": "transom-host-a"}}
+    e = st.event("a", obj, warning=False, reason="Applied", action="Apply", note="")
+    assert len(e["metadata"]["name"]) <= names.MAX_NAME

@@ -59,3 +59,15 @@ def test_the_longest_names_are_shortened_with_a_hash() -> None:
     shortened = names.assignment_name(namespace, name)
     assert len(shortened) == names.MAX_NAME and shortened.startswith("n" * 63 + ".")
     assert names.assignment_name(namespace, name) == shortened  # deterministic
+
+
+@given(
+    st.text(min_size=names.MAX_LABEL_VALUE // 2, max_size=2 * names.MAX_NAME),
+    st.integers(min_value=names.MAX_LABEL_VALUE, max_value=names.MAX_NAME),
+)
+def test_shortened_values_fit_in_bytes_not_only_characters(value: str, limit: int) -> None:
+    # The apiserver counts a name's bytes: a character outside ASCII is more than one.
+    shortened = names.shorten(value, limit)
+    assert len(shortened.encode()) <= limit
+    if len(value.encode()) <= limit:
+        assert shortened == value
