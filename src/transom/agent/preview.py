@@ -28,7 +28,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from transom.agent.retry import NETWORK_ERRORS
 from transom.agent.secrets import SecretCache, secret_names
 from transom.api.conditions import now_rfc3339
 from transom.api.errors import SpecError, from_pydantic
@@ -47,7 +46,7 @@ from transom.engine.converge import Engine
 from transom.engine.policy import HostPolicy
 from transom.engine.provider import Change, Context, Provider, SetOutcome, State, WatchTarget
 from transom.engine.result import RunReport
-from transom.kube.client import ApiError, Kube, Obj
+from transom.kube.client import NETWORK_ERRORS, ApiError, Kube, Obj
 from transom.kube.informer import ADDED, MODIFIED, Informer
 from transom.kube.kinds import HOST_PREVIEWS
 
