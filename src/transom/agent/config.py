@@ -30,6 +30,7 @@ from transom.agent.credentials.azure import AKS_SERVER_APP_ID, ARC_URL, IMDS_URL
 from transom.api.errors import FieldError, SpecError, join_path
 from transom.api.names import check_host_name
 from transom.engine.policy import HostPolicy, load_policy
+from transom.kube.address import AddressError, parse_address
 
 #: Fields whose values are never shown in an error (they hold a `SecretRef`, or may).
 _CONCEALED = frozenset({"clientSecret", "value", "env", "args"})
@@ -242,6 +243,30 @@ Credentials = Annotated[
 ]
 
 
+class MetricsSettings(_Model):
+    """`metrics: {address: 127.0.0.1:9464}`: serve Prometheus metrics at
+    http://ADDRESS/metrics. A bare port listens on loopback only; every interface must be named
+    (`0.0.0.0:9464`)."""
+
+    address: str
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, str):
+            try:
+                parse_address(v)
+            except AddressError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        return parse_address(self.address)
+
+
 class AgentConfiguration(_Model):
     """The whole file. Every field is optional except what the credential source needs."""
 
@@ -263,6 +288,8 @@ class AgentConfiguration(_Model):
     renew_interval_seconds: float = Field(default=10.0, gt=0, le=600)
     drift_interval_seconds: float = Field(default=300.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: No metrics endpoint unless asked for.
+    metrics: MetricsSettings | None = None
 
     @field_validator("server")
     @classmethod

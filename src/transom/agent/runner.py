@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transom.agent.assignment_audit import AssignmentAudit
 from transom.agent.audit_publisher import AuditPublisher
@@ -46,6 +46,9 @@ from transom.engine.result import RunReport
 from transom.kube.client import Kube
 from transom.kube.informer import Informer
 from transom.kube.kinds import ASSIGNMENTS, SECRETS
+
+if TYPE_CHECKING:
+    from transom.agent.metrics import AgentMetrics
 
 ASSIGNMENTS_DIR = "assignments"
 AUDIT_DIR = "audit"
@@ -86,6 +89,7 @@ class Agent:
         rotator: CertificateRotator | None = None,
         rebooter: Rebooter | None = None,
         event_log: EventLogSink | None = None,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.host = host
         #: The Windows Event Log (None elsewhere): audit records and the agent's own events.
@@ -115,6 +119,10 @@ class Agent:
             self.publisher = AuditPublisher(
                 kube, host, self.audit, self.checkpointer, retry_seconds=opts.backoff_max_seconds
             )
+        #: None unless metrics are served (the simulator's agents run without).
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.observe_agent(host, kube, self.publisher)
         self.workers: dict[str, Worker] = {}
         self.assignments = Informer(
             kube,
@@ -224,6 +232,7 @@ class Agent:
             events=self.events,
             reboots=RebootCoordinator(journal, self.rebooter) if self.rebooter else None,
             monitors=self._monitor if self.options.drift_monitor else None,
+            metrics=self.metrics,
         ).start()
 
     def _monitor(

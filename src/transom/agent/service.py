@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -83,6 +84,8 @@ class RunSettings:
     #: Where the cluster is and how this host proves who it is (`credentials.connect`), from
     #: agent.yaml; None: the identity `transom agent enroll` left in ``state_dir``.
     config: AgentConfiguration | None = None
+    #: Serve Prometheus metrics on (host, port); None: no endpoint (agent.yaml `metrics`).
+    metrics_address: tuple[str, int] | None = None
 
 
 async def run_agent(
@@ -117,7 +120,25 @@ async def run_agent(
         log.info("agent %s starting; certificate valid until %s", connection.host, not_after)
     else:
         log.info("agent %s starting; credentials from %s", connection.host, connection.source)
-    async with Kube(connection.kube_config, field_manager="transom-agent") as kube:
+    metrics = None
+    if settings.metrics_address is not None:
+        from transom.agent.metrics import AgentMetrics  # noqa: PLC0415 - only when served
+
+        metrics = AgentMetrics()
+    async with contextlib.AsyncExitStack() as stack:
+        kube = await stack.enter_async_context(
+            Kube(
+                connection.kube_config,
+                field_manager="transom-agent",
+                observer=metrics.api if metrics is not None else None,
+            )
+        )
+        if metrics is not None and settings.metrics_address is not None:
+            from transom.kube.metrics import MetricsServer  # noqa: PLC0415
+
+            await stack.enter_async_context(
+                MetricsServer(metrics.registry, *settings.metrics_address)
+            )
         # Anyone else's name would act with another host's rights: refuse before any work.
         await require_host_identity(kube, connection.host)
         backend = platform_backend(settings.state_dir / "cache")
@@ -140,6 +161,7 @@ async def run_agent(
                 expiration_seconds=settings.expiration_seconds,
             ),
             event_log=events.sink,
+            metrics=metrics,
         )
         _announce_rotations(agent, events)
         events.started(agent.host, not_after, source=connection.source)

@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
@@ -60,6 +60,9 @@ from transom.engine.journal import AssignmentOrigin, Journal, JournalEntry, Jour
 from transom.engine.reboot import RebootCoordinator
 from transom.engine.result import RunReport
 from transom.kube.client import NETWORK_ERRORS, ApiError
+
+if TYPE_CHECKING:
+    from transom.agent.metrics import AgentMetrics
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +166,7 @@ class Worker:
         events: AgentEvents | None = None,
         reboots: RebootCoordinator | None = None,
         monitors: MonitorFactory | None = None,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
@@ -174,6 +178,7 @@ class Worker:
         self.events = events or AgentEvents(None)
         self.reboots = reboots
         self.monitors = monitors
+        self.metrics = metrics
         self.pusher = StatusPusher(name, api, backoff_max_seconds=self.options.backoff_max_seconds)
         self.phase = Phase.STARTING
         #: Unexpected errors survived by starting over (a healthy worker has none).
@@ -421,6 +426,8 @@ class Worker:
             report = await asyncio.to_thread(self.engine.apply, plan)
         finally:
             announce.cancel()
+        if self.metrics is not None:
+            self.metrics.applied(report)
         self.events.denied(self.name, report)
         entry = await asyncio.to_thread(self.journal.record, *record, origin=origin)
         self.entry, self.applied, self.acted = entry, origin, key
@@ -492,6 +499,8 @@ class Worker:
         if self.reboots is not None and self.entry is not None:
             # A reboot waiting for its window is taken at the first check inside it.
             await asyncio.to_thread(self.reboots.tick, self.entry.reboot_policy)
+        if self.metrics is not None:
+            self.metrics.checked(report, self.reported_drift)
         if self.audit is not None:
             # Corrections are recorded around the change itself; drift only reported here.
             await asyncio.to_thread(self.audit.record_drift, report, self.reported_drift)

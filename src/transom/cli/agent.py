@@ -135,6 +135,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="how much the agent logs (config: logLevel; default INFO)",
     )
+    run.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics; a bare PORT listens on "
+        "loopback only, 0.0.0.0:PORT on every interface (config: metrics.address; default: "
+        "no metrics endpoint)",
+    )
     run.add_argument("--service", action="store_true", help=argparse.SUPPRESS)  # the SCM's
     run.set_defaults(func=_run)
 
@@ -206,6 +213,7 @@ def _config(args: argparse.Namespace) -> AgentConfiguration:
         "renewIntervalSeconds": getattr(args, "renew_interval", None),
         "driftIntervalSeconds": getattr(args, "drift_interval", None),
         "logLevel": getattr(args, "log_level", None),
+        "metrics": {"address": getattr(args, "metrics_addr", None)},
         "credentials": {
             "rotationFraction": getattr(args, "rotation_fraction", None),
             "certificateLifetimeSeconds": getattr(args, "expiration_seconds", None),
@@ -308,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
         rotation_fraction=enrollment.rotation_fraction,
         expiration_seconds=enrollment.certificate_lifetime_seconds,
         config=config,
+        metrics_address=config.metrics.listen if config.metrics is not None else None,
     )
     if args.service:
         from transom.agent import winservice

@@ -35,6 +35,15 @@ def labels(text: str) -> dict[str, str]:
     return out
 
 
+def metrics_address(text: str) -> tuple[str, int]:
+    from transom.kube.address import AddressError, parse_address
+
+    try:
+        return parse_address(text)
+    except AddressError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ctl = subparsers.add_parser("controller", help="run the Transom controller")
     ctl_sub = ctl.add_subparsers(dest="controller_command", required=True)
@@ -53,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also serve the read-only fleet view here; each viewer signs in with their own "
         "Kubernetes token and sees what RBAC lets them get (docs/ui.md), e.g. 127.0.0.1:8600 "
         "for kubectl port-forward (default: off)",
+    )
+    run.add_argument(
+        "--metrics-addr",
+        type=metrics_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (a bare PORT: loopback "
+        "only; 0.0.0.0:PORT for every interface, as in a pod); default: no metrics endpoint",
     )
     run.add_argument(
         "--no-install",
@@ -97,6 +114,12 @@ def _run(args: argparse.Namespace) -> int:
     from transom.controller.manager import Controller
     from transom.kube.client import Kube
 
+    metrics = None
+    if args.metrics_addr is not None:
+        from transom.controller.metrics import ControllerMetrics
+
+        metrics = ControllerMetrics()
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.ui_addr:
         from transom.cli.ui import parse_addr
@@ -108,11 +131,20 @@ def _run(args: argparse.Namespace) -> int:
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        async with Kube(kube_config(args.kubeconfig), field_manager="transom-controller") as kube:
+        config = kube_config(args.kubeconfig)
+        observer = metrics.api if metrics is not None else None
+        async with contextlib.AsyncExitStack() as stack:
+            kube = await stack.enter_async_context(
+                Kube(config, field_manager="transom-controller", observer=observer)
+            )
+            if metrics is not None:
+                from transom.kube.metrics import MetricsServer
+
+                await stack.enter_async_context(MetricsServer(metrics.registry, *args.metrics_addr))
             if not args.no_install:
                 await setup.ensure(kube)
             notifier = Notifier(args.events_addr) if args.events_addr else None
-            controller = Controller(kube, notifier=notifier)
+            controller = Controller(kube, notifier=notifier, metrics=metrics)
             if not args.ui_addr:
                 await controller.run()
                 return

@@ -89,6 +89,7 @@ def explain(exc: BaseException) -> CliError | None:
         ("transom.agent.enroll", "EnrollmentError"),
         ("transom.dev.controlplane", "ControlPlaneError"),
         ("transom.engine.provider", "ProviderError"),
+        ("transom.kube.address", "AddressError"),
     ):
         if _is(exc, module, name):
             return CliError(str(exc))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -39,6 +39,9 @@ from transom.engine.graph import check_acyclic
 from transom.kube.client import ApiError, Obj
 from transom.kube.informer import Key
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
+
+if TYPE_CHECKING:
+    from transom.controller.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +88,10 @@ class ConfigurationReconciler:
         requeue: Callable[[Iterable[Key]], None],
         notifier: flux_events.Notifier | None = None,
         instance: str = "transom-controller",
+        metrics: ControllerMetrics | None = None,
     ) -> None:
         self.cache = cache
+        self.metrics = metrics
         self.writer = writer
         self.requeue = requeue
         #: Forwards rollout outcomes to Flux's notification-controller when set.
@@ -107,6 +112,8 @@ class ConfigurationReconciler:
             await self._remove_assignments(key, keep=set())
             self._set_partners(key, set())
             self._forget(key)
+            if self.metrics is not None:
+                self.metrics.forget(key)
             return
         generation = int(obj["metadata"].get("generation", 1))
         previous = ConfigurationStatus.model_validate(obj.get("status") or {})
@@ -115,6 +122,8 @@ class ConfigurationReconciler:
             status = await self._pipeline(key, obj, generation, previous)
         except _StalledError as e:
             status = stalled(previous, generation, e.reason, e.message)
+            if self.metrics is not None:
+                self.metrics.rollout(key, generation, None, status)
         finally:
             # The one status write, whichever way the pipeline ended (an unexpected error
             # leaves the previous status, which writes nothing, and is retried).
@@ -189,6 +198,8 @@ class ConfigurationReconciler:
         )
         if problem is not None:
             status = stalled(status, generation, problem.reason, problem.message)
+        if self.metrics is not None:
+            self.metrics.rollout(key, generation, views.values(), status)
         return status
 
     # -- reading ----------------------------------------------------------------------------

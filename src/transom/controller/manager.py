@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transom.api import names
 from transom.controller.cache import Cache, Writer
@@ -21,6 +21,9 @@ from transom.controller.preview import PreviewReconciler
 from transom.kube.backoff import Backoff
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import DELETED, Key, key_of
+
+if TYPE_CHECKING:
+    from transom.controller.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +38,23 @@ class Controller:
         instance: str = "transom-controller",
         concurrency: int = 16,
         notifier: Notifier | None = None,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
         self.kube = kube
         self.liveness_interval = liveness_interval
         self.concurrency = concurrency
         self.cache = Cache(kube, host_grace_seconds=host_grace_seconds)
         writer = Writer(kube, self.cache)
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.observe_hosts(self.cache)  # read when scraped
         self.configurations = ConfigurationReconciler(
-            self.cache, writer, requeue=self._mark, notifier=notifier, instance=instance
+            self.cache,
+            writer,
+            requeue=self._mark,
+            notifier=notifier,
+            instance=instance,
+            metrics=self.metrics,
         )
         self.hosts = HostReconciler(self.cache, writer)
         self.csrs = CsrReconciler(self.cache, writer, self.hosts)

@@ -12,7 +12,7 @@ import re
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import aiohttp
 
@@ -70,11 +70,27 @@ class ApiError(Exception):
         super().__init__(f"{status} {self.reason}: {self.message}")
 
 
+#: The status a request is counted with when no answer came (a network error, a timeout).
+NO_ANSWER = 0
+
+
+class RequestObserver(Protocol):
+    """Hears of every request sent and its answer's HTTP status (`NO_ANSWER` without one); a
+    watch is counted once, when its stream starts. `transom.kube.metrics` counts them."""
+
+    def request_done(self, method: str, path: str, status: int) -> None: ...
+
+
 class Kube:
     """`async with Kube(config) as kube:`; safe to share within one event loop."""
 
     def __init__(
-        self, config: KubeConfig, *, timeout: float = 30.0, field_manager: str = "transom"
+        self,
+        config: KubeConfig,
+        *,
+        timeout: float = 30.0,
+        field_manager: str = "transom",
+        observer: RequestObserver | None = None,
     ) -> None:
         self.config = config
         self.field_manager = field_manager
@@ -83,6 +99,7 @@ class Kube:
         self._session: aiohttp.ClientSession | None = None
         #: Requests sent, by "METHOD path": lets tests and benchmarks measure API load.
         self.requests: Counter[str] = Counter()
+        self.observer = observer
 
     async def __aenter__(self) -> Kube:
         return self
@@ -103,6 +120,15 @@ class Kube:
         if old is not None:
             # Close after the current loop iteration; open watches reconnect with the new cert.
             asyncio.get_running_loop().create_task(old.close())
+
+    def _observe(self, method: str, path: str, status: int) -> None:
+        if self.observer is None:
+            return
+        if status == NO_ANSWER:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                return  # its caller gave up on it (shutdown, a restarted watch): no API error
+        self.observer.request_done(method, path, status)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -137,23 +163,28 @@ class Kube:
         for attempt in range(_THROTTLE_RETRIES + 1):
             self.requests[f"{method} {path}"] += 1
             headers = await self._headers(content_type if data is not None else None)
-            async with self._client().request(
-                method, path, data=data, params=params, headers=headers
-            ) as resp:
-                text = await resp.text()
-                payload: Obj | str
-                try:
-                    payload = json.loads(text) if text else {}
-                except json.JSONDecodeError:
-                    payload = text
-                if resp.status == 429 and attempt < _THROTTLE_RETRIES:
-                    # Throttled, or storage still initializing after a (re)start: wait as told,
-                    # as client-go does, rather than fail the caller.
-                    await asyncio.sleep(_retry_after(resp.headers.get("Retry-After")))
-                    continue
-                if resp.status >= 400:
-                    raise ApiError(resp.status, payload)
-                return payload if isinstance(payload, dict) else {"raw": payload}
+            status = NO_ANSWER
+            try:
+                async with self._client().request(
+                    method, path, data=data, params=params, headers=headers
+                ) as resp:
+                    status = resp.status
+                    text = await resp.text()
+                    payload: Obj | str
+                    try:
+                        payload = json.loads(text) if text else {}
+                    except json.JSONDecodeError:
+                        payload = text
+                    if resp.status == 429 and attempt < _THROTTLE_RETRIES:
+                        # Throttled, or storage still initializing after a (re)start: wait as
+                        # told, as client-go does, rather than fail the caller.
+                        await asyncio.sleep(_retry_after(resp.headers.get("Retry-After")))
+                        continue
+                    if resp.status >= 400:
+                        raise ApiError(resp.status, payload)
+                    return payload if isinstance(payload, dict) else {"raw": payload}
+            finally:
+                self._observe(method, path, status)
         raise AssertionError("unreachable")
 
     async def get(self, path: str, **params: str) -> Obj:
@@ -228,12 +259,18 @@ class Kube:
             params["labelSelector"] = label_selector
         self.requests[f"WATCH {path}"] += 1
         headers = await self._headers()
-        async with self._client().get(
-            path,
-            params=params,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30),
-        ) as resp:
+        status = NO_ANSWER
+        try:
+            opened = await self._client().get(
+                path,
+                params=params,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30),
+            )
+            status = opened.status
+        finally:
+            self._observe("WATCH", path, status)
+        async with opened as resp:
             if resp.status >= 400:
                 text = await resp.text()
                 try:

@@ -56,6 +56,11 @@ class Checkpoint:
     #: The signer's public key, PEM; informational unless the verifier has no pinned key.
     public_key: str = ""
 
+    @property
+    def timestamp(self) -> float:
+        """When it was signed, as Unix time."""
+        return _parse_time(self.time)
+
     def to_api(self) -> AuditCheckpoint:
         """The shape the agent publishes in Host status."""
         return AuditCheckpoint(
