@@ -21,6 +21,7 @@ MODULES: tuple[str, ...] = (
     "bench.footprint_bench",
     "bench.audit_bench",
     "bench.flux_bench",
+    "bench.preview_bench",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -75,12 +75,14 @@ class PreviewReconciler:
         *,
         clock: Clock = _now,
         sweep_seconds: float = SWEEP_SECONDS,
+        concurrency: int = 16,
     ) -> None:
         self.cache = cache
         self.kube = kube
         self.configurations = configurations
         self.clock = clock
         self.sweep_seconds = sweep_seconds
+        self.concurrency = concurrency
         managed = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
         self.previews = Informer(kube, PREVIEWS.path(), self._on_preview, optional=True)
         self.host_previews = Informer(
@@ -189,52 +191,38 @@ class PreviewReconciler:
         namespace, name = meta["namespace"], meta["name"]
         conf = {"metadata": {"namespace": namespace, "name": proposed.name, "labels": {}}}
         spec = proposed.configuration_spec()
-        out: list[PreviewHost] = []
-        for host in self.cache.select_hosts(spec.host_selector):
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(host: str) -> PreviewHost:
             entry = PreviewHost(
                 host=host, configuration=proposed.name, state=PreviewHostState.REQUESTED
             )
             if not self.cache.online(host):
-                out.append(entry.model_copy(update={"state": PreviewHostState.OFFLINE}))
-                continue
-            try:
-                body, problem = await self._request(
-                    conf,
-                    proposed.name,
-                    spec,
-                    host,
-                    preview=preview,
-                    expires_at=expires_at,
-                    at=(namespace, name),
-                )
-            except _StalledError as e:
-                out.append(
-                    entry.model_copy(
-                        update={
-                            "state": PreviewHostState.FAILED,
-                            "reason": e.reason,
-                            "message": e.message[:1024],
-                        }
+                return entry.model_copy(update={"state": PreviewHostState.OFFLINE})
+            async with gate:
+                try:
+                    body, problem = await self._request(
+                        conf,
+                        proposed.name,
+                        spec,
+                        host,
+                        preview=preview,
+                        expires_at=expires_at,
+                        at=(namespace, name),
                     )
+                except _StalledError as e:
+                    return _failed_host(entry, e.reason, e.message)
+                if problem:
+                    return _failed_host(entry, c.SECRET_NOT_FOUND, problem)
+                written = await self.kube.apply(
+                    HOST_PREVIEWS.path(names.host_namespace(host), body["metadata"]["name"]), body
                 )
-                continue
-            if problem:
-                out.append(
-                    entry.model_copy(
-                        update={
-                            "state": PreviewHostState.FAILED,
-                            "reason": c.SECRET_NOT_FOUND,
-                            "message": problem,
-                        }
-                    )
-                )
-                continue
-            written = await self.kube.apply(
-                HOST_PREVIEWS.path(names.host_namespace(host), body["metadata"]["name"]), body
-            )
             self.host_previews.observe(written)
-            out.append(entry.model_copy(update={"host_preview": body["metadata"]["name"]}))
-        return out
+            return entry.model_copy(update={"host_preview": body["metadata"]["name"]})
+
+        # A few at a time, as the Configuration reconciler writes Assignments.
+        hosts = self.cache.select_hosts(spec.host_selector)
+        return list(await asyncio.gather(*(one(h) for h in hosts)))
 
     async def _request(
         self,
@@ -332,6 +320,12 @@ class PreviewReconciler:
     async def _delete(self, namespace: str, name: str) -> None:
         await self.kube.delete(HOST_PREVIEWS.path(namespace, name))
         self.host_previews.forget(namespace, name)
+
+
+def _failed_host(entry: PreviewHost, reason: str, message: str) -> PreviewHost:
+    return entry.model_copy(
+        update={"state": PreviewHostState.FAILED, "reason": reason, "message": message[:1024]}
+    )
 
 
 def _failed_status(generation: int, message: str) -> PreviewStatus:
