@@ -134,7 +134,9 @@ class Kube:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 base_url=self.config.server,
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=8),
+                # Each watch holds a connection for as long as it runs (the controller runs
+                # eight), so the bound leaves room for requests beside them.
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
                 timeout=self._timeout,
             )
         return self._session
