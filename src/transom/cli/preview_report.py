@@ -11,6 +11,8 @@ from typing import Any
 
 from transom.api.preview import HostPreviewStatus, HostVerdict, host_verdict, reason_words
 
+#: How a host's own name is shown in a group of hosts.
+HOST_PLACEHOLDER = "$(host.name)"
 #: Why an unanswered host is unknown.
 OFFLINE = "offline"
 NO_ANSWER = "no answer in time"
@@ -65,16 +67,32 @@ class HostAnswer:
     failures: tuple[Failure, ...] = ()
     reboot_required: bool = False
 
-    def signature(self) -> tuple[Any, ...]:
-        """What hosts must share to be shown as one group: everything but the host."""
-        return (
+    def generic(self) -> HostAnswer:
+        """This answer with the host's own name written as $(host.name) in values and
+        messages, as the Configuration wrote it: hosts whose answers differ only by their
+        names share a group."""
+        own = re.compile(rf"(?<![A-Za-z0-9-]){re.escape(self.host)}(?![A-Za-z0-9-])")
+
+        def g(text: str) -> str:
+            return own.sub(HOST_PLACEHOLDER, text)
+
+        return HostAnswer(
+            self.host,
             self.configuration,
             self.verdict,
-            self.why,
-            self.changes,
-            self.failures,
+            g(self.why),
+            tuple(
+                Change(c.resource, c.type, c.property, g(c.current), g(c.desired))
+                for c in self.changes
+            ),
+            tuple(Failure(f.resource, f.type, f.reason, g(f.message)) for f in self.failures),
             self.reboot_required,
         )
+
+    def signature(self) -> tuple[Any, ...]:
+        """What hosts must share to be shown as one group: everything but the host's name."""
+        a = self.generic()
+        return (a.configuration, a.verdict, a.why, a.changes, a.failures, a.reboot_required)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -256,7 +274,7 @@ def markdown(answers: Sequence[HostAnswer], title: str = "Transom preview") -> s
 
 
 def _section(g: Group) -> str:
-    a = g.sample
+    a = g.sample.generic()
     shown = ", ".join(g.hosts[:NAMED_HOSTS])
     if len(g.hosts) > NAMED_HOSTS:
         shown += f" and {len(g.hosts) - NAMED_HOSTS} more"

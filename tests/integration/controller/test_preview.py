@@ -17,7 +17,7 @@ from transom.api.preview import LABEL_PREVIEW, preview_label
 from transom.api.wire import API_VERSION
 from transom.controller.manager import Controller
 from transom.kube.client import ApiError, Kube
-from transom.kube.kinds import HOST_PREVIEWS, PREVIEWS
+from transom.kube.kinds import HOST_PREVIEWS, PREVIEWS, SECRETS
 
 from .conftest import Fleet, eventually
 
@@ -189,3 +189,41 @@ async def test_an_invalid_proposed_spec_fails_the_preview_naming_it(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_secrets_are_checked_at_the_source_and_never_copied_for_a_preview(
+    kube: Kube, namespace: str, fleet: Fleet, controller: Controller
+) -> None:
+    role = f"r{secrets.token_hex(2)}"
+    host = await fleet.add(0, {"role": role})
+    await eventually(lambda: _true(controller.cache.online(host)))
+    await kube.create(
+        SECRETS.path(namespace), {"metadata": {"name": "tls"}, "data": {"k": "dmFsdWU="}}
+    )
+    user = (await who_am_i(kube)).username
+    ref = {"secretKeyRef": {"name": "tls", "key": "k"}}
+    resources = [{"name": "k", "file": {"path": "/srv/key", "contentFrom": ref}}]
+    host_ns = names.host_namespace(host)
+    copy = names.copied_secret_name(namespace, "tls")
+
+    async def request_of(body: dict[str, Any]) -> dict[str, Any]:
+        created = await create_when_admitted(kube, body)
+        await dispatched(kube, namespace, created["metadata"]["name"])
+        label = preview_label(namespace, created["metadata"]["name"])
+        [item] = (
+            await kube.list(HOST_PREVIEWS.path(host_ns), labelSelector=f"{LABEL_PREVIEW}={label}")
+        )["items"]
+        return dict(item)
+
+    first = await request_of(preview_body(namespace, user, proposed("tls", role, resources)))
+    # Not in the host namespace yet: the host is told its value is unknown; nothing is copied.
+    assert first["spec"]["pendingSecrets"] == [copy]
+    assert first["spec"]["resources"][0]["file"]["contentFrom"]["secretKeyRef"]["name"] == copy
+    assert await kube.get_or_none(SECRETS.path(host_ns, copy)) is None
+
+    # Once a rollout has copied it, the host reads the real value.
+    await kube.create(
+        SECRETS.path(host_ns), {"metadata": {"name": copy}, "data": {"k": "dmFsdWU="}}
+    )
+    second = await request_of(preview_body(namespace, user, proposed("tls", role, resources)))
+    assert second["spec"].get("pendingSecrets", []) == []

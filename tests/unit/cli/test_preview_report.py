@@ -179,3 +179,25 @@ def test_markdown_stays_under_the_comment_limit() -> None:
     out = report.markdown(big)
     assert len(out) <= report.MAX_MARKDOWN
     assert "more group(s) not shown" in out
+
+
+def test_hosts_differing_only_by_their_own_names_share_a_group() -> None:
+    def one(host: str) -> HostAnswer:
+        return HostAnswer(
+            host,
+            "web",
+            HostVerdict.CHANGES,
+            changes=(Change("site", "Directory", "path", "null", f'"/srv/{host}/site"'),),
+        )
+
+    given_ = [one("web01"), one("web02"), one("web010")]
+    [group] = report.groups(given_)
+    assert group.hosts == ("web01", "web010", "web02")
+    out = report.markdown(given_)
+    assert md_cell('"/srv/$(host.name)/site"') in out
+    # Literal values where one host is shown.
+    assert '"/srv/web02/site"' in report.table(given_)
+
+
+def md_cell(value: str) -> str:
+    return report.md(value)
