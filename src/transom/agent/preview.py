@@ -269,4 +269,8 @@ class PreviewResponder:
             HOST_PREVIEWS.path(self.namespace, name, "status"),
             {"status": status.model_dump(mode="json", by_alias=True)},
         )
-        log.info("preview %s answered (asked by %s)", name, (obj.get("spec") or {}).get("requestedBy", ""))
+        log.info(
+            "preview %s answered (asked by %s)",
+            name,
+            (obj.get("spec") or {}).get("requestedBy", ""),
+        )
