@@ -134,6 +134,18 @@ async def _flux(kube: Reader, t: Trace, src: dict[str, Any]) -> None:
                 f"{repo['metadata']['name']} {repo['spec'].get('url')}",
             )
             t.add("Source rev", str(artifact.get("revision") or "-"))
+            t.add("Source", _ready(repo))
+            verified = next(
+                (
+                    c
+                    for c in (repo.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "SourceVerified"
+                ),
+                None,
+            )
+            if verified is not None:
+                message = " ".join(str(verified.get("message", "")).split())
+                t.add("Source verify", f"{verified.get('status')}: {message[:200]}")
     t.add("Commit", f"{src.get('revision') or '-'} (introduced generation {src['generation']})")
 
 

@@ -212,12 +212,23 @@ def git_repository(
     branch: str = "main",
     interval: str = "2s",
     timeout: str = "20s",
+    verify_secret: str | None = None,
 ) -> Obj:
+    """`verify_secret` names a Secret of OpenPGP public keys: source-controller then verifies
+    the signature of the commit at HEAD (spec.verify, mode HEAD) before it serves it."""
+    spec: dict[str, Any] = {
+        "url": url,
+        "ref": {"branch": branch},
+        "interval": interval,
+        "timeout": timeout,
+    }
+    if verify_secret:
+        spec["verify"] = {"mode": "HEAD", "secretRef": {"name": verify_secret}}
     return {
         "apiVersion": GIT_REPOSITORY_API,
         "kind": "GitRepository",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"url": url, "ref": {"branch": branch}, "interval": interval, "timeout": timeout},
+        "spec": spec,
     }
 
 
