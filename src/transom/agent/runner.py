@@ -46,6 +46,7 @@ from transom.engine.result import RunReport
 from transom.kube.client import Kube
 from transom.kube.informer import Informer
 from transom.kube.kinds import ASSIGNMENTS, SECRETS
+from transom.providers.windows.facade import WindowsFacade
 
 if TYPE_CHECKING:
     from transom.agent.metrics import AgentMetrics
@@ -90,8 +91,11 @@ class Agent:
         rebooter: Rebooter | None = None,
         event_log: EventLogSink | None = None,
         metrics: AgentMetrics | None = None,
+        facade: WindowsFacade | None = None,
     ) -> None:
         self.host = host
+        #: Windows: for the service and eventLog readiness probes.
+        self.facade = facade
         #: The Windows Event Log (None elsewhere): audit records and the agent's own events.
         self.events = AgentEvents(event_log)
         self.namespace = host_namespace(host)
@@ -233,6 +237,7 @@ class Agent:
             reboots=RebootCoordinator(journal, self.rebooter) if self.rebooter else None,
             monitors=self._monitor if self.options.drift_monitor else None,
             metrics=self.metrics,
+            facade=self.facade,
         ).start()
 
     def _monitor(

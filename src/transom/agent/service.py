@@ -28,6 +28,7 @@ from transom.engine.provider import Provider
 from transom.engine.reboot import Rebooter
 from transom.kube.client import Kube
 from transom.providers.children import CHILDREN_DIR, children
+from transom.providers.windows.facade import WindowsFacade
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class PlatformBackend:
     providers: Mapping[str, Provider[Any]]
     rebooter: Rebooter | None
     notifier_factory: Callable[[], Notifier | None]
+    #: Windows: what the service and eventLog readiness probes ask; None elsewhere.
+    facade: WindowsFacade | None = None
 
 
 def platform_backend(cache_dir: Path) -> PlatformBackend:
@@ -52,7 +55,7 @@ def platform_backend(cache_dir: Path) -> PlatformBackend:
         # One facade for all three, so they share its PowerShell host and handles.
         facade = Win32Facade(staging_dir=str(cache_dir))
         return PlatformBackend(
-            providers(facade), WindowsRebooter(facade), lambda: WindowsNotifier(facade)
+            providers(facade), WindowsRebooter(facade), lambda: WindowsNotifier(facade), facade
         )
     from transom.providers.posix import posix_providers  # noqa: PLC0415 - per platform
     from transom.providers.posix.reboot import BOOT_ID, PosixRebooter  # noqa: PLC0415
@@ -151,6 +154,7 @@ async def run_agent(
             policy=settings.policy,
             options=settings.options,
             notifier_factory=backend.notifier_factory,
+            facade=backend.facade,
             rotator=None
             if identity is None
             else CertificateRotator(

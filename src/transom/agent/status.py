@@ -25,6 +25,7 @@ from transom.api.conditions import (
 )
 from transom.api.errors import SpecError
 from transom.api.names import event_name
+from transom.api.readiness import ReadinessStatus, RollbackStatus
 from transom.api.wire import API_VERSION
 from transom.engine.result import RunReport
 
@@ -40,7 +41,8 @@ def in_progress(status: AssignmentStatus, generation: int, revision: str) -> Ass
     conditions = set_condition(
         conditions, READY, "Unknown", PROGRESSING, message, generation=generation
     )
-    return status.model_copy(update={"conditions": conditions})
+    # A new run: the probes and any rollback of the last one are history.
+    return status.model_copy(update={"conditions": conditions, "readiness": None, "rollback": None})
 
 
 def invalid(status: AssignmentStatus, generation: int, error: SpecError) -> AssignmentStatus:
@@ -68,9 +70,17 @@ def _with_results(
 
 
 def applied(
-    status: AssignmentStatus, generation: int, revision: str, report: RunReport
+    status: AssignmentStatus,
+    generation: int,
+    revision: str,
+    report: RunReport,
+    *,
+    readiness: ReadinessStatus | None = None,
+    rollback: RollbackStatus | None = None,
 ) -> AssignmentStatus:
+    """A finished run: its results, with the probes (and a rollback) it starts out with."""
     results = [o.to_result() for o in report.results]
+    status = status.model_copy(update={"readiness": readiness, "rollback": rollback})
     return _with_results(status, results, generation, revision, finished_run=True)
 
 
@@ -102,8 +112,16 @@ def is_ready(status: AssignmentStatus) -> bool:
     return ready is not None and ready.status == "True"
 
 
+#: Status fields a later run clears: a merge patch keeps what it leaves out, so these go as
+#: null, which removes them.
+CLEARED_AS_NULL = ("readiness", "rollback")
+
+
 def wire(status: AssignmentStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    out = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name in CLEARED_AS_NULL:
+        out.setdefault(name, None)
+    return out
 
 
 def same(a: AssignmentStatus, b: AssignmentStatus) -> bool:

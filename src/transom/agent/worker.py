@@ -3,7 +3,12 @@
     Starting ─> Idle | Applying | Enforcing     what the journal holds (nothing, a run a crash
                                                 or a reboot cut short, a finished run)
     Idle ─────> Applying | Invalid | Removing
-    Applying ─> Enforcing                       the run finished, whatever its result
+    Applying ─> Enforcing | Probing             the run finished, whatever its result;
+                                                Probing when it converged and has probes
+    Probing ──> Enforcing | RollingBack         the probes passed (or failed, no rollback);
+                                                failed past the deadline with rollback on
+    RollingBack > RolledBack                    the last Ready generation re-applied
+    RolledBack > Applying | Invalid | Removing  enforces that generation until a new one
     Enforcing > Applying | Invalid | Removing   drift checks keep the host where the run left it
     Invalid ──> Applying | Invalid | Removing   the newest spec is invalid: the previous desired
                                                 state, if any, is still enforced
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +43,9 @@ from transom.agent import source_check
 from transom.agent import status as st
 from transom.agent.assignment_audit import AssignmentAudit
 from transom.agent.events import AgentEvents
+from transom.agent.probes.context import ProbeContext
+from transom.agent.probes.gate import Gate
+from transom.agent.probes.session import probe_until_settled, readiness_status
 from transom.agent.removal import removal_resources
 from transom.agent.secrets import secret_names
 from transom.agent.status_push import StatusPusher, StatusWriter
@@ -46,20 +55,32 @@ from transom.api.conditions import (
     DRIFT_CORRECTED,
     DRIFT_DETECTED,
     INVALID_SPEC,
+    PROBE_FAILED,
+    PROBES_PENDING,
     READY,
     RECONCILING,
+    ROLLED_BACK,
+    ROLLING_BACK,
     SUCCEEDED,
     find_condition,
 )
 from transom.api.configuration import Mode, RemovalPolicy
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.provenance import UNVERIFIED_SOURCE
+from transom.api.readiness import (
+    Readiness,
+    ReadinessState,
+    ReadinessStatus,
+    RollbackState,
+    RollbackStatus,
+)
 from transom.engine.converge import Engine, Plan
 from transom.engine.drift import DriftMonitor
 from transom.engine.journal import AssignmentOrigin, Journal, JournalEntry, JournalFormatError
 from transom.engine.reboot import RebootCoordinator
 from transom.engine.result import RunReport
 from transom.kube.client import NETWORK_ERRORS, ApiError
+from transom.providers.windows.facade import WindowsFacade
 
 if TYPE_CHECKING:
     from transom.agent.metrics import AgentMetrics
@@ -77,21 +98,34 @@ class Phase(StrEnum):
     APPLYING = "Applying"
     ENFORCING = "Enforcing"
     INVALID = "Invalid"
+    PROBING = "Probing"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
     REMOVING = "Removing"
     REMOVED = "Removed"
 
 
 _ALIVE = frozenset(Phase) - {Phase.REMOVED}
+_NEW_SPEC = frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING})
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.STARTING: frozenset({Phase.STARTING, Phase.IDLE, Phase.APPLYING, Phase.ENFORCING}),
-    Phase.IDLE: frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING}),
-    Phase.APPLYING: frozenset({Phase.STARTING, Phase.ENFORCING}),
-    Phase.ENFORCING: frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING}),
-    Phase.INVALID: frozenset({Phase.STARTING, Phase.APPLYING, Phase.INVALID, Phase.REMOVING}),
+    Phase.STARTING: frozenset(
+        {Phase.STARTING, Phase.IDLE, Phase.APPLYING, Phase.ENFORCING, Phase.ROLLED_BACK}
+    ),
+    Phase.IDLE: _NEW_SPEC,
+    Phase.APPLYING: frozenset({Phase.STARTING, Phase.ENFORCING, Phase.PROBING}),
+    # Probing again: a restart cut the probes short, and the API's status says so.
+    Phase.ENFORCING: _NEW_SPEC | {Phase.PROBING},
+    Phase.INVALID: _NEW_SPEC,
+    Phase.PROBING: _NEW_SPEC | {Phase.ENFORCING, Phase.ROLLING_BACK},
+    # Enforcing: the earlier generation could not even be planned here any more.
+    Phase.ROLLING_BACK: frozenset({Phase.STARTING, Phase.ROLLED_BACK, Phase.ENFORCING}),
+    Phase.ROLLED_BACK: _NEW_SPEC,
     Phase.REMOVING: frozenset({Phase.STARTING, Phase.REMOVED}),
     Phase.REMOVED: frozenset(),
 }
 assert all(Phase.STARTING in TRANSITIONS[p] for p in _ALIVE)
+#: Phases in which the host enforces a finished run, so drift checks run.
+_ENFORCED = frozenset({Phase.ENFORCING, Phase.INVALID, Phase.PROBING, Phase.ROLLED_BACK})
 
 
 class InvalidTransitionError(RuntimeError):
@@ -135,6 +169,20 @@ class WorkerOptions:
     backoff_max_seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class _ProbeJob:
+    """The probing of one finished run: which, and what to do when it settles."""
+
+    token: int
+    readiness: Readiness
+    rollback: bool
+    obj: Obj
+    #: The Assignment's metadata.generation, and the Configuration's generation and revision.
+    generation: int
+    source_generation: int
+    revision: str
+
+
 @dataclass
 class _Inbox:
     """Inputs not handled yet. Only the newest Assignment matters, so it replaces older ones."""
@@ -146,9 +194,11 @@ class _Inbox:
     rerun: bool = False
     check: bool = False
     drift: list[tuple[DriftMonitor, RunReport]] = field(default_factory=list)
+    #: What the probing task found, by job token.
+    probed: list[tuple[int, Gate]] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.seen or self.deleted or self.check or self.drift)
+        return not (self.seen or self.deleted or self.check or self.drift or self.probed)
 
 
 class Worker:
@@ -167,6 +217,7 @@ class Worker:
         reboots: RebootCoordinator | None = None,
         monitors: MonitorFactory | None = None,
         metrics: AgentMetrics | None = None,
+        facade: WindowsFacade | None = None,
     ) -> None:
         self.name = name
         self.engine = engine
@@ -195,6 +246,11 @@ class Worker:
         #: Drifted resources last announced by an Event, so persistent drift is told once.
         self.reported_drift: set[str] = set()
         self.monitor: DriftMonitor | None = None
+        #: Windows: the service and eventLog probes ask it; None elsewhere.
+        self.facade = facade
+        self.probe_job: _ProbeJob | None = None
+        self._probing: asyncio.Task[Gate] | None = None
+        self._probe_tokens = 0
         self._inbox = _Inbox()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -215,6 +271,7 @@ class Worker:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self._stop_probing()
         await self._stop_monitor()
 
     async def settled(self) -> None:
@@ -281,6 +338,7 @@ class Worker:
             except Exception:
                 self.errors += 1
                 log.exception("assignment %s: unexpected error; starting over", self.name)
+                await self._stop_probing()
                 await self._stop_monitor()
                 self._enter(Phase.STARTING)
                 await asyncio.sleep(RETRY_SECONDS)
@@ -300,9 +358,14 @@ class Worker:
             monitor, report = inbox.drift.pop(0)
             if monitor is self.monitor:
                 await self._checked(report)
+        while inbox.probed:
+            token, gate = inbox.probed.pop(0)
+            job = self.probe_job
+            if job is not None and token == job.token and self.phase is Phase.PROBING:
+                await self._probed(job, gate)
         if inbox.check:
             inbox.check = False
-            if self.plan is not None and self.phase in (Phase.ENFORCING, Phase.INVALID):
+            if self.plan is not None and self.phase in _ENFORCED:
                 await self._checked(
                     await asyncio.to_thread(self.engine.check, self.plan, self.mode)
                 )
@@ -335,7 +398,7 @@ class Worker:
         if entry.completed and entry.origin is not None:
             self.acted = AssignmentKey(entry.origin.uid, entry.origin.generation)
         if entry.completed and not rebooted:
-            self._enter(Phase.ENFORCING)
+            self._enter(Phase.ROLLED_BACK if entry.rolled_back_to else Phase.ENFORCING)
             await self._checked(await asyncio.to_thread(self.engine.check, plan, self.mode))
         else:
             # Cut short by a crash, or the reboot a change asked for happened: apply again
@@ -369,16 +432,30 @@ class Worker:
                 if from_list and not st.same(api_status, self.pusher.wanted):
                     self.pusher.repush()
                 return
-            if _finished(api_status, key.generation) and self.phase is Phase.ENFORCING:
-                await self._adopt(api_status)
+            if _finished(api_status, key.generation) and self.phase in (
+                Phase.ENFORCING,
+                Phase.ROLLED_BACK,
+            ):
+                await self._adopt(obj, api_status)
                 return
         await self._run(obj, key, api_status)
 
-    async def _adopt(self, api_status: AssignmentStatus) -> None:
+    async def _adopt(self, obj: Obj, api_status: AssignmentStatus) -> None:
         """Applied before this start (the journal says so) and the API knows it: a no-op
-        check, not a re-run; status is written only if the check found something."""
+        check, not a re-run; status is written only if the check found something. Probes a
+        restart cut short start over, deadline included."""
         assert self.plan is not None
         self.pusher.adopt(api_status)
+        readiness = api_status.readiness
+        if (
+            self.phase is Phase.ENFORCING
+            and readiness is not None
+            and not readiness.settled
+            and api_status.rollback is None
+        ):
+            spec = AssignmentSpec.model_validate(obj.get("spec") or {})
+            if spec.readiness is not None:
+                self._start_probing(obj, spec, AssignmentKey.of(obj).generation)
         if api_status.reboot_pending and self.entry is not None and self.entry.reboot is None:
             await self.pusher.want(api_status.model_copy(update={"reboot_pending": False}))
         await self._checked(await asyncio.to_thread(self.engine.check, self.plan, self.mode))
@@ -394,6 +471,7 @@ class Worker:
         except SpecError as exc:
             await self._invalid(obj, key, api_status, exc)
             return
+        await self._stop_probing()
         refusal = source_check.refusal(self.engine.policy, spec.source)
         if refusal:
             await self._refuse(obj, key, api_status, refusal)
@@ -450,9 +528,21 @@ class Worker:
         revision = spec.source.revision
         final = st.applied(base, generation, revision, report)
         pending = report.reboot_required or self.entry.reboot is not None
+        # Probes judge a host that converged; one waiting for a reboot is probed after it.
+        probing = spec.readiness is not None and not pending and final.verdict().ready
+        if probing:
+            first = ReadinessStatus(
+                state=ReadinessState.PENDING,
+                message=f"applied; running {len(spec.readiness.probes)} probe(s)"
+                if spec.readiness
+                else "",
+            )
+            final = st.applied(base, generation, revision, report, readiness=first)
+        elif final.verdict().ready:
+            await asyncio.to_thread(self.journal.mark_ready)
         if pending:
             final = final.model_copy(update={"reboot_pending": True})
-        self._enter(Phase.ENFORCING)
+        self._enter(Phase.PROBING if probing else Phase.ENFORCING)
         if self.reboots is not None:
             # The status reaches the API before the host goes down for a reboot; the policy
             # may allow one now that an earlier run asked for.
@@ -462,15 +552,18 @@ class Worker:
             log.info("assignment %s: reboot %s", self.name, decision.value)
         else:
             await self.pusher.want(final)
-        ok = st.is_ready(final)
+        if probing:
+            self._start_probing(obj, spec, generation)
+        ok = st.is_ready(final) or probing
         ready = find_condition(final.conditions, READY)
         await self.api.record_event(
             obj,
             warning=not ok,
-            reason=SUCCEEDED if ok else APPLY_FAILED,
+            reason=PROBES_PENDING if probing else SUCCEEDED if ok else APPLY_FAILED,
             action="Apply",
             note=f"{revision_text(generation, revision)}: "
-            f"{report.summary() if ok else ready.message if ready else ''}",
+            f"{report.summary() if ok else ready.message if ready else ''}"
+            + ("; probing" if probing else ""),
         )
 
     async def _invalid(
@@ -539,6 +632,7 @@ class Worker:
             )
 
     async def _remove(self) -> None:
+        await self._stop_probing()
         self._enter(Phase.REMOVING)
         await self._stop_monitor()
         entry = self.entry
@@ -557,6 +651,156 @@ class Worker:
         self._enter(Phase.REMOVED)
         for task in self.tasks[1:]:
             task.cancel()  # the status pusher: there is no object left to write to
+
+    # -- readiness probes and rollback -------------------------------------------------------
+
+    def _start_probing(self, obj: Obj, spec: AssignmentSpec, generation: int) -> None:
+        """Probe in a task of its own, so a new spec is not held up; what it finds comes back
+        through the inbox, handled in order with everything else."""
+        assert spec.readiness is not None
+        if self.phase is not Phase.PROBING:
+            self._enter(Phase.PROBING)
+        self._probe_tokens += 1
+        job = self.probe_job = _ProbeJob(
+            token=self._probe_tokens,
+            readiness=spec.readiness,
+            rollback=spec.rollback.on_failure,
+            obj=obj,
+            generation=generation,
+            source_generation=spec.source.generation,
+            revision=spec.source.revision,
+        )
+        ctx = ProbeContext(self.engine.policy, self.facade, applied_at=time.time())
+
+        def found(gate: Gate) -> None:
+            self._inbox.probed.append((job.token, gate))
+            self._poke()
+
+        self._probing = asyncio.create_task(
+            probe_until_settled(job.readiness, ctx, found), name=f"probes {self.name}"
+        )
+
+    async def _stop_probing(self) -> None:
+        task, self._probing, self.probe_job = self._probing, None, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _probed(self, job: _ProbeJob, gate: Gate) -> None:
+        base = self.pusher.wanted
+        assert base is not None
+        readiness = readiness_status(gate, time.monotonic())
+        status = base.with_probes(readiness, None, job.generation, job.revision)
+        if not gate.settled:
+            await self.pusher.want(status)
+            return
+        self.probe_job, self._probing = None, None
+        note = f"{revision_text(job.source_generation, job.revision)}: {readiness.message}"
+        if gate.state is ReadinessState.READY:
+            self._enter(Phase.ENFORCING)
+            await asyncio.to_thread(self.journal.mark_ready)
+            await self.pusher.want(status)
+            await self.api.record_event(
+                job.obj, warning=False, reason=SUCCEEDED, action="Probe", note=note
+            )
+            return
+        target = await asyncio.to_thread(self.journal.last_ready) if job.rollback else None
+        if (
+            target is None
+            or target.origin is None
+            or target.origin.source.generation == job.source_generation
+        ):
+            if job.rollback:
+                note += "; no earlier Ready generation on this host to roll back to"
+            self._enter(Phase.ENFORCING)
+            await self.pusher.want(status)
+            await self.api.record_event(
+                job.obj, warning=True, reason=PROBE_FAILED, action="Probe", note=note
+            )
+            return
+        await self._roll_back(job, readiness, target)
+
+    async def _roll_back(
+        self, job: _ProbeJob, readiness: ReadinessStatus, target: JournalEntry
+    ) -> None:
+        """Re-apply the last desired state that was Ready here, from the journal alone."""
+        assert target.origin is not None and self.applied is not None
+        started = time.monotonic()
+        self._enter(Phase.ROLLING_BACK)
+        source = target.origin.source
+        rollback = RollbackStatus(
+            state=RollbackState.ROLLING_BACK,
+            from_generation=job.source_generation,
+            to_generation=source.generation,
+            to_revision=source.revision,
+            message=readiness.message,
+        )
+        base = self.pusher.wanted
+        assert base is not None
+        await self.pusher.want(base.with_probes(readiness, rollback, job.generation, job.revision))
+        back_to = revision_text(source.generation, source.revision)
+        await self.api.record_event(
+            job.obj,
+            warning=True,
+            reason=ROLLING_BACK,
+            action="Rollback",
+            note=f"{revision_text(job.source_generation, job.revision)} failed its probes; "
+            f"rolling back to {back_to}: {readiness.message}",
+        )
+        try:
+            plan = self.engine.plan(target.resources)
+        except SpecError as exc:
+            log.error("assignment %s: cannot roll back to %s: %s", self.name, back_to, exc)
+            self._enter(Phase.ENFORCING)
+            status = base.with_probes(readiness, None, job.generation, job.revision)
+            await self.pusher.want(status)
+            return
+        await self._stop_monitor()
+        self.plan, self.mode = plan, target.mode
+        if self.audit is not None:
+            self.audit.set_origin(target.origin)
+        # The failed generation stays the one acted on (the journal's origin), so neither a
+        # restart nor the API's copy runs it again; the resources are the earlier ones.
+        record = (target.resources, target.mode, target.reboot_policy)
+        await asyncio.to_thread(
+            self.journal.record,
+            *record,
+            origin=self.applied,
+            completed=False,
+            rolled_back_to=target.origin,
+        )
+        report = await asyncio.to_thread(self.engine.apply, plan)
+        self.entry = await asyncio.to_thread(
+            self.journal.record, *record, origin=self.applied, rolled_back_to=target.origin
+        )
+        if self.audit is not None:
+            self.audit.changed()
+        await self._start_monitor()
+        done = rollback.model_copy(
+            update={
+                "state": RollbackState.ROLLED_BACK,
+                "succeeded": not any(o.failed for o in report.results),
+            }
+        )
+        final = st.applied(
+            base, job.generation, job.revision, report, readiness=readiness, rollback=done
+        )
+        self._enter(Phase.ROLLED_BACK)
+        await self.pusher.want(final)
+        seconds = time.monotonic() - started
+        log.info(
+            "assignment %s: rolled back to %s in %.2f s after the probes failed",
+            self.name,
+            back_to,
+            seconds,
+        )
+        await self.api.record_event(
+            job.obj,
+            warning=True,
+            reason=ROLLED_BACK,
+            action="Rollback",
+            note=f"rolled back to {back_to} in {seconds:.2f} s: {report.summary()}",
+        )
 
     # -- drift monitor ----------------------------------------------------------------------
 

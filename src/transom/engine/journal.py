@@ -28,6 +28,8 @@ from transom.api.resources import Resource, parse_resources
 from transom.engine.atomicfile import write_atomic
 
 JOURNAL_FILE = "journal.json"
+#: The last desired state that was Ready here (probes passed): what a rollback returns to.
+READY_FILE = "ready.json"
 FORMAT_VERSION = 2
 
 
@@ -70,24 +72,41 @@ class JournalEntry:
     completed: bool = True
     applied_at: str = ""
     reboot: PendingReboot | None = None
+    #: After a rollback: ``origin`` is the generation that failed (so it is not run again),
+    #: ``resources`` are those of this earlier generation, which the host enforces.
+    rolled_back_to: AssignmentOrigin | None = None
 
 
 class Journal:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / JOURNAL_FILE
+        self.ready_path = state_dir / READY_FILE
 
     def load(self) -> JournalEntry | None:
         """The last entry, or None when nothing was ever recorded."""
+        return self._read(self.path)
+
+    def last_ready(self) -> JournalEntry | None:
+        """The last desired state that was Ready on this host, or None."""
+        return self._read(self.ready_path)
+
+    def mark_ready(self) -> JournalEntry | None:
+        """Keep the current desired state as the last Ready one (a finished run only)."""
+        entry = self.load()
+        if entry is None or not entry.completed or entry.rolled_back_to is not None:
+            return None
+        self._write(entry, self.ready_path)
+        return entry
+
+    def _read(self, path: Path) -> JournalEntry | None:
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         try:
             return _entry(raw)
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise JournalFormatError(
-                f"{self.path}: not a journal this agent can read: {exc}"
-            ) from None
+            raise JournalFormatError(f"{path}: not a journal this agent can read: {exc}") from None
 
     def record(
         self,
@@ -98,6 +117,7 @@ class Journal:
         origin: AssignmentOrigin | None = None,
         file: str = "",
         completed: bool = True,
+        rolled_back_to: AssignmentOrigin | None = None,
     ) -> JournalEntry:
         """Record a desired state (as applied, unless ``completed`` is False), keeping a
         pending reboot."""
@@ -111,6 +131,7 @@ class Journal:
             completed=completed,
             applied_at=now_rfc3339(),
             reboot=previous.reboot if previous else None,
+            rolled_back_to=rolled_back_to,
         )
         self._write(entry)
         return entry
@@ -121,15 +142,14 @@ class Journal:
             raise ValueError("no desired state recorded; record one before a reboot")
         self._write(replace(entry, reboot=reboot))
 
-    def _write(self, entry: JournalEntry) -> None:
+    def _write(self, entry: JournalEntry, path: Path | None = None) -> None:
+        path = path or self.path
         raw: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "resources": [r.to_wire() for r in entry.resources],
             "mode": entry.mode.value,
             "rebootPolicy": entry.reboot_policy.model_dump(mode="json", by_alias=True),
-            "origin": None
-            if entry.origin is None
-            else entry.origin.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "origin": _origin(entry.origin),
             "file": entry.file,
             "completed": entry.completed,
             "appliedAt": entry.applied_at,
@@ -140,14 +160,21 @@ class Journal:
                 "resources": list(entry.reboot.resources),
                 "requestedAt": entry.reboot.requested_at,
             },
+            "rolledBackTo": _origin(entry.rolled_back_to),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Only the host's admin reads it: it names every managed path and Secret reference.
         write_atomic(
-            str(self.path),
+            str(path),
             json.dumps(raw, indent=1, sort_keys=True).encode(),
             prepare=_owner_only,
         )
+
+
+def _origin(origin: AssignmentOrigin | None) -> dict[str, Any] | None:
+    return (
+        None if origin is None else origin.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
 
 
 def _entry(raw: Mapping[str, Any]) -> JournalEntry:
@@ -161,6 +188,7 @@ def _entry(raw: Mapping[str, Any]) -> JournalEntry:
     else:
         raise ValueError(f"version is {version!r}; this agent reads versions 1 and 2")
     reboot = raw.get("reboot")
+    back = raw.get("rolledBackTo")
     return JournalEntry(
         resources=tuple(parse_resources(raw["resources"])),
         mode=Mode(raw["mode"]),
@@ -172,6 +200,7 @@ def _entry(raw: Mapping[str, Any]) -> JournalEntry:
         reboot=None
         if reboot is None
         else PendingReboot(reboot["bootId"], tuple(reboot["resources"]), reboot["requestedAt"]),
+        rolled_back_to=None if back is None else AssignmentOrigin.model_validate(back),
     )
 
 

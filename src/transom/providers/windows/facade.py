@@ -458,6 +458,29 @@ class System(Protocol):
         """shutdown /r: a planned restart, the reason recorded in the System log (1074)."""
 
 
+# --- event log --------------------------------------------------------------------------------
+
+EVENTLOG_ERROR_TYPE = 1
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    source: str
+    #: EVENTLOG_ERROR_TYPE (1), WARNING (2), INFORMATION (4), ...
+    event_type: int
+    event_id: int
+    #: TimeGenerated, seconds since the epoch.
+    time: float
+    message: str = ""
+
+
+class EventLog(Protocol):
+    def event_log_read(self, log: str, since: float) -> list[EventRecord]:
+        """ReadEventLog backwards: the records of ``log`` generated at or after ``since``
+        (epoch seconds), newest first. OpenEventLog opens Application for an unknown log
+        name, as Windows does."""
+
+
 # --- change notifications ---------------------------------------------------------------------
 
 
@@ -485,5 +508,7 @@ class Notifications(Protocol):
         """NotifyServiceStatusChangeW: run-state changes of one service."""
 
 
-class WindowsFacade(Registry, Services, Files, PowerShellOps, Msi, System, Notifications, Protocol):
+class WindowsFacade(
+    Registry, Services, Files, PowerShellOps, Msi, System, EventLog, Notifications, Protocol
+):
     """Everything the Windows providers may ask of the OS."""

@@ -152,6 +152,8 @@ class SimulatedFacade:
         ):
             self._keys.update({k: _Key() for k in _prefixes(f"hklm\\{key.lower()}")})
         self._services: dict[str, _Service] = {}
+        #: Event logs by lowercase name; records oldest first.
+        self._event_logs: dict[str, list[f.EventRecord]] = {"application": [], "system": []}
         self._files: dict[str, _Entry] = {}
         # ProgramData as Windows ships it: Users may create files and folders in it and below.
         self._files["c:\\programdata"] = _Entry(
@@ -388,6 +390,18 @@ class SimulatedFacade:
                     "The system cannot find the file specified.",
                 )
             self._notify("registry", path, None)
+
+    # --- event log ----------------------------------------------------------------------------
+
+    def add_event(self, log: str, record: f.EventRecord) -> None:
+        """An application writes an event (ReportEvent); a new log name is a new log."""
+        with self._lock:
+            self._event_logs.setdefault(log.lower(), []).append(record)
+
+    def event_log_read(self, log: str, since: float) -> list[f.EventRecord]:
+        with self._lock:
+            records = self._event_logs.get(log.lower(), self._event_logs["application"])
+            return [r for r in reversed(records) if r.time >= since]
 
     # --- services -----------------------------------------------------------------------------
 

@@ -669,6 +669,38 @@ class Win32Facade:
     def msi_uninstall(self, product_code: str, log_path: str) -> int:
         return _msiexec(["/x", product_code, "/qn", "/norestart", "/l*v", log_path])
 
+    # --- event log ----------------------------------------------------------------------------
+
+    def event_log_read(self, log: str, since: float) -> list[f.EventRecord]:
+        import win32evtlog
+
+        flags = win32evtlog.EVENTLOG_BACKWARDS_READ | win32evtlog.EVENTLOG_SEQUENTIAL_READ
+        found: list[f.EventRecord] = []
+        with _win("OpenEventLog"):
+            handle = win32evtlog.OpenEventLog(None, log)
+        try:
+            while True:
+                with _win("ReadEventLog"):
+                    batch = win32evtlog.ReadEventLog(handle, flags, 0)
+                if not batch:
+                    return found
+                for record in batch:
+                    # TimeGenerated is a pywintypes datetime; records are newest first.
+                    when = record.TimeGenerated.timestamp()
+                    if when < since:
+                        return found
+                    found.append(
+                        f.EventRecord(
+                            source=str(record.SourceName),
+                            event_type=int(record.EventType),
+                            event_id=int(record.EventID) & 0xFFFF,
+                            time=when,
+                            message=" ".join(str(s) for s in record.StringInserts or ()),
+                        )
+                    )
+        finally:
+            win32evtlog.CloseEventLog(handle)
+
     # --- system -------------------------------------------------------------------------------
 
     def broadcast_environment_change(self) -> None:
