@@ -462,6 +462,7 @@ class Worker:
 
     async def _run(self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus) -> None:
         generation = key.generation
+        await self._stop_probing()  # whatever this spec turns out to be, the last run's probes end
         try:
             spec = AssignmentSpec.model_validate(obj.get("spec") or {})
             plan = self.engine.plan(spec.resources, "spec.resources")
@@ -471,7 +472,6 @@ class Worker:
         except SpecError as exc:
             await self._invalid(obj, key, api_status, exc)
             return
-        await self._stop_probing()
         refusal = source_check.refusal(self.engine.policy, spec.source)
         if refusal:
             await self._refuse(obj, key, api_status, refusal)
