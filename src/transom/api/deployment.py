@@ -83,6 +83,10 @@ def controller_cluster_role() -> dict[str, Any]:
 
 #: Where the controller serves the fleet view in the pod (docs/ui.md).
 UI_ADDR = "127.0.0.1:8600"
+#: Prometheus metrics (docs/metrics.md): on the pod's address, for Prometheus to scrape;
+#: they hold names and counts, no secrets.
+METRICS_PORT = 8080
+METRICS_SERVICE = f"{NAME}-metrics"
 
 
 def objects(
@@ -143,6 +147,15 @@ def objects(
                                     "--no-install",
                                     "--ui-addr",
                                     ui_addr,
+                                    "--metrics-addr",
+                                    f"0.0.0.0:{METRICS_PORT}",
+                                ],
+                                "ports": [
+                                    {
+                                        "name": "metrics",
+                                        "containerPort": METRICS_PORT,
+                                        "protocol": "TCP",
+                                    }
                                 ],
                                 "resources": {
                                     "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -159,7 +172,38 @@ def objects(
                 },
             },
         },
+        metrics_service(namespace),
     ]
+
+
+def metrics_service(namespace: str) -> dict[str, Any]:
+    """What Prometheus scrapes: by the prometheus.io annotations, or the ServiceMonitor in
+    deploy/prometheus/."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": METRICS_SERVICE,
+            "namespace": namespace,
+            "labels": _LABELS,
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(METRICS_PORT),
+                "prometheus.io/path": "/metrics",
+            },
+        },
+        "spec": {
+            "selector": {"app.kubernetes.io/name": NAME},
+            "ports": [
+                {
+                    "name": "metrics",
+                    "port": METRICS_PORT,
+                    "targetPort": "metrics",
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
 
 
 class _Dumper(yaml.SafeDumper):

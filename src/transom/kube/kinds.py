@@ -27,6 +27,7 @@ __all__ = [
     "ROLES",
     "ROLE_BINDINGS",
     "SECRETS",
+    "SERVICES",
     "SERVICE_ACCOUNTS",
     "SUBJECT_ACCESS_REVIEWS",
     "TOKEN_REVIEWS",
@@ -41,6 +42,7 @@ _ADMISSION = "admissionregistration.k8s.io"
 NAMESPACES = Kind("", "v1", "namespaces", namespaced=False, kind="Namespace")
 SECRETS = Kind("", "v1", "secrets", kind="Secret")
 SERVICE_ACCOUNTS = Kind("", "v1", "serviceaccounts", kind="ServiceAccount")
+SERVICES = Kind("", "v1", "services", kind="Service")
 EVENTS = Kind("events.k8s.io", "v1", "events", kind="Event")
 LEASES = Kind("coordination.k8s.io", "v1", "leases", kind="Lease")
 CSRS = Kind(
@@ -102,6 +104,7 @@ _BY_TYPE: dict[tuple[str, str], Kind] = {
         NAMESPACES,
         SECRETS,
         SERVICE_ACCOUNTS,
+        SERVICES,
         EVENTS,
         LEASES,
         CSRS,
