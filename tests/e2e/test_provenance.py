@@ -145,7 +145,14 @@ async def _scenario(
     assert p["writer"] == "kustomize-controller" and p["fluxApplied"] is True
     assert p["gitRepository"] == f"{namespace}/fleet"
 
-    # 2. Another author's change, signed with the trusted key: the signer and author differ.
+    # 2. Another author's change, signed with the trusted key: the signer and author differ;
+    # a CI job asks Flux to reconcile (`flux reconcile` sets the annotation).
+    requested = "2026-11-03T09:00:00.000000000Z"
+    await kube.patch(
+        KUSTOMIZATIONS.path(namespace, "windows"),
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": requested}}},
+        "merge",
+    )
     conf["spec"]["resources"][1]["file"]["content"] = "<h1>v2 $(host.name)</h1>\n"
     c2 = repo.commit(
         {"windows/web-farm.yaml": manifest(conf)},
@@ -162,6 +169,12 @@ async def _scenario(
         )
     index = {h: fleet.path(h, "site", "index.html") for h in fleet.hosts}
     assert index[strict].read_text() == f"<h1>v2 {strict}</h1>\n"
+    p = (await assignment(kube, strict, namespace))["spec"]["source"]["provenance"]
+    assert (p["commit"], p["author"], p["requestedAt"]) == (
+        c2,
+        "Bob Builder <bob@example.test>",
+        requested,
+    )
 
     # 3. An unsigned commit: source-controller refuses it, nothing reaches a host.
     conf["spec"]["resources"][1]["file"]["content"] = "<h1>unsigned</h1>\n"
