@@ -13,7 +13,8 @@ export TRANSOM_FACADE=win32
 # The rest of tests/unit is posix tooling (CLI terminal handling, posix providers, process
 # groups, lint) and runs on Linux only; it is named here so nothing is left out silently.
 LANE=(tests/unit/windows tests/unit/agent tests/unit/credentials tests/unit/audit
-      tests/unit/engine tests/unit/dev tests/unit/test_imports.py tests/unit/test_examples.py)
+      tests/unit/engine tests/unit/dev tests/unit/test_imports.py tests/unit/test_examples.py
+      tests/unit/api/test_windows.py)
 echo "[wine] running: ${LANE[*]}"
 linux_only=()
 for path in tests/unit/*/ tests/unit/test_*.py; do

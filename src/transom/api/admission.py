@@ -10,6 +10,10 @@ from transom.api.names import HOST_NAMESPACE_PREFIX, HOST_USER_PREFIX, HOSTS_GRO
 from transom.api.wire import GROUP
 
 POLICY_NAME = "transom-host-restriction"
+#: Approvals carry their approver's name; this policy makes it the authenticated one.
+APPROVAL_POLICY_NAME = "transom-approval-identity"
+#: The reboot lease the controller grants in a host's namespace (agent/reboot_lease.py).
+REBOOT_LEASE_NAME = "transom-reboot"
 
 _OPS = ["CREATE", "UPDATE", "DELETE"]
 
@@ -105,6 +109,14 @@ def policy() -> dict[str, Any]:
                         "request.resource.resource != 'configurations'",
                         "message": "hosts may not write Secrets or Configurations",
                     },
+                    {
+                        # The controller grants the reboot lease; the host only releases it.
+                        "expression": "request.resource.resource != 'leases' || "
+                        f"request.name != '{REBOOT_LEASE_NAME}' || "
+                        "request.operation == 'DELETE'",
+                        "message": f"hosts may only release (delete) the {REBOOT_LEASE_NAME} "
+                        "lease the controller grants, not create or change it",
+                    },
                 ]
             ),
         },
@@ -175,3 +187,57 @@ def preview_binding() -> dict[str, Any]:
         "metadata": {"name": PREVIEW_POLICY_NAME},
         "spec": {"policyName": PREVIEW_POLICY_NAME, "validationActions": ["Deny"]},
     }
+
+
+def approval_policy() -> dict[str, Any]:
+    """Whoever creates an Approval is its approver: ``spec.approver`` must be the user the
+    apiserver authenticated, so status, Events and audit name the real person (the CRD's
+    own rule keeps the spec from changing afterwards)."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": APPROVAL_POLICY_NAME},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["approvals"],
+                    }
+                ]
+            },
+            "validations": _forbidden(
+                [
+                    {
+                        "expression": "object.spec.approver == request.userInfo.username",
+                        "messageExpression": "'spec.approver must be the requesting user, ' + "
+                        "request.userInfo.username + ', not ' + object.spec.approver",
+                    }
+                ]
+            ),
+        },
+    }
+
+
+def approval_binding() -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": APPROVAL_POLICY_NAME},
+        "spec": {"policyName": APPROVAL_POLICY_NAME, "validationActions": ["Deny"]},
+    }
+
+
+def policies() -> list[dict[str, Any]]:
+    """Every policy and its binding, in install order."""
+    return [
+        policy(),
+        binding(),
+        preview_policy(),
+        preview_binding(),
+        approval_policy(),
+        approval_binding(),
+    ]

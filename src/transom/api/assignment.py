@@ -83,6 +83,11 @@ class AssignmentSpec(Spec):
     )
     mode: Mode = Field(default=Mode.APPLY_AND_AUTO_CORRECT, description="Drift mode.")
     reboot_policy: RebootPolicy = Field(default_factory=RebootPolicy, description="Reboot policy.")
+    reboot_lease: bool = Field(
+        default=False,
+        description="Reboot only holding the reboot lease the controller grants (the "
+        "Configuration's reboot budget), and release it once back and re-applied.",
+    )
     removal_policy: RemovalPolicy = Field(
         default=RemovalPolicy.ORPHAN, description="What to do with resources no longer assigned."
     )

@@ -42,6 +42,15 @@ PROBE_FAILED = "ProbeFailed"
 ROLLING_BACK = "RollingBack"
 #: The host returned to its last Ready generation; the rollout halts.
 ROLLED_BACK = "RolledBack"
+# Gates that hold a rollout without failing it (Reconciling, so kstatus says InProgress).
+WAITING_FOR_APPROVAL = "WaitingForApproval"
+WAITING_FOR_WINDOW = "WaitingForWindow"
+PAUSED = "Paused"
+#: Event reasons: a partition approved, a reboot lease granted.
+APPROVED = "Approved"
+REBOOT_GRANTED = "RebootGranted"
+#: A host held its reboot lease past the deadline without coming back: the rollout halts.
+REBOOT_DEADLINE_EXCEEDED = "RebootDeadlineExceeded"
 
 # Engine and provider reasons, per resource.
 PROVIDER_FAILED = "ProviderFailed"

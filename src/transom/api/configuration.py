@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from transom.api.conditions import Condition
 from transom.api.errors import SpecError
+from transom.api.gates import (
+    MAX_APPROVAL_RECORDS,
+    MAX_WINDOWS,
+    Approval,
+    ApprovalRecord,
+    MaintenanceWindow,
+    RebootBudget,
+)
 
 # Re-exported: they were defined here, and most importers still look for them here.
 from transom.api.modes import Mode as Mode  # noqa: PLC0414
 from transom.api.modes import RebootMode as RebootMode  # noqa: PLC0414
 from transom.api.modes import RebootPolicy as RebootPolicy  # noqa: PLC0414
 from transom.api.provenance import REQUIRE_VERIFIED_SOURCE_DOC
+from transom.api.quantity import IntOrPercent, check_int_or_percent, int_or_percent_rule
 from transom.api.readiness import ROLLBACK_NEEDS_READINESS, Readiness, Rollback
 from transom.api.resources import Resource
 from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
@@ -23,38 +30,11 @@ from transom.api.wire import LabelSelector, Spec, Status, cel, observed_generati
 
 MAX_RESOURCES = 128  # bounded by the dependsOn CEL rule's cost estimate
 MAX_FAILING_HOSTS = 10
-PERCENT_PATTERN = r"^(100|[1-9][0-9]?)%$"
 
 
 class RemovalPolicy(StrEnum):
     ORPHAN = "Orphan"
     DELETE = "Delete"
-
-
-IntOrPercent = Annotated[
-    int | str,
-    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
-]
-
-
-def _int_or_percent_rule(field: str, minimum: int) -> dict[str, str]:
-    return {
-        "rule": f"type(self.{field}) == int ? self.{field} >= {minimum} : "
-        f"string(self.{field}).matches('{PERCENT_PATTERN}')",
-        "message": f"{field} must be an integer >= {minimum} or a percentage "
-        "from 1% to 100% (e.g. 25%)",
-        "fieldPath": f".{field}",
-    }
-
-
-def _check_int_or_percent(value: int | str, field: str, minimum: int) -> int | str:
-    ok = value >= minimum if isinstance(value, int) else bool(re.match(PERCENT_PATTERN, value))
-    if not ok:
-        raise ValueError(
-            f"{field} must be an integer >= {minimum} or a percentage from 1% to 100% "
-            f"(got {value!r})"
-        )
-    return value
 
 
 class Partition(Spec):
@@ -66,6 +46,16 @@ class Partition(Spec):
         max_length=63,
     )
     host_selector: LabelSelector = Field(description="Hosts in this partition.")
+    approval: Approval = Field(
+        default=Approval.AUTOMATIC,
+        description="Manual: the partition waits for `transom approve` of this generation.",
+    )
+    pause_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Start this partition this long after the ones before it are done.",
+    )
 
 
 class Rollout(Spec):
@@ -73,7 +63,7 @@ class Rollout(Spec):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            _int_or_percent_rule("maxUnavailable", 1), _int_or_percent_rule("maxFailures", 0)
+            int_or_percent_rule("maxUnavailable", 1), int_or_percent_rule("maxFailures", 0)
         )
     )
 
@@ -97,12 +87,12 @@ class Rollout(Spec):
     @field_validator("max_unavailable")
     @classmethod
     def _max_unavailable(cls, value: int | str) -> int | str:
-        return _check_int_or_percent(value, "maxUnavailable", 1)
+        return check_int_or_percent(value, "maxUnavailable", 1)
 
     @field_validator("max_failures")
     @classmethod
     def _max_failures(cls, value: int | str) -> int | str:
-        return _check_int_or_percent(value, "maxFailures", 0)
+        return check_int_or_percent(value, "maxFailures", 0)
 
 
 class ConfigurationSpec(Spec):
@@ -134,6 +124,14 @@ class ConfigurationSpec(Spec):
     )
     suspend: bool = Field(default=False, description="Stop rolling out new generations.")
     require_verified_source: bool = Field(default=False, description=REQUIRE_VERIFIED_SOURCE_DOC)
+    maintenance_windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="When hosts may start a new generation; none: any time.",
+        max_length=MAX_WINDOWS,
+    )
+    reboot: RebootBudget | None = Field(
+        default=None, description="Fleet-wide reboot budget; unset: hosts reboot per policy."
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ConfigurationSpec:
@@ -172,6 +170,15 @@ class ConfigurationStatus(Status):
         description=f"At most {MAX_FAILING_HOSTS} failing hosts with their reasons.",
         max_length=MAX_FAILING_HOSTS,
     )
+    approvals: list[ApprovalRecord] = Field(
+        default_factory=list,
+        description="Partitions of this generation approved, and by whom.",
+        max_length=MAX_APPROVAL_RECORDS,
+    )
+    next_window: str = Field(
+        default="", description="When a host waiting for its maintenance window may next start."
+    )
+    rebooting: int = Field(default=0, description="Hosts holding a reboot lease.")
     last_handled_reconcile_at: str = Field(
         default="", description="The reconcile.fluxcd.io/requestedAt value last handled."
     )

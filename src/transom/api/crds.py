@@ -10,10 +10,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from transom.api.approval import Approval
 from transom.api.assignment import Assignment
 from transom.api.configuration import Configuration
 from transom.api.host import Host
-from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOST_PREVIEWS, HOSTS, PREVIEWS, Kind
+from transom.api.kinds import (
+    APPROVALS,
+    ASSIGNMENTS,
+    CONFIGURATIONS,
+    HOST_PREVIEWS,
+    HOSTS,
+    PREVIEWS,
+    Kind,
+)
 from transom.api.preview import HostPreview, Preview
 from transom.api.schema import structural
 from transom.api.wire import GROUP, VERSION
@@ -115,6 +124,18 @@ KINDS: tuple[CustomResource, ...] = (
             {"name": "Configuration", "type": "string", "jsonPath": ".spec.configuration.name"},
             {"name": "Requested By", "type": "string", "jsonPath": ".spec.requestedBy"},
             {"name": "Answered", "type": "string", "jsonPath": ".status.answeredAt"},
+            _AGE,
+        ),
+    ),
+    CustomResource(
+        APPROVALS,
+        Approval,
+        ("tapprove",),
+        (
+            {"name": "Configuration", "type": "string", "jsonPath": ".spec.configuration"},
+            {"name": "Generation", "type": "integer", "jsonPath": ".spec.generation"},
+            {"name": "Partition", "type": "string", "jsonPath": ".spec.partition"},
+            {"name": "Approver", "type": "string", "jsonPath": ".spec.approver"},
             _AGE,
         ),
     ),

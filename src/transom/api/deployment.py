@@ -36,13 +36,15 @@ def controller_cluster_role() -> dict[str, Any]:
         "metadata": {"name": NAME, "labels": _LABELS},
         "rules": [
             _rule([GROUP], ["configurations", "hosts", "assignments"], rw),
+            _rule([GROUP], ["approvals"], ["get", "list", "watch"]),
             _rule([GROUP], ["configurations/status", "hosts/status"], ["get", "patch", "update"]),
             _rule(
                 [GROUP], ["previews", "hostpreviews"], ["get", "list", "watch", "create", "delete"]
             ),
             _rule([GROUP], ["previews/status"], ["get", "patch", "update"]),
             _rule([""], ["namespaces", "secrets"], rw),
-            _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch"]),
+            # Agents' heartbeats, and the reboot leases it grants (deletes only when a host goes).
+            _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create"]),
             _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
             # The fleet view (--ui-addr): each viewer's token reviewed and each view authorized
             # for them; host drift Events and the Flux source read for the pages it allows.
@@ -116,10 +118,7 @@ def objects(
         },
         *rbac.bootstrap_rbac(),
         *rbac.people_roles(),
-        admission.policy(),
-        admission.binding(),
-        admission.preview_policy(),
-        admission.preview_binding(),
+        *admission.policies(),
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",

@@ -26,6 +26,8 @@ MANAGED_BY = "transom-controller"
 ANNOTATION_ALLOWED_HOSTS = f"{GROUP}/allowed-hosts"
 ANNOTATION_MAX_USES = f"{GROUP}/max-uses"
 ANNOTATION_USES = f"{GROUP}/uses"
+#: On a reboot lease: the Configuration (namespace/name) whose reconcile granted it.
+ANNOTATION_GRANTED_BY = f"{GROUP}/granted-by"
 
 FLUX_KUSTOMIZATION_NAME = "kustomize.toolkit.fluxcd.io/name"
 FLUX_KUSTOMIZATION_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"

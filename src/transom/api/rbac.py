@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from transom.api.admission import REBOOT_LEASE_NAME
 from transom.api.names import (
     BOOTSTRAPPERS_GROUP,
     LABEL_HOST,
@@ -66,7 +67,12 @@ def host_role(host: str) -> Obj:
             _rule([GROUP], ["hostpreviews"], ["get", "list", "watch"]),
             _rule([GROUP], ["hostpreviews/status"], ["get", "patch", "update"]),
             _rule([""], ["secrets"], ["get", "list", "watch"]),
-            _rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update"]),
+            # Its heartbeat; and its reboot lease, watched and released (admission keeps the
+            # host from creating that one: the controller grants it).
+            _rule(
+                ["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create", "update"]
+            ),
+            _rule(["coordination.k8s.io"], ["leases"], ["delete"], [REBOOT_LEASE_NAME]),
             _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
             _rule([""], ["events"], ["create", "patch"]),
         ],
@@ -204,6 +210,7 @@ def _viewer_rules() -> list[Obj]:
                 "previews/status",
                 "hostpreviews",
                 "hostpreviews/status",
+                "approvals",
             ],
             _READ,
         ),
@@ -217,7 +224,8 @@ def operator_cluster_role() -> Obj:
     """Suspend and resume a Configuration (`spec.suspend`) or a host (`spec.paused`), request a
     reconcile (the `reconcile.fluxcd.io/requestedAt` annotation) and approve a host's
     re-enrollment (`spec.allowReenrollment`): all patches of the object itself, never of its
-    status (which only the controller and the host write) and never creation or deletion."""
+    status (which only the controller and the host write) and never creation or deletion;
+    and approve a rollout partition (create an Approval, never change or delete one)."""
     return {
         "apiVersion": RBAC_API_VERSION,
         "kind": "ClusterRole",
@@ -225,6 +233,8 @@ def operator_cluster_role() -> Obj:
         "rules": [
             *_viewer_rules(),
             _rule([GROUP], ["configurations", "hosts"], ["patch"]),
+            # `transom approve`: admission makes the creator the recorded approver.
+            _rule([GROUP], ["approvals"], ["create"]),
         ],
     }
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from transom.api import names
+from transom.api.admission import REBOOT_LEASE_NAME
 from transom.api.assignment import Assignment
 from transom.api.kinds import Kind
 from transom.api.wire import LabelSelector
@@ -17,6 +18,7 @@ from transom.controller import liveness
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import Informer, Key, key_of
 from transom.kube.kinds import (
+    APPROVALS,
     ASSIGNMENTS,
     CONFIGURATIONS,
     CSRS,
@@ -41,6 +43,11 @@ class Cache:
         self.leases = Informer(
             kube, LEASES.path(), field_selector=f"metadata.name={names.LEASE_NAME}"
         )
+        #: Reboot leases the controller granted (rollout.py's budget), one per host at most.
+        self.reboot_leases = Informer(
+            kube, LEASES.path(), field_selector=f"metadata.name={REBOOT_LEASE_NAME}"
+        )
+        self.approvals = Informer(kube, APPROVALS.path())
         self.csrs = Informer(kube, CSRS.path())
         self.kustomizations = Informer(kube, KUSTOMIZATIONS.path(), optional=True)
         self._by_kind: dict[Kind, Informer] = {
@@ -50,12 +57,13 @@ class Cache:
             LEASES: self.leases,
             CSRS: self.csrs,
             KUSTOMIZATIONS: self.kustomizations,
+            APPROVALS: self.approvals,
         }
         self._assignment_models: dict[Key, tuple[str, Assignment]] = {}
 
     @property
     def informers(self) -> list[Informer]:
-        return list(self._by_kind.values())
+        return [*self._by_kind.values(), self.reboot_leases]
 
     def informer(self, kind: Kind) -> Informer | None:
         return self._by_kind.get(kind)
@@ -136,6 +144,9 @@ class Cache:
 
     def lease(self, host: str) -> Obj | None:
         return self.leases.get(names.host_namespace(host), names.LEASE_NAME)
+
+    def reboot_lease(self, host: str) -> Obj | None:
+        return self.reboot_leases.get(names.host_namespace(host), REBOOT_LEASE_NAME)
 
     def online(self, host: str) -> bool:
         return liveness.online(self.lease(host), grace=self.host_grace_seconds)

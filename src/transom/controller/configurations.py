@@ -10,8 +10,9 @@ message, on top of what the hosts report.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.provenance import UNVERIFIED_SOURCE, Provenance, unverified
 from transom.api.wire import ObjectMeta
-from transom.controller import events, flux_events, rollout
+from transom.controller import events, flux_events, gates, rollout
 from transom.controller.cache import Cache, Writer
 from transom.controller.hostview import HostView
 from transom.controller.provenance import ProvenanceReader
@@ -86,6 +87,7 @@ class ConfigurationReconciler:
         writer: Writer,
         *,
         requeue: Callable[[Iterable[Key]], None],
+        requeue_after: Callable[[Key, float], None] | None = None,
         notifier: flux_events.Notifier | None = None,
         instance: str = "transom-controller",
         metrics: ControllerMetrics | None = None,
@@ -94,6 +96,8 @@ class ConfigurationReconciler:
         self.metrics = metrics
         self.writer = writer
         self.requeue = requeue
+        #: Reconcile a Configuration again after some seconds (a pause ends, a window opens).
+        self.requeue_after = requeue_after
         #: Forwards rollout outcomes to Flux's notification-controller when set.
         self.notifier = notifier
         self.instance = instance
@@ -153,18 +157,27 @@ class ConfigurationReconciler:
                     UNVERIFIED_SOURCE, f"spec.requireVerifiedSource: not rolled out: {why}"
                 )
         views = {h: self._view(h, key) for h in selected}
-        chosen = frozenset(selected)
-        partitions = [
-            frozenset(self.cache.select_hosts(p.host_selector, among=chosen))
-            for p in spec.rollout.partitions
-        ]
+        records = gates.approvals(self.cache, key, generation)
+        now = time.time()
+        limits = gates.reboot_limits(spec)
+        room = limits.expected_seconds if limits is not None else 0.0
+        # A change that may reboot needs room for one in the window to start at all.
+        windows = gates.verdicts(
+            self.cache, spec, selected, now, room if gates.may_reboot(spec) else 0.0
+        )
         plan = rollout.plan(
             generation,
             list(views.values()),
-            partitions,
+            gates.stages(self.cache, spec, selected, {r.partition for r in records}),
             spec.rollout.max_unavailable,
             spec.rollout.max_failures,
             suspended=spec.suspend,
+            now=now,
+            windows=windows,
+            reboot_windows=gates.verdicts(self.cache, spec, selected, now, room)
+            if limits is not None
+            else None,
+            reboot=limits,
         )
         assign = () if problem is not None else plan.assign
         if (
@@ -191,10 +204,22 @@ class ConfigurationReconciler:
                 problem = e
                 break  # the next hosts would meet the same problem
             views[host] = HostView(name=host, online=views[host].online, assigned=generation)
+        granted = await self._grant_reboots(obj, key, plan, limits) if problem is None else []
+        for host in granted:
+            views[host] = replace(views[host], reboot_since=now)
         await self._remove_assignments(key, keep=set(selected))
+        if plan.next_check is not None and self.requeue_after is not None:
+            self.requeue_after(key, plan.next_check - now + 0.05)
 
         status = aggregate(
-            previous, generation, revision, list(views.values()), plan, suspended=spec.suspend
+            previous,
+            generation,
+            revision,
+            list(views.values()),
+            plan,
+            suspended=spec.suspend,
+            approvals=records,
+            rebooting=len(plan.rebooting) + len(granted),
         )
         if problem is not None:
             status = stalled(status, generation, problem.reason, problem.message)
@@ -229,7 +254,37 @@ class ConfigurationReconciler:
 
     def _view(self, host: str, key: Key) -> HostView:
         assignment = self.cache.assignment(names.host_namespace(host), names.assignment_name(*key))
-        return HostView.from_assignment(host, self.cache.online(host), assignment)
+        return HostView.from_assignment(
+            host,
+            self.cache.online(host),
+            assignment,
+            reboot_since=gates.reboot_since(self.cache, host),
+        )
+
+    async def _grant_reboots(
+        self, obj: Obj, key: Key, plan: rollout.Plan, limits: rollout.RebootLimits | None
+    ) -> list[str]:
+        """Give the hosts the plan chose their reboot lease, each with an Event."""
+        if limits is None:
+            return []
+        granted: list[str] = []
+        for host in plan.grant_reboots:
+            if not await gates.grant_reboot(
+                self.writer, self.cache, host, key, limits.deadline_seconds
+            ):
+                continue
+            granted.append(host)
+            await events.emit(
+                self.writer.kube,
+                obj,
+                type_=events.NORMAL,
+                reason=c.REBOOT_GRANTED,
+                action="Reboot",
+                note=f"host {host} may reboot: "
+                f"{len(plan.rebooting) + len(granted)}/{plan.max_rebooting} rebooting",
+                instance=self.instance,
+            )
+        return granted
 
     def revision_for(self, conf: Obj, generation: int) -> str:
         """The Git revision Flux was applying when this generation appeared: the
@@ -349,6 +404,7 @@ class ConfigurationReconciler:
                     "resources": resources,
                     "mode": spec.mode,
                     "reboot_policy": spec.reboot_policy,
+                    "reboot_lease": spec.reboot is not None,
                     "removal_policy": spec.removal_policy,
                     "readiness": readiness,
                     "rollback": spec.rollout.rollback,

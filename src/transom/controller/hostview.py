@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from transom.api.assignment import Assignment
 
@@ -28,13 +29,26 @@ class HostView:
     revision: str = ""
     #: The host's probes failed and it went back to its last Ready generation (or is going).
     rolled_back: bool = False
+    #: When the agent finished this Assignment's last run (epoch seconds), if known.
+    finished_at: float | None = None
+    #: The agent's status says a change waits for a reboot.
+    reboot_requested: bool = False
+    #: When the host was granted the reboot lease it holds (epoch seconds); None: it holds none.
+    reboot_since: float | None = None
 
     @classmethod
-    def from_assignment(cls, name: str, online: bool, assignment: Assignment | None) -> HostView:
+    def from_assignment(
+        cls,
+        name: str,
+        online: bool,
+        assignment: Assignment | None,
+        *,
+        reboot_since: float | None = None,
+    ) -> HostView:
         """Read an Assignment as the agent left it, with the one verdict: applied only once
         the agent's status has observed the Assignment's own metadata.generation."""
         if assignment is None:
-            return cls(name=name, online=online)
+            return cls(name=name, online=online, reboot_since=reboot_since)
         assigned = assignment.spec.source.generation
         verdict = assignment.verdict()
         caught_up = assignment.caught_up()
@@ -56,6 +70,9 @@ class HostView:
             drifted=assignment.status.drifted,
             revision=assignment.status.applied_revision,
             rolled_back=caught_up and verdict.rolled_back,
+            finished_at=epoch(assignment.status.last_apply_time) if caught_up else None,
+            reboot_requested=caught_up and assignment.status.reboot_pending,
+            reboot_since=reboot_since,
         )
 
     def at(self, generation: int) -> bool:
@@ -69,3 +86,13 @@ class HostView:
 
     def failed(self, generation: int) -> bool:
         return self.applied == generation and self.failure is not None
+
+
+def epoch(rfc3339: str) -> float | None:
+    """An RFC 3339 time (as the API writes them) in epoch seconds; None when empty or bad."""
+    if not rfc3339:
+        return None
+    try:
+        return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

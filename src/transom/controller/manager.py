@@ -52,6 +52,7 @@ class Controller:
             self.cache,
             writer,
             requeue=self._mark,
+            requeue_after=self._mark_later,
             notifier=notifier,
             instance=instance,
             metrics=self.metrics,
@@ -64,6 +65,8 @@ class Controller:
         self._hosts_dirty: set[str] = set()
         self._csr_queue: set[str] = set()
         self._wake = asyncio.Event()
+        #: Reconciles due at a time (a pause ends, a window opens), at most one per key.
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._retry = Backoff(30.0, initial=0.5)
         self.cache.configurations.on_event = self._on_configuration
         self.cache.assignments.on_event = self._on_assignment
@@ -71,12 +74,25 @@ class Controller:
         self.cache.leases.on_event = self._on_lease
         self.cache.csrs.on_event = self._on_csr
         self.cache.kustomizations.on_event = self._on_kustomization
+        self.cache.approvals.on_event = self._on_approval
+        self.cache.reboot_leases.on_event = self._on_reboot_lease
 
     # -- event handlers: cheap, they only mark work ----------------------------------------------
 
     def _mark(self, keys: Iterable[Key]) -> None:
         self._dirty.update(keys)
         self._wake.set()
+
+    def _mark_later(self, key: Key, seconds: float) -> None:
+        """Reconcile ``key`` again in ``seconds`` (an earlier timer for it stays)."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, seconds)
+        timer = self._timers.get(key)
+        if timer is not None and loop.time() < timer.when() <= when:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timers[key] = loop.call_at(when, self._mark, [key])
 
     def _mark_all(self) -> None:
         self._mark(self.cache.configuration_keys())
@@ -110,6 +126,15 @@ class Controller:
     def _on_kustomization(self, event: str, obj: Obj) -> None:
         self._mark_all()
 
+    def _on_approval(self, event: str, obj: Obj) -> None:
+        conf = (obj.get("spec") or {}).get("configuration")
+        if conf:
+            self._mark([(str(obj["metadata"].get("namespace", "")), str(conf))])
+
+    def _on_reboot_lease(self, event: str, obj: Obj) -> None:
+        # A lease counts against the budget of every Configuration selecting its host.
+        self._mark_all()
+
     def _refresh_liveness(self, hosts: Iterable[str]) -> None:
         changed = self._liveness.changed(hosts)
         if changed:
@@ -128,6 +153,8 @@ class Controller:
             self._hosts_dirty.update(self.cache.host_names())
             await asyncio.gather(self._work(), self._liveness_loop(), self.previews.run())
         finally:
+            for timer in self._timers.values():
+                timer.cancel()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

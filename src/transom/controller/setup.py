@@ -15,9 +15,6 @@ async def ensure(kube: Kube, *, crds: bool = True) -> None:
     for obj in (
         *rbac.bootstrap_rbac(),
         *rbac.people_roles(),
-        admission.policy(),
-        admission.binding(),
-        admission.preview_policy(),
-        admission.preview_binding(),
+        *admission.policies(),
     ):
         await kube.apply(path_of(obj), obj)

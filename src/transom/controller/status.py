@@ -8,39 +8,18 @@ Configuration InProgress, and a halted rollout is Stalled, which Flux reports at
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from transom.api import conditions as c
 from transom.api.configuration import MAX_FAILING_HOSTS, ConfigurationStatus, FailingHost
+from transom.api.gates import ApprovalRecord
 from transom.controller.hostview import HostView
-from transom.controller.rollout import Plan
+from transom.controller.rollout import Plan, Wait
 
 
 def _names(names: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _halted(failed: Sequence[HostView], generation: int, rev: str, plan: Plan) -> tuple[str, str]:
-    """Why the rollout halted, naming the first host (a rolled-back one first)."""
-    rolled_back = [h for h in failed if h.rolled_back]
-    first = (rolled_back or failed)[0]
-    assert first.failure is not None
-    detail = (
-        f"host {first.name}: resource {first.failure.resource}: {first.failure.message}"
-        if first.failure.resource
-        else f"host {first.name}: {first.failure.message}"
-    )
-    if rolled_back:
-        # Named by the hosts' own reason: RollingBack until each is back, then RolledBack.
-        return first.failure.reason, (
-            f"rollout of generation {generation}{rev} halted: "
-            f"{_names([h.name for h in rolled_back])} rolled back; {detail}"
-        )
-    reason = c.PROBE_FAILED if first.failure.reason == c.PROBE_FAILED else c.APPLY_FAILED
-    return reason, (
-        f"rollout of generation {generation}{rev} halted: {len(failed)} host(s) "
-        f"failed, {plan.max_failures} tolerated; {detail}"
-    )
 
 
 def aggregate(
@@ -51,6 +30,8 @@ def aggregate(
     plan: Plan,
     *,
     suspended: bool = False,
+    approvals: Sequence[ApprovalRecord] = (),
+    rebooting: int | None = None,
 ) -> ConfigurationStatus:
     desired = len(hosts)
     updated = [h for h in hosts if h.at(generation)]
@@ -58,34 +39,19 @@ def aggregate(
     failed = [h for h in hosts if h.failed(generation)]
     offline = [h.name for h in hosts if not h.online]
     drifted = [h.name for h in hosts if h.drifted]
-    failing = [
-        FailingHost(
-            host=h.name,
-            resource=h.failure.resource,
-            reason=h.failure.reason,
-            message=h.failure.message[:1024],
-        )
-        for h in failed
-        if h.failure is not None
-    ] + [
-        FailingHost(host=name, reason=c.HOSTS_UNREACHABLE, message="host agent is offline")
-        for name in offline
-    ]
+    failing = _failing(failed, offline, plan)
     rev = f" ({revision})" if revision else ""
     conds = list(previous.conditions)
     observed = previous.observed_generation
 
+    waits = list(plan.waits)
+    opens = [w.until for w in waits if w.reason == c.WAITING_FOR_WINDOW and w.until is not None]
+    next_window = _rfc3339(min(opens)) if opens else ""
+
     if plan.halted:
-        reason, message = _halted(failed, generation, rev, plan)
+        reason, stall, message = _halted(generation, rev, failed, plan)
         observed = generation
-        conds = c.set_condition(
-            conds,
-            c.STALLED,
-            "True",
-            c.ROLLOUT_HALTED if reason == c.APPLY_FAILED else reason,
-            message,
-            generation=generation,
-        )
+        conds = c.set_condition(conds, c.STALLED, "True", stall, message, generation=generation)
         conds = c.set_condition(conds, c.READY, "False", reason, message, generation=generation)
     elif suspended and len(ready) < desired:
         message = f"suspended: {len(ready)}/{desired} hosts run generation {generation}{rev}"
@@ -120,16 +86,18 @@ def aggregate(
         )
         if missing:
             message += f"; unreachable: {_names(missing)}"
-        reason = (
-            c.HOSTS_UNREACHABLE
-            if missing and len(missing) == len(waiting)
-            else c.ROLLOUT_IN_PROGRESS
-        )
+        message += "".join(f"; {wait_text(w)}" for w in waits)
+        reason = _progress_reason(generation, hosts, waits, all_missing=missing == waiting)
         conds = c.set_condition(
             conds, c.RECONCILING, "True", reason, message, generation=generation
         )
         conds = c.set_condition(
-            conds, c.READY, "False", c.PROGRESSING, message, generation=generation
+            conds,
+            c.READY,
+            "False",
+            reason if reason in GATE_REASONS else c.PROGRESSING,
+            message,
+            generation=generation,
         )
 
     return previous.model_copy(
@@ -145,8 +113,107 @@ def aggregate(
             "unavailable": len(plan.unavailable),
             "summary": f"{len(ready)}/{desired}",
             "failing_hosts": failing[:MAX_FAILING_HOSTS],
+            "approvals": list(approvals)[-16:],
+            "next_window": next_window,
+            "rebooting": len(plan.rebooting) if rebooting is None else rebooting,
         }
     )
+
+
+def _failing(failed: Sequence[HostView], offline: Sequence[str], plan: Plan) -> list[FailingHost]:
+    """Hosts past their reboot deadline, failed hosts, then offline ones."""
+    failing = [
+        FailingHost(
+            host=h.name,
+            resource=h.failure.resource,
+            reason=h.failure.reason,
+            message=h.failure.message[:1024],
+        )
+        for h in failed
+        if h.failure is not None
+    ] + [
+        FailingHost(host=name, reason=c.HOSTS_UNREACHABLE, message="host agent is offline")
+        for name in offline
+        if name not in plan.overdue
+    ]
+    failing = [
+        FailingHost(
+            host=name,
+            reason=c.REBOOT_DEADLINE_EXCEEDED,
+            message="holds its reboot lease and is not back within the reboot deadline",
+        )
+        for name in plan.overdue
+    ] + failing
+    return failing
+
+
+def _progress_reason(
+    generation: int, hosts: Sequence[HostView], waits: Sequence[Wait], *, all_missing: bool
+) -> str:
+    updating = [h for h in hosts if h.online and h.at(generation) and not h.done(generation)]
+    if waits and not updating:
+        # Nothing moves until the gate opens: say which gate, as Reconciling (kstatus
+        # InProgress), so Flux waits up to its own timeout rather than failing.
+        return waits[0].reason
+    if all_missing:
+        return c.HOSTS_UNREACHABLE
+    return c.ROLLOUT_IN_PROGRESS
+
+
+def _halted(
+    generation: int, rev: str, failed: Sequence[HostView], plan: Plan
+) -> tuple[str, str, str]:
+    """Ready's reason, Stalled's reason and their message for a halted rollout."""
+    if plan.overdue:
+        message = (
+            f"rollout of generation {generation}{rev} halted: host(s) "
+            f"{_names(list(plan.overdue))} took their reboot lease and are not back within "
+            "the reboot deadline; they keep the lease until their agent releases it"
+        )
+        return c.REBOOT_DEADLINE_EXCEEDED, c.REBOOT_DEADLINE_EXCEEDED, message
+    rolled_back = [h for h in failed if h.rolled_back]
+    first = (rolled_back or failed)[0]
+    assert first.failure is not None
+    detail = (
+        f"host {first.name}: resource {first.failure.resource}: {first.failure.message}"
+        if first.failure.resource
+        else f"host {first.name}: {first.failure.message}"
+    )
+    if rolled_back:
+        # Named by the hosts' own reason: RollingBack until each is back, then RolledBack.
+        message = (
+            f"rollout of generation {generation}{rev} halted: "
+            f"{_names([h.name for h in rolled_back])} rolled back; {detail}"
+        )
+        return first.failure.reason, first.failure.reason, message
+    reason = c.PROBE_FAILED if first.failure.reason == c.PROBE_FAILED else c.APPLY_FAILED
+    message = (
+        f"rollout of generation {generation}{rev} halted: {len(failed)} host(s) "
+        f"failed, {plan.max_failures} tolerated; {detail}"
+    )
+    return reason, c.ROLLOUT_HALTED if reason == c.APPLY_FAILED else reason, message
+
+
+#: Reasons of a rollout held by a gate, not by its hosts.
+GATE_REASONS = frozenset({c.WAITING_FOR_APPROVAL, c.WAITING_FOR_WINDOW, c.PAUSED})
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def wait_text(w: Wait) -> str:
+    """A wait as status and Events say it."""
+    if w.reason == c.WAITING_FOR_APPROVAL:
+        return (
+            f"partition {w.partition} waits for approval of this generation "
+            f"(`transom approve` with --partition {w.partition})"
+        )
+    if w.reason == c.PAUSED:
+        until = f" until {_rfc3339(w.until)}" if w.until is not None else ""
+        return f"partition {w.partition} paused{until}"
+    opens = f"; next opens {_rfc3339(w.until)}" if w.until is not None else "; none opens soon"
+    return f"{_names(list(w.hosts))} wait for their maintenance window{opens}"
 
 
 def stalled(

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from transom.api.kinds import ASSIGNMENTS, CONFIGURATIONS, HOST_PREVIEWS, HOSTS, PREVIEWS, Kind
+from transom.api.kinds import (
+    APPROVALS,
+    ASSIGNMENTS,
+    CONFIGURATIONS,
+    HOST_PREVIEWS,
+    HOSTS,
+    PREVIEWS,
+    Kind,
+)
 
 __all__ = [
     "ADMISSION_POLICIES",
     "ADMISSION_POLICY_BINDINGS",
+    "APPROVALS",
     "ASSIGNMENTS",
     "CLUSTER_ROLES",
     "CLUSTER_ROLE_BINDINGS",
@@ -101,6 +110,7 @@ _BY_TYPE: dict[tuple[str, str], Kind] = {
         HOSTS,
         PREVIEWS,
         HOST_PREVIEWS,
+        APPROVALS,
         NAMESPACES,
         SECRETS,
         SERVICE_ACCOUNTS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from transom.controller.hostview import Failure, HostView
+from transom.controller.rollout import Stage
 
 GENERATION = 5
 
@@ -43,10 +44,18 @@ failures_allowed = st.one_of(st.integers(0, 4), st.integers(1, 100).map(lambda p
 
 
 @st.composite
-def partitions(draw: st.DrawFn, hosts: list[HostView]) -> list[frozenset[str]]:
+def partitions(draw: st.DrawFn, hosts: list[HostView], *, gated: bool = False) -> list[Stage]:
+    """Partitions in rollout order; ``gated`` ones may need approval or pause."""
     names = [h.name for h in hosts]
     count = draw(st.integers(0, 3))
     return [
-        frozenset(draw(st.lists(st.sampled_from(names), unique=True))) if names else frozenset()
-        for _ in range(count)
+        Stage(
+            f"p{i}",
+            frozenset(draw(st.lists(st.sampled_from(names), unique=True)))
+            if names
+            else frozenset(),
+            needs_approval=gated and draw(st.booleans()),
+            pause_seconds=draw(st.sampled_from([0.0, 30.0])) if gated else 0.0,
+        )
+        for i in range(count)
     ]

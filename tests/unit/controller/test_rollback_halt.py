@@ -12,7 +12,7 @@ from transom.api import conditions as c
 from transom.api import kstatus
 from transom.api.configuration import ConfigurationStatus
 from transom.controller.hostview import Failure, HostView
-from transom.controller.rollout import plan
+from transom.controller.rollout import Stage, plan
 from transom.controller.status import aggregate
 
 MESSAGE = "rolled back from generation 5 to generation 4: probe site (http): returned 500"
@@ -40,7 +40,8 @@ def judged(status: ConfigurationStatus) -> kstatus.Status:
 @pytest.mark.parametrize("reason", [c.ROLLING_BACK, c.ROLLED_BACK])
 def test_one_rollback_halts_even_when_failures_are_tolerated(reason: str) -> None:
     hosts = [rolled_back("a", reason), view("b", True, "old"), view("c", True, "old")]
-    p = plan(GENERATION, hosts, [frozenset({"a"}), frozenset({"b"})], 3, "100%")
+    stages = [Stage("first", frozenset({"a"})), Stage("second", frozenset({"b"}))]
+    p = plan(GENERATION, hosts, stages, 3, "100%")
     assert p.halted and p.assign == ()
     status = aggregate(ConfigurationStatus(), GENERATION, "main@sha1:bad", hosts, p)
     ready = c.find_condition(status.conditions, c.READY)

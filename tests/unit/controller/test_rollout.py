@@ -19,10 +19,10 @@ from tests.unit.controller.fleets import (
     view,
 )
 from transom.controller.hostview import HostView
-from transom.controller.rollout import Plan, _waves, plan, resolve
+from transom.controller.rollout import Plan, Stage, _waves, plan, resolve
 
 
-def check(hosts: list[HostView], parts: list[frozenset[str]], mu: int | str, mf: int | str) -> Plan:
+def check(hosts: list[HostView], parts: list[Stage], mu: int | str, mf: int | str) -> Plan:
     """Plan, and check every invariant the rollout promises."""
     p = plan(GENERATION, hosts, parts, mu, mf)
     by_name = {h.name: h for h in hosts}
@@ -51,9 +51,9 @@ def check(hosts: list[HostView], parts: list[frozenset[str]], mu: int | str, mf:
     assert len(newly_unavailable) <= max(0, cap - len(p.unavailable))
     # Partitions in order: a host is assigned only when every earlier partition is done.
     waves = _waves(hosts, parts)
-    for i, wave in enumerate(waves):
+    for i, (_, wave) in enumerate(waves):
         if any(h.name in p.assign for h in wave):
-            assert all(h.done(GENERATION) for w in waves[:i] for h in w)
+            assert all(h.done(GENERATION) for _, w in waves[:i] for h in w)
     # Progress: with nothing unavailable and something left to do, a wave starts.
     if not p.unavailable and any(not h.at(GENERATION) for h in hosts):
         assert p.assign
@@ -64,7 +64,11 @@ def check(hosts: list[HostView], parts: list[frozenset[str]], mu: int | str, mf:
 @pytest.mark.parametrize("mf", [0, 1])
 @pytest.mark.parametrize("partitioned", [False, True])
 def test_every_fleet_of_three(mu: int | str, mf: int | str, partitioned: bool) -> None:
-    parts = [frozenset({"h0"}), frozenset({"h1", "h2"})] if partitioned else []
+    parts = (
+        [Stage("first", frozenset({"h0"})), Stage("rest", frozenset({"h1", "h2"}))]
+        if partitioned
+        else []
+    )
     for states in itertools.product(itertools.product([True, False], STATES), repeat=3):
         hosts = [view(f"h{i}", online, state) for i, (online, state) in enumerate(states)]
         check(hosts, parts, mu, mf)
