@@ -15,6 +15,9 @@ from transom.api.preview import HostVerdict as V
 from transom.engine.policy import HostPolicy
 from transom.providers.posix import posix_providers
 
+# The Windows providers behind the same path: tests/unit/windows/test_preview.py.
+pytestmark = pytest.mark.posix_only("posix providers and paths")
+
 
 def host_preview(resources: list[dict[str, Any]], pending: list[str] | None = None) -> HostPreview:
     return HostPreview.model_validate(
