@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from transom import __version__
+from transom.cli import startup
 from transom.cli.errors import DEBUG_ENV, EXIT_INTERRUPTED, report
 from transom.cli.parsing import Parser
 
@@ -50,6 +51,7 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help=f"show the traceback of an unexpected error (also: {DEBUG_ENV}=1)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    startup.prepare()
     for module in _modules_for(sys.argv[1:] if argv is None else argv):
         importlib.import_module(module).register(sub)
     return p
