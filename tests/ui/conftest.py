@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,18 @@ def keep(screenshot: Path) -> Path:
     """Copy a screenshot into test-artifacts/ui for people to look at after the run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy(screenshot, ARTIFACTS / screenshot.name))
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """The browser itself, for tests that open several contexts (one per signed-in person)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian's chromium (tools/browser/setup.sh installs it)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

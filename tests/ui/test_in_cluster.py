@@ -17,8 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from playwright.async_api import Error as PlaywrightError
 
+from tests.conftest import report
 from tests.integration.controller.conftest import Fleet, configuration, eventually
+from tests.ui.conftest import keep
+from tests.ui.test_fleet_view import OBSERVE_OFFLINE, offline_marked
 from transom.api import rbac
 from transom.controller.manager import Controller
 from transom.controller.trace import flux_trace
@@ -101,6 +105,44 @@ async def frames(response: aiohttp.ClientResponse, seconds: float) -> list[tuple
     return out
 
 
+async def viewers(kube: Kube, namespace: str, binding: str) -> tuple[str, str, str]:
+    """Tokens of three ServiceAccounts: one bound to transom-viewer (ClusterRoleBinding
+    ``binding``), one that may get Configurations in ``namespace`` only, one with no rights."""
+    await kube.create(
+        CLUSTER_ROLE_BINDINGS.path(),
+        {
+            **rbac.group_binding(rbac.VIEWER_ROLE_NAME, "unused", binding),
+            "subjects": [sa_subject(namespace, "viewer")],
+        },
+    )
+    await kube.create(
+        ROLES.path(namespace),
+        {
+            "metadata": {"name": "configs"},
+            "rules": [
+                {
+                    "apiGroups": ["transom.dev"],
+                    "resources": ["configurations"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+    )
+    await kube.create(
+        ROLE_BINDINGS.path(namespace),
+        {
+            "metadata": {"name": "configs"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configs"},
+            "subjects": [sa_subject(namespace, "configs")],
+        },
+    )
+    return (
+        await sa_token(kube, namespace, "viewer"),
+        await sa_token(kube, namespace, "configs"),
+        await sa_token(kube, namespace, "nobody"),
+    )
+
+
 @pytest.fixture
 async def as_controller(
     controlplane: ControlPlane, kube: Kube, repo_root: Path
@@ -131,43 +173,7 @@ async def test_each_viewer_sees_what_rbac_lets_them_get(
         await eventually(lambda: fleet.assignment(host, key))
         await fleet.report(host, key, ok=True)
 
-        # A viewer bound to transom-viewer; one who may get Configurations in this namespace
-        # only; one with no rights at all.
-        await kube.create(
-            CLUSTER_ROLE_BINDINGS.path(),
-            {
-                **rbac.group_binding(rbac.VIEWER_ROLE_NAME, "unused", binding),
-                "subjects": [sa_subject(namespace, "viewer")],
-            },
-        )
-        await kube.create(
-            ROLES.path(namespace),
-            {
-                "metadata": {"name": "configs"},
-                "rules": [
-                    {
-                        "apiGroups": ["transom.dev"],
-                        "resources": ["configurations"],
-                        "verbs": ["get", "list", "watch"],
-                    }
-                ],
-            },
-        )
-        await kube.create(
-            ROLE_BINDINGS.path(namespace),
-            {
-                "metadata": {"name": "configs"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": "configs",
-                },
-                "subjects": [sa_subject(namespace, "configs")],
-            },
-        )
-        viewer_token = await sa_token(kube, namespace, "viewer")
-        configs_token = await sa_token(kube, namespace, "configs")
-        nobody_token = await sa_token(kube, namespace, "nobody")
+        viewer_token, configs_token, nobody_token = await viewers(kube, namespace, binding)
 
         async with (
             serving(as_controller, "127.0.0.1", 0, in_cluster=True, flux=flux_trace) as (
@@ -249,6 +255,96 @@ async def test_each_viewer_sees_what_rbac_lets_them_get(
             assert reviews["POST /apis/authentication.k8s.io/v1/tokenreviews"] <= 8
             sar = reviews["POST /apis/authorization.k8s.io/v1/subjectaccessreviews"]
             assert sar <= 40, sar
+    finally:
+        with contextlib.suppress(ApiError):
+            await kube.delete(CLUSTER_ROLE_BINDINGS.path(name=binding))
+        await fleet.cleanup()
+
+
+async def test_in_the_browser_sign_in_with_a_token_and_see_live_updates(
+    *,
+    kube: Kube,
+    namespace: str,
+    controller: Controller,
+    as_controller: Kube,
+    chromium: Any,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The browser's own login prompt (Basic, the token as the password), as a person behind
+    `kubectl port-forward` meets it; a host going offline shows on the open page within 2 s."""
+    role = f"rbacb-{secrets.token_hex(3)}"
+    fleet = Fleet(kube, role)
+    binding = f"ui-test-{secrets.token_hex(3)}"
+    try:
+        hosts = [await fleet.add(i, {"role": role}) for i in range(2)]
+        key = (namespace, "web")
+        await kube.create(
+            CONFIGURATIONS.path(namespace), configuration("web", namespace, {"role": role})
+        )
+        for h in hosts:
+            await eventually(lambda h=h: fleet.assignment(h, key))
+            await fleet.report(h, key, ok=True)
+        viewer_token, configs_token, _ = await viewers(kube, namespace, binding)
+
+        async with serving(as_controller, "127.0.0.1", 0, in_cluster=True, flux=flux_trace) as (
+            _,
+            port,
+        ):
+            base = f"http://localhost:{port}"  # as port-forward gives it
+
+            async def signed_in(token: str | None) -> Any:
+                creds = {"username": "me", "password": token} if token else None
+                ctx = await chromium.new_context(
+                    http_credentials=creds, viewport={"width": 1400, "height": 900}
+                )
+                return ctx, await ctx.new_page()
+
+            # No token, or a wrong one: the challenge cannot be met (headless, there is no one
+            # to type into the prompt; a wrong token is refused again), so Chromium shows
+            # nothing of the fleet: the 401 page, or the navigation given up.
+            for token in (None, viewer_token[:-8] + "AAAAAAAA"):
+                ctx, page = await signed_in(token)
+                try:
+                    response = await page.goto(f"{base}/")
+                except PlaywrightError as exc:
+                    assert "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
+                else:
+                    assert response is not None and response.status == 401
+                    assert hosts[0] not in (await page.content())
+                await ctx.close()
+
+            # Configurations only: the column, no rows; a host's page is refused.
+            ctx, page = await signed_in(configs_token)
+            await page.goto(f"{base}/")
+            assert await page.locator("#grid thead th a", has_text=f"{namespace}/web").count()
+            assert await page.locator("#grid tbody tr").count() == 0
+            response = await page.goto(f"{base}/hosts/{hosts[0]}")
+            assert response is not None and response.status == 403
+            assert "may not get Host" in (await page.text_content("main") or "")
+            await page.screenshot(path=str(tmp_path / "in-cluster-forbidden.png"))
+            keep(tmp_path / "in-cluster-forbidden.png")
+            await ctx.close()
+
+            # transom-viewer: the grid, live over the stream the browser opens with the same
+            # credentials; a host's Lease lapses and its row turns offline without a reload.
+            ctx, page = await signed_in(viewer_token)
+            await page.goto(f"{base}/")
+            await page.wait_for_selector("#live.on")
+            await page.fill("#labels", f"role={role}")
+            assert await page.locator("#grid tbody tr:not([hidden])").count() == 2
+            gone = hosts[1]
+            await page.evaluate(OBSERVE_OFFLINE, gone)
+            marked = asyncio.create_task(offline_marked(kube, gone))
+            await fleet.heartbeat(gone, duration=1)  # and no renewal after it
+            await page.wait_for_selector(f"#host-{gone}.offline", timeout=30_000)
+            marked_at = await asyncio.wait_for(marked, 30)
+            delay = await page.evaluate("window.__offlineAt") / 1000 - marked_at
+            report(request, f"[ui] in-cluster: offline shown {delay:.2f} s after Host status")
+            assert delay < 2.0
+            await page.screenshot(path=str(tmp_path / "in-cluster-viewer.png"), full_page=True)
+            keep(tmp_path / "in-cluster-viewer.png")
+            await ctx.close()
     finally:
         with contextlib.suppress(ApiError):
             await kube.delete(CLUSTER_ROLE_BINDINGS.path(name=binding))

@@ -96,10 +96,13 @@ async def trace(kube: Kube, host: str, resource: str | None = None) -> list[Trac
 
 
 async def flux_trace(kube: Reader, src: dict[str, Any]) -> list[tuple[str, str]]:
-    """The Flux end alone (Kustomization, its source, the commit) as label/text lines, from an
-    Assignment's (or a Configuration's) source: the fleet view shows it per Configuration."""
+    """The Flux end alone (Kustomization, its source, the commit, and who authorized it when
+    the source is an Assignment's) as label/text lines: the fleet view shows it per
+    Configuration."""
     t = Trace()
     await _flux(kube, t, src)
+    if "provenance" in src:
+        _provenance(t, Provenance.model_validate(src["provenance"]))
     return t.lines
 
 

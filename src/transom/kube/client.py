@@ -97,6 +97,10 @@ class Kube:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._ssl: ssl.SSLContext = config.ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        #: Watches get their own pool: each holds a connection for minutes, and eight of them
+        #: (the controller has that many informers) would otherwise leave no connection for a
+        #: single request.
+        self._watch_session: aiohttp.ClientSession | None = None
         #: Requests sent, by "METHOD path": lets tests and benchmarks measure API load.
         self.requests: Counter[str] = Counter()
         self.observer = observer
@@ -108,18 +112,22 @@ class Kube:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._watch_session):
+            if session is not None:
+                await session.close()
+        self._session = self._watch_session = None
 
     def set_client_certificate(self, cert_pem: bytes, key_pem: bytes) -> None:
         """Use a rotated certificate for new connections; in-flight ones finish as they are."""
         self.config.cert_pem, self.config.key_pem = cert_pem, key_pem
         self._ssl = self.config.ssl_context()
-        old, self._session = self._session, None
-        if old is not None:
-            # Close after the current loop iteration; open watches reconnect with the new cert.
-            asyncio.get_running_loop().create_task(old.close())
+        old = (self._session, self._watch_session)
+        self._session = self._watch_session = None
+        for session in old:
+            if session is not None:
+                # Close after the current loop iteration; open watches reconnect with the new
+                # cert.
+                asyncio.get_running_loop().create_task(session.close())
 
     def _observe(self, method: str, path: str, status: int) -> None:
         if self.observer is None:
@@ -140,6 +148,16 @@ class Kube:
                 timeout=self._timeout,
             )
         return self._session
+
+    def _watch_client(self) -> aiohttp.ClientSession:
+        """One connection per open watch, however many: a watch never waits for a free one."""
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = aiohttp.ClientSession(
+                base_url=self.config.server,
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
+                timeout=self._timeout,
+            )
+        return self._watch_session
 
     async def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -263,7 +281,7 @@ class Kube:
         headers = await self._headers()
         status = NO_ANSWER
         try:
-            opened = await self._client().get(
+            opened = await self._watch_client().get(
                 path,
                 params=params,
                 headers=headers,

@@ -51,6 +51,8 @@ class Cell:
     message: str
     verdict: Verdict
     results: tuple[ResourceResult, ...] = ()
+    #: The Assignment's spec.source as written (Kustomization, revision, provenance).
+    source: Obj = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def short_revision(self) -> str:
@@ -124,6 +126,7 @@ def cell_of(raw: Obj, online: bool) -> Cell | None:
         message=message,
         verdict=verdict,
         results=tuple(a.status.results),
+        source=dict((raw.get("spec") or {}).get("source") or {}),
     )
 
 

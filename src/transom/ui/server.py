@@ -252,18 +252,19 @@ def frames_for(
 
 
 def flux_source(info: ConfigurationInfo, cells: list[Cell]) -> Obj | None:
-    """What the Flux trace starts from: the Kustomization Flux's labels name on the
-    Configuration, the revision of its current generation."""
+    """What the Flux trace starts from: the source a host's Assignment of the current
+    generation carries (with who authorized it), else the Kustomization Flux's labels name on
+    the Configuration; None when Flux did not apply it."""
+    for c in cells:
+        if c.generation == info.generation and c.source.get("kustomization"):
+            return c.source
     name = info.labels.get(names.FLUX_KUSTOMIZATION_NAME)
     if not name:
         return None
     namespace = info.labels.get(names.FLUX_KUSTOMIZATION_NAMESPACE, info.namespace)
-    revision = info.status.revision or next(
-        (c.revision for c in cells if c.generation == info.generation and c.revision), ""
-    )
     return {
         "kustomization": {"namespace": namespace, "name": name},
-        "revision": revision,
+        "revision": info.status.revision,
         "generation": max(info.generation, 1),
     }
 
