@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from transom.api.gates import Approval
 from transom.ui.fleet import Cell, ConfigurationInfo
 from transom.ui.states import CellState
 
@@ -30,6 +31,8 @@ class PartitionProgress:
     counts: Mapping[CellState, int]
     #: done, failed, rolling out, waiting (an earlier partition is not done), or empty.
     phase: str
+    #: What holds the partition before it starts: "manual approval", "pause 60 s", or "".
+    gate: str = ""
 
 
 def partitions(
@@ -39,19 +42,23 @@ def partitions(
     by_host = {c.host: c for c in cells}
     specs = info.spec.rollout.partitions if info.spec is not None else []
     seen: set[str] = set()
-    groups: list[tuple[str, list[str]]] = []
+    groups: list[tuple[str, list[str], str]] = []
     for p in specs:
         members = sorted(
             h for h in by_host if h not in seen and p.host_selector.matches(dict(labels.get(h, {})))
         )
         seen.update(members)
-        groups.append((p.name, members))
+        gates = [
+            "manual approval" if p.approval is Approval.MANUAL else "",
+            f"pause {p.pause_seconds} s" if p.pause_seconds else "",
+        ]
+        groups.append((p.name, members, ", ".join(g for g in gates if g)))
     rest = sorted(h for h in by_host if h not in seen)
     if rest or not specs:
-        groups.append((REST if specs else "all hosts", rest))
+        groups.append((REST if specs else "all hosts", rest, ""))
     out: list[PartitionProgress] = []
     blocked = False
-    for name, members in groups:
+    for name, members, gate in groups:
         mine = [by_host[h] for h in members]
         current = [c for c in mine if c.generation >= info.generation]
         ready = sum(1 for c in current if c.state in (CellState.READY, CellState.DRIFTED))
@@ -75,6 +82,7 @@ def partitions(
                 failed=failed,
                 counts=Counter(c.state for c in mine),
                 phase=phase,
+                gate=gate,
             )
         )
         blocked = blocked or phase not in ("done", "empty")

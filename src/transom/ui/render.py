@@ -335,14 +335,14 @@ def _progress(fleet: FleetView, info: ConfigurationInfo, cells: list[Cell]) -> s
         counts = ", ".join(f"{n} {s.value}" for s, n in sorted(p.counts.items()))
         rows.append(
             f'<tr class="partition" data-partition="{_e(p.name)}" data-phase="{_e(p.phase)}">'
-            f"<td>{_e(p.name)}</td><td>{_e(p.phase)}</td>"
+            f"<td>{_e(p.name)}</td><td>{_e(p.phase)}</td><td>{_e(p.gate or '-')}</td>"
             f'<td><meter min="0" max="{max(total, 1)}" value="{p.ready}"></meter> '
             f'<span class="ready-of">{p.ready}/{total}</span></td>'
             f"<td>{p.updated}</td><td>{p.failed}</td><td>{_e(counts)}</td></tr>"
         )
     return _table(
         "partitions",
-        ("Partition", "Phase", "Ready", "Updated", "Failed", "Hosts by state"),
+        ("Partition", "Phase", "Gate", "Ready", "Updated", "Failed", "Hosts by state"),
         rows,
         "No host is selected.",
     )

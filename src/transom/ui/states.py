@@ -45,6 +45,10 @@ _BY_REASON: dict[str, CellState] = {
     c.REBOOT_PENDING: CellState.WAITING,
     c.DEPENDENCY_NOT_READY: CellState.WAITING,
     c.SUSPENDED: CellState.WAITING,
+    c.WAITING_FOR_APPROVAL: CellState.WAITING,
+    c.WAITING_FOR_WINDOW: CellState.WAITING,
+    c.PAUSED: CellState.WAITING,
+    c.REBOOT_DEADLINE_EXCEEDED: CellState.FAILED,
 }
 #: Families, for reasons this table does not name yet.
 _PREFIXES = (("Waiting", CellState.WAITING),)
