@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from transom.api import rbac
 from transom.controller.manager import Controller
 from transom.controller.trace import flux_trace
 from transom.dev.controlplane import ControlPlane
+from transom.dev.processes import free_port
 from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
@@ -207,6 +209,8 @@ async def test_each_viewer_sees_what_rbac_lets_them_get(
                 assert column in text
             status, text, _ = await viewer.get(f"/hosts/{host}")
             assert status == 200 and column in text
+            # Its drift Events and audit state, read with the controller's own rights.
+            assert "No drift events." in text and 'data-audit="none"' in text
             assert (await viewer.get(f"/configurations/{namespace}/web"))[0] == 200
 
             # Configurations only: the column, no host rows, no host page.
@@ -349,3 +353,44 @@ async def test_in_the_browser_sign_in_with_a_token_and_see_live_updates(
         with contextlib.suppress(ApiError):
             await kube.delete(CLUSTER_ROLE_BINDINGS.path(name=binding))
         await fleet.cleanup()
+
+
+async def test_controller_run_serves_the_view_behind_ui_addr(
+    *, controlplane: ControlPlane, kube: Kube, namespace: str
+) -> None:
+    """`transom controller run --ui-addr` as a process: the view answers beside the
+    controller, asking for a token (401) and refusing one with no rights (403)."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "transom.cli.main",
+        "controller",
+        "run",
+        "--no-install",
+        f"--kubeconfig={controlplane.kubeconfig}",
+        f"--ui-addr=127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        nobody = await sa_token(kube, namespace, "nobody")
+        async with aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{port}"
+
+            async def answering() -> int:
+                try:
+                    async with http.get(f"{base}/") as r:
+                        return r.status
+                except aiohttp.ClientConnectionError:
+                    return 0
+
+            assert await eventually(answering, timeout=60) == 401
+            headers = {"Authorization": f"Bearer {nobody}"}
+            async with http.get(f"{base}/", headers=headers) as r:
+                assert r.status == 403
+    finally:
+        proc.terminate()  # SIGTERM: the controller stops cleanly
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert b"fleet view at http://127.0.0.1:" in err

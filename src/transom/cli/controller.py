@@ -144,12 +144,9 @@ def _run(args: argparse.Namespace) -> int:
             if not args.no_install:
                 await setup.ensure(kube)
             notifier = Notifier(args.events_addr) if args.events_addr else None
-            controller = Controller(kube, notifier=notifier, metrics=metrics)
-            if not args.ui_addr:
-                await controller.run()
-                return
-            async with fleet_view(args.ui_addr, args.kubeconfig):
-                await controller.run()
+            if args.ui_addr:
+                await stack.enter_async_context(fleet_view(args.ui_addr, args.kubeconfig))
+            await Controller(kube, notifier=notifier, metrics=metrics).run()
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())
