@@ -84,5 +84,9 @@ class AgentEvents:
                     f"{outcome.message}",
                 )
 
+    def refused(self, assignment: str, message: str) -> None:
+        """The host policy refused a whole generation (requireVerifiedSource)."""
+        self.write(EventId.DENIED, Severity.WARNING, f"Assignment {assignment}: {message}")
+
     def error(self, message: str) -> None:
         self.write(EventId.AGENT_ERROR, Severity.ERROR, message)

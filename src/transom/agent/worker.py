@@ -582,6 +582,7 @@ class Worker:
         self._enter(Phase.INVALID)
         self.acted = key
         status = source_check.refused(self.pusher.wanted or api_status, key.generation, message)
+        self.events.refused(self.name, message)
         await self.pusher.want(status)
         await self.api.record_event(
             obj, warning=True, reason=UNVERIFIED_SOURCE, action="Verify", note=message

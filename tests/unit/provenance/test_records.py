@@ -14,6 +14,7 @@ from transom.api.provenance import UNVERIFIED_SOURCE, Provenance, Verification
 from transom.engine.audit import AuditAction, AuditLog, AuditTrail, verify
 from transom.engine.audit.canonical import canonical_json, sha256_hex
 from transom.engine.audit.record import AuditRecord
+from transom.engine.audit.sinks import describe
 from transom.engine.policy import HostPolicy
 
 PROVENANCE = Provenance(
@@ -122,3 +123,11 @@ def test_host_policy_refuses_what_flux_did_not_verify_and_apply() -> None:
     verdict = status.verdict()
     assert verdict.failed and verdict.reason == UNVERIFIED_SOURCE
     assert status.observed_generation == 3
+
+
+def test_the_event_log_text_names_commit_author_and_signer(tmp_path: Path) -> None:
+    trail = AuditTrail(AuditLog(tmp_path), clock=Clock())
+    record = trail.record(replace(SOURCE, provenance=PROVENANCE), "tls", "File", AuditAction.SET)
+    text = describe(record)
+    assert f"Commit {'0a1b2c3d' * 5} by Ann <ann@example.test>, signed by 61AF9B22" in text
+    assert "Flux verification Verified; written by kustomize-controller" in text

@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from tests.unit.audit.helpers import SOURCE, Clock, Lines
 from transom.api.provenance import Provenance, Verification
 from transom.cli.audit import register
-from transom.engine.audit import AuditAction, AuditKey, AuditLog, AuditTrail, Checkpointer
+from transom.engine.audit import (
+    AuditAction,
+    AuditKey,
+    AuditLog,
+    AuditTrail,
+    Checkpoint,
+    Checkpointer,
+)
 from transom.engine.audit.report import (
     Authorization,
     ReportRow,
@@ -182,3 +189,40 @@ def test_markdown_cells_stay_in_their_column(author: str, resource: str) -> None
     assert len(lines) == 3
     columns = len(ReportRow.columns())
     assert _unescaped_pipes(lines[2]) == columns + 1
+
+
+def test_the_published_checkpoint_catches_a_rewrite_the_hosts_own_store_hides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_dir = tmp_path / "web-1" / "audit"
+    trail = host_log(log_dir, Clock())
+    assert trail.checkpointer is not None and trail.checkpointer.latest is not None
+    published = [trail.checkpointer.latest]  # what the hub holds from Host status
+
+    def fetch(host: str) -> Sequence[Checkpoint]:
+        assert host == "web-1"
+        return published
+
+    lines = Lines(log_dir)
+    prev = "0" * 64
+    for i in range(len(lines.items)):
+        record = lines.record(i)
+        if i == 1:
+            record["provenance"] = {**record["provenance"], "author": "Eve <eve@example.test>"}
+        record["prevHash"] = prev
+        lines.set_record(i, record, rehash=True)
+        prev = lines.record(i)["hash"]
+    lines.save()
+    (log_dir / "checkpoints.jsonl").unlink()  # the intruder removes the host's own witnesses
+
+    argv = ["audit", "report", "--log", str(tmp_path), "--format", "json", "--verify"]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and {r["check"] for r in json.loads(out)} == {"unwitnessed"}
+    assert "no witness" in err
+
+    parser = argparse.ArgumentParser(prog="transom")
+    register(parser.add_subparsers(dest="command", required=True), fetch)
+    args = parser.parse_args([*argv, "--cluster"])
+    assert args.func(args) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["check"] for r in rows} == {"failed"}

@@ -115,6 +115,14 @@ def describe(record: AuditRecord) -> str:
         f"Configuration {record.configuration} generation {record.generation}, "
         f"revision {record.revision or 'unknown'}, as {record.identity}"
     )
+    p = record.provenance or {}
+    if p.get("commit"):
+        signed = f"signed by {p['signingKey']}" if p.get("signingKey") else "unsigned"
+        origin += (
+            f"\nCommit {p['commit']} by {p.get('author') or 'unknown'}, {signed}, "
+            f"Flux verification {p.get('verification', 'Unknown')}; "
+            f"written by {p.get('writer') or 'unknown'}"
+        )
     return f"{what}\n{origin}\n\n{json.dumps(record.to_json(), indent=1, sort_keys=True)}"
 
 
