@@ -21,6 +21,7 @@ COMMANDS = (
     "transom.cli.controller",
     "transom.cli.agent",
     "transom.cli.status",
+    "transom.cli.approve",
     "transom.cli.audit",
     "transom.cli.trace",
     "transom.cli.preview",

@@ -133,6 +133,7 @@ class ConfigurationReconciler:
             # leaves the previous status, which writes nothing, and is retried).
             await self._write_status(obj, status, generation)
         await self._announce(obj, previous, status)
+        await gates.announce(self.writer.kube, obj, previous, status, self.instance)
 
     async def _pipeline(
         self, key: Key, obj: Obj, generation: int, previous: ConfigurationStatus

@@ -10,17 +10,20 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from transom.api import conditions as c
 from transom.api import names
 from transom.api.admission import REBOOT_LEASE_NAME
 from transom.api.approval import Approval
-from transom.api.configuration import ConfigurationSpec, RebootMode
+from transom.api.configuration import ConfigurationSpec, ConfigurationStatus, RebootMode
 from transom.api.gates import Approval as ApprovalMode
 from transom.api.gates import ApprovalRecord, duration_seconds
 from transom.api.windows import Verdict, evaluate
+from transom.controller import events
 from transom.controller.cache import Cache, Writer
 from transom.controller.hostview import epoch
 from transom.controller.rollout import RebootLimits, Stage
-from transom.kube.client import ApiError, Obj
+from transom.controller.status import GATE_REASONS
+from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import Key
 from transom.kube.kinds import LEASES
 
@@ -85,16 +88,27 @@ def may_reboot(spec: ConfigurationSpec) -> bool:
 def verdicts(
     cache: Cache, spec: ConfigurationSpec, hosts: Sequence[str], now: float, room: float
 ) -> dict[str, Verdict]:
-    """Each host's maintenance-window verdict for a change needing ``room`` seconds."""
-    if not spec.maintenance_windows:
+    """Each host's maintenance-window verdict for a change needing ``room`` seconds; hosts
+    that follow the same windows share one evaluation."""
+    windows = spec.maintenance_windows
+    if not windows:
         return {}
     at = datetime.fromtimestamp(now, UTC)
-    return {
-        h: evaluate(
-            spec.maintenance_windows, cache.host_labels(h), at, room=timedelta(seconds=room)
+    shared: dict[tuple[int, ...], Verdict] = {}
+    out: dict[str, Verdict] = {}
+    for h in hosts:
+        labels = cache.host_labels(h)
+        which = tuple(
+            i
+            for i, w in enumerate(windows)
+            if w.host_selector is None or w.host_selector.matches(labels)
         )
-        for h in hosts
-    }
+        if which not in shared:
+            shared[which] = evaluate(
+                [windows[i] for i in which], labels, at, room=timedelta(seconds=room)
+            )
+        out[h] = shared[which]
+    return out
 
 
 def reboot_since(cache: Cache, host: str) -> float | None:
@@ -133,3 +147,39 @@ async def grant_reboot(writer: Writer, cache: Cache, host: str, key: Key, deadli
     cache.reboot_leases.observe(written)
     log.info("reboot lease granted to %s for %s/%s", host, *key)
     return True
+
+
+async def announce(
+    kube: Kube, obj: Obj, previous: ConfigurationStatus, status: ConfigurationStatus, instance: str
+) -> None:
+    """Events for what the gates changed: each approval once (naming the approver), and a
+    rollout starting to wait for an approval, a pause or a window."""
+    seen = {(r.partition, r.generation) for r in previous.approvals}
+    for record in status.approvals:
+        if (record.partition, record.generation) in seen:
+            continue
+        await events.emit(
+            kube,
+            obj,
+            type_=events.NORMAL,
+            reason=c.APPROVED,
+            action="Approve",
+            note=f"partition {record.partition} of generation {record.generation} approved by "
+            f"{record.approver}",
+            instance=instance,
+        )
+    before = c.find_condition(previous.conditions, c.READY)
+    after = c.find_condition(status.conditions, c.READY)
+    if after is None or after.reason not in GATE_REASONS:
+        return
+    if before is not None and before.reason == after.reason and before.message == after.message:
+        return
+    await events.emit(
+        kube,
+        obj,
+        type_=events.NORMAL,
+        reason=after.reason,
+        action="Rollout",
+        note=after.message,
+        instance=instance,
+    )
