@@ -131,8 +131,9 @@ class ControllerMetrics:
         status the controller wrote."""
         namespace, name = key
         stalled = c.find_condition(status.conditions, c.STALLED)
-        self.stalled.labels(namespace, name).set(stalled is not None)
+        self.stalled.labels(namespace, name).set(stalled is not None and stalled.status == "True")
         if hosts is None:
+            self.rollout_start.remove(namespace, name)  # halted by its spec: Stalled says so
             return
         views = list(hosts)
         counts = dict.fromkeys(HostState, 0)
@@ -142,9 +143,8 @@ class ControllerMetrics:
             self.configuration_hosts.labels(namespace, name, state.value).set(n)
 
         now = self.clock()
-        everyone_ready = bool(views) and counts[HostState.READY] + counts[HostState.DRIFTED] == len(
-            views
-        )
+        ready_hosts = counts[HostState.READY] + counts[HostState.DRIFTED]
+        everyone_ready = bool(views) and ready_hosts == len(views)
         current = self._rollouts.get(key)
         if current is None or current.generation != generation:
             # Seen done at once (after a controller restart): its start is unknown, not measured.

@@ -139,11 +139,14 @@ def test_a_halted_rollout_is_stalled_not_in_progress() -> None:
 
 def test_an_unusable_spec_is_stalled_and_keeps_the_host_counts() -> None:
     m, _ = metrics()
-    reconciled(m, [view("a", True, "ready")])
+    reconciled(m, [view("a", True, "old")])
+    assert sample(m, ROLLOUT_START, **LABELS) is not None
     bad = stalled(ConfigurationStatus(), GENERATION + 1, c.INVALID_SPEC, "bad")
     m.rollout(KEY, GENERATION + 1, None, bad)
     assert sample(m, CONFIGURATION_STALLED, **LABELS) == 1
-    assert sample(m, CONFIGURATION_HOSTS, state="ready", **LABELS) == 1
+    assert sample(m, CONFIGURATION_HOSTS, state="pending", **LABELS) == 1
+    # Halted by its spec: the stall alert is the one to fire, not "still rolling out".
+    assert sample(m, ROLLOUT_START, **LABELS) is None
 
 
 def test_a_deleted_configuration_leaves_no_series() -> None:
