@@ -260,7 +260,11 @@ def _report(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
         if args.host and host != args.host:
             continue
         local = log_dir / CHECKPOINTS_FILE
-        checkpoints = load_checkpoints(local) if local.exists() else []
+        try:
+            checkpoints = load_checkpoints(local) if local.exists() else []
+        except (OSError, ValueError) as exc:
+            print(f"error: {local}: {exc}", file=sys.stderr)
+            return 2
         if args.cluster and fetch is not None:
             try:
                 checkpoints = [*checkpoints, *fetch(host)]

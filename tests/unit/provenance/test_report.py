@@ -25,6 +25,7 @@ from transom.engine.audit import (
     AuditTrail,
     Checkpoint,
     Checkpointer,
+    read_records,
 )
 from transom.engine.audit.report import (
     Authorization,
@@ -226,3 +227,17 @@ def test_the_published_checkpoint_catches_a_rewrite_the_hosts_own_store_hides(
     assert args.func(args) == 1
     rows = json.loads(capsys.readouterr().out)
     assert {r["check"] for r in rows} == {"failed"}
+
+
+def test_a_newer_agents_extra_provenance_field_does_not_fail_the_report(tmp_path: Path) -> None:
+    trail = AuditTrail(AuditLog(tmp_path), clock=Clock())
+    newer = replace(SOURCE, provenance={**VERIFIED, "approvedBy": "carol"})
+    odd = replace(SOURCE, provenance={"verification": "NoSuchVerdict"})
+    trail.record(newer, "a", "File", AuditAction.SET)
+    trail.record(odd, "b", "File", AuditAction.SET)
+    rows = build_rows(read_records(tmp_path), [])
+    assert [r.authorization for r in rows] == [
+        Authorization.VERIFIED_COMMIT,
+        Authorization.NO_PROVENANCE,
+    ]
+    assert rows[0].author == "Ann <ann@example.test>"

@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from transom.api.provenance import Provenance, Verification
 from transom.engine.audit.checkpoint import Checkpoint
 from transom.engine.audit.record import AuditAction, AuditRecord
@@ -115,10 +117,25 @@ def _covering(seq: int, checkpoints: Sequence[Checkpoint]) -> Checkpoint | None:
     return min(later, key=lambda c: c.sequence) if later else None
 
 
+#: Wire names of the provenance fields this reader knows; a newer agent's extra ones are left
+#: out rather than failing the report.
+_KNOWN = frozenset(f.alias or name for name, f in Provenance.model_fields.items())
+
+
+def provenance_of(record: AuditRecord) -> Provenance | None:
+    """The record's provenance; None when it has none or it is not readable as one."""
+    if record.provenance is None:
+        return None
+    try:
+        return Provenance.model_validate(
+            {k: v for k, v in record.provenance.items() if k in _KNOWN}
+        )
+    except ValidationError:
+        return None
+
+
 def row_of(record: AuditRecord, checkpoints: Sequence[Checkpoint]) -> ReportRow:
-    provenance = (
-        Provenance.model_validate(record.provenance) if record.provenance is not None else None
-    )
+    provenance = provenance_of(record)
     p = provenance or Provenance()
     covering = _covering(record.seq, checkpoints)
     return ReportRow(
