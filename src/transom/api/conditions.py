@@ -91,7 +91,8 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 class Condition(BaseModel):
     """A status condition in the shape of metav1.Condition."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    # Built on first use (defer_build), as the models below: `transom apply` never uses them.
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", defer_build=True)
 
     type: str = Field(
         description="Type of condition: Ready, Reconciling or Stalled.",

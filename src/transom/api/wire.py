@@ -35,9 +35,14 @@ class Status(BaseModel):
 
 
 class ObjectMeta(BaseModel):
-    """The parts of metav1.ObjectMeta Transom reads; the rest passes through untouched."""
+    """The parts of metav1.ObjectMeta Transom reads; the rest passes through untouched.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    This and the selector models are built on first use (defer_build): the local commands
+    import this module for Spec and never use them."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True
+    )
 
     name: str = ""
     namespace: str | None = None
@@ -58,6 +63,8 @@ def observed_generation_field() -> Any:
 
 
 class LabelSelectorRequirement(Spec):
+    model_config = ConfigDict(defer_build=True)
+
     key: str = Field(description="Label key.", min_length=1, max_length=317)
     operator: str = Field(
         description="In, NotIn, Exists or DoesNotExist.",
@@ -74,6 +81,7 @@ class LabelSelector(Spec):
     """Selects Hosts by their labels, as metav1.LabelSelector does."""
 
     model_config = ConfigDict(
+        defer_build=True,
         json_schema_extra=cel(
             {
                 "rule": "(has(self.matchLabels) && size(self.matchLabels) > 0) || "
@@ -81,7 +89,7 @@ class LabelSelector(Spec):
                 "message": "hostSelector must set matchLabels or matchExpressions; "
                 "to select every host, use matchExpressions with an Exists operator",
             }
-        )
+        ),
     )
 
     match_labels: dict[str, str] = Field(
