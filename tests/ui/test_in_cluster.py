@@ -12,6 +12,7 @@ import json
 import secrets
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,18 @@ async def test_each_viewer_sees_what_rbac_lets_them_get(
             assert reviews["POST /apis/authentication.k8s.io/v1/tokenreviews"] <= 8
             sar = reviews["POST /apis/authorization.k8s.io/v1/subjectaccessreviews"]
             assert sar <= 40, sar
+
+        # A view whose own identity may not create reviews (here: transom-viewer's) lets
+        # nobody in, and says so without the API's words to someone not signed in.
+        cfg = replace(as_controller.config, token=viewer_token)
+        async with (
+            Kube(cfg) as as_viewer,
+            serving(as_viewer, "127.0.0.1", 0, in_cluster=True) as (_, port),
+            aiohttp.ClientSession() as http,
+        ):
+            status, text, _ = await Viewer(http, f"http://127.0.0.1:{port}", viewer_token).get("/")
+            assert status == 503
+            assert "cannot review tokens" in text and "forbidden" not in text
     finally:
         with contextlib.suppress(ApiError):
             await kube.delete(CLUSTER_ROLE_BINDINGS.path(name=binding))

@@ -414,8 +414,10 @@ def app(hub: Hub, *, allowed_hosts: tuple[str, ...] | None = None) -> web.Applic
             except NotAuthenticatedError as exc:
                 response = _refused(401, f"{exc}: sign in with a Kubernetes token", CHALLENGE)
             except ReviewUnavailableError as exc:
+                # The detail (the view's own identity, the API's words) goes to the log, not
+                # to someone not yet signed in.
                 log.warning("fleet view: %s", exc)
-                response = _refused(503, f"the cluster cannot review tokens now: {exc}")
+                response = _refused(503, "the cluster cannot review tokens now; see the log")
             else:
                 request[SEEN] = Seen(viewer, access)
                 response = await handler(request)
