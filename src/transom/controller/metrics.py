@@ -22,6 +22,7 @@ from transom.api import conditions as c
 from transom.api.configuration import ConfigurationStatus
 from transom.controller.cache import Cache
 from transom.controller.hostview import HostView
+from transom.controller.status import GATE_REASONS
 from transom.kube.informer import Key
 from transom.kube.metrics import ApiRequestMetrics, process_registry
 
@@ -29,6 +30,7 @@ ROLLOUT_DURATION: Final = "transom_rollout_duration_seconds"
 ROLLOUT_START: Final = "transom_rollout_start_timestamp_seconds"
 CONFIGURATION_HOSTS: Final = "transom_configuration_hosts"
 CONFIGURATION_STALLED: Final = "transom_configuration_stalled"
+ROLLOUT_WAITING: Final = "transom_rollout_waiting"
 HOSTS: Final = "transom_hosts"
 HOST_ONLINE: Final = "transom_host_online"
 
@@ -67,9 +69,11 @@ def host_state(view: HostView, generation: int) -> HostState:
 @dataclass
 class _Rollout:
     generation: int
-    started: float  # monotonic, for the duration
-    started_at: float  # wall clock, for the start gauge
+    started: float  # monotonic, for the duration (gates included: commit to every host)
+    started_at: float  # wall clock, for the start gauge (reset when a gate opens)
     measured: bool
+    #: Held by a gate (an approval, a maintenance window, a pause) at the last reconcile.
+    gated: bool = False
 
 
 class ControllerMetrics:
@@ -97,9 +101,16 @@ class ControllerMetrics:
         )
         self.rollout_start = Gauge(
             ROLLOUT_START,
-            "When the rollout of a Configuration's current generation started (Unix time); "
-            "present only while it is in progress.",
+            "When the rollout of a Configuration's current generation started, or went on "
+            "after waiting for a gate (Unix time); present only while hosts are rolling out.",
             ["namespace", "configuration"],
+            registry=registry,
+        )
+        self.waiting = Gauge(
+            ROLLOUT_WAITING,
+            "1 while a rollout is held by a gate: reason WaitingForApproval, "
+            "WaitingForWindow or Paused.",
+            ["namespace", "configuration", "reason"],
             registry=registry,
         )
         self.configuration_hosts = Gauge(
@@ -155,11 +166,19 @@ class ControllerMetrics:
             self.rollout_duration.observe(now - current.started)
             current.measured = True
         ready = c.find_condition(status.conditions, c.READY)
-        suspended = ready is not None and ready.reason == c.SUSPENDED
-        if status.observed_generation == generation or suspended:
+        reason = ready.reason if ready is not None else ""
+        gate = reason if reason in GATE_REASONS else None
+        self.waiting.remove_by_labels({"namespace": namespace, "configuration": name})
+        if gate is not None:
+            self.waiting.labels(namespace, name, gate).set(1)
+        if status.observed_generation == generation or reason == c.SUSPENDED or gate:
+            # Done, halted, suspended, or waiting on purpose: nothing is stalled.
             self.rollout_start.remove(namespace, name)
         else:
+            if current.gated:
+                current.started_at = self.wall_clock()  # the gate opened: progress from now
             self.rollout_start.labels(namespace, name).set(current.started_at)
+        current.gated = gate is not None
 
     def forget(self, key: Key) -> None:
         """The Configuration is gone: its series go too."""
@@ -167,7 +186,8 @@ class ControllerMetrics:
         namespace, name = key
         self.rollout_start.remove(namespace, name)
         self.stalled.remove(namespace, name)
-        self.configuration_hosts.remove_by_labels({"namespace": namespace, "configuration": name})
+        for gauge in (self.configuration_hosts, self.waiting):
+            gauge.remove_by_labels({"namespace": namespace, "configuration": name})
 
 
 class _HostCollector(Collector):

@@ -15,6 +15,7 @@ from transom.controller.metrics import (
     CONFIGURATION_STALLED,
     ROLLOUT_DURATION,
     ROLLOUT_START,
+    ROLLOUT_WAITING,
     ControllerMetrics,
     HostState,
     host_state,
@@ -158,3 +159,37 @@ def test_a_deleted_configuration_leaves_no_series() -> None:
     exposed = {tuple(sorted(s.labels.items())) for fam in m.registry.collect() for s in fam.samples}
     assert not any(("configuration", "web-farm") in labels for labels in exposed)
     assert any(("configuration", "other") in labels for labels in exposed)
+
+
+def gated(reason: str) -> ConfigurationStatus:
+    conds = c.set_condition([], c.RECONCILING, "True", reason, "waits", generation=GENERATION)
+    conds = c.set_condition(conds, c.READY, "False", reason, "waits", generation=GENERATION)
+    return ConfigurationStatus(conditions=conds)
+
+
+def test_a_rollout_held_by_a_gate_is_waiting_not_stalled() -> None:
+    """Waiting for an approval or a window is on purpose: no start to alert on meanwhile, and
+    progress is measured again from the moment the gate opens; the duration spans it all."""
+    m, clock = metrics()
+    first_wave = [view("a", True, "ready"), view("b", True, "old")]
+    reconciled(m, first_wave)
+    assert sample(m, ROLLOUT_START, **LABELS) == 1000.0 + 1.7e9
+
+    clock.now += 60
+    m.rollout(KEY, GENERATION, first_wave, gated(c.WAITING_FOR_APPROVAL))
+    assert sample(m, ROLLOUT_START, **LABELS) is None
+    assert sample(m, ROLLOUT_WAITING, reason=c.WAITING_FOR_APPROVAL, **LABELS) == 1
+
+    clock.now += 7200
+    m.rollout(KEY, GENERATION, first_wave, gated(c.WAITING_FOR_WINDOW))
+    assert sample(m, ROLLOUT_WAITING, reason=c.WAITING_FOR_APPROVAL, **LABELS) is None
+    assert sample(m, ROLLOUT_WAITING, reason=c.WAITING_FOR_WINDOW, **LABELS) == 1
+
+    clock.now += 60
+    reconciled(m, [view("a", True, "ready"), view("b", True, "applying")])
+    assert sample(m, ROLLOUT_START, **LABELS) == 8320.0 + 1.7e9  # from the gate's opening
+    assert sample(m, ROLLOUT_WAITING, reason=c.WAITING_FOR_WINDOW, **LABELS) is None
+
+    clock.now += 30
+    reconciled(m, [view("a", True, "ready"), view("b", True, "ready")])
+    assert sample(m, ROLLOUT_DURATION + "_sum") == 7350  # commit to every host, gates included
