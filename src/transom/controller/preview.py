@@ -28,6 +28,7 @@ from transom.api.configuration import ConfigurationSpec
 from transom.api.errors import from_pydantic
 from transom.api.preview import (
     LABEL_PREVIEW,
+    MAX_PREVIEW_HOSTS,
     HostPreview,
     HostPreviewSpec,
     Preview,
@@ -155,9 +156,10 @@ class PreviewReconciler:
             return
         if preview.status.observed_generation == generation:
             return  # asked once; the spec cannot change
+        selected = 0
         for proposed in preview.spec.configurations:
             try:
-                proposed.configuration_spec()
+                spec = proposed.configuration_spec()
             except ValidationError as e:
                 problems = "; ".join(str(err) for err in from_pydantic("spec", e)[:5])
                 await self._write_status(
@@ -165,6 +167,14 @@ class PreviewReconciler:
                     _failed_status(generation, f"Configuration {proposed.name}: {problems}"),
                 )
                 return
+            selected += len(self.cache.select_hosts(spec.host_selector))
+        if selected > MAX_PREVIEW_HOSTS:
+            message = (
+                f"the Configurations select {selected} hosts (counted once per Configuration); "
+                f"one preview covers at most {MAX_PREVIEW_HOSTS}: preview fewer at once"
+            )
+            await self._write_status(obj, _failed_status(generation, message))
+            return
         hosts: list[PreviewHost] = []
         for proposed in preview.spec.configurations:
             hosts += await self._ask(obj, preview, proposed, rfc3339(expires))

@@ -15,6 +15,7 @@ from transom.agent.credentials.whoami import who_am_i
 from transom.api import names
 from transom.api.preview import LABEL_PREVIEW, preview_label
 from transom.api.wire import API_VERSION
+from transom.controller import preview as preview_module
 from transom.controller.manager import Controller
 from transom.kube.client import ApiError, Kube
 from transom.kube.kinds import HOST_PREVIEWS, PREVIEWS, SECRETS
@@ -227,3 +228,26 @@ async def test_secrets_are_checked_at_the_source_and_never_copied_for_a_preview(
     )
     second = await request_of(preview_body(namespace, user, proposed("tls", role, resources)))
     assert second["spec"].get("pendingSecrets", []) == []
+
+
+async def test_a_preview_selecting_more_hosts_than_its_status_holds_fails_at_once(
+    kube: Kube,
+    namespace: str,
+    fleet: Fleet,
+    controller: Controller,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(preview_module, "MAX_PREVIEW_HOSTS", 1)
+    role = f"r{secrets.token_hex(2)}"
+    await fleet.add(0, {"role": role})
+    await fleet.add(1, {"role": role})
+    user = (await who_am_i(kube)).username
+    resources = [{"name": "f", "file": {"path": "/srv/m", "content": "x"}}]
+    created = await create_when_admitted(
+        kube, preview_body(namespace, user, proposed("motd", role, resources))
+    )
+    status = (await dispatched(kube, namespace, created["metadata"]["name"]))["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "PreviewFailed"
+    assert "select 2 hosts" in ready["message"]
+    assert status.get("hosts", []) == []
