@@ -3,7 +3,7 @@ controller, real Flux (source-controller, kustomize-controller) and simulated ho
 agents, posix engine, audit on): a Configuration's rollout by partition, its failing host and
 its trace from the commit Flux applied to the hosts; a host's drift, found by its agent's
 check and shown on the open page, and its audit checkpoints verified; a held generation shown
-as waiting."""
+as waiting (a partition waiting for its approval)."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ async def test_configuration_and_host_drill_down(
 
         await until(settled, timeout=120, message=lambda: f"web status: {seen}")
 
-        # A second Configuration, not from Git, whose next generation is held (suspended).
+        # A second Configuration, not from Git, whose next generation waits for an approval.
         await kube.create(CONFIGURATIONS.path(namespace), held(namespace, role, workdir, "g1"))
 
         async def held_ready() -> bool:
@@ -138,7 +138,13 @@ async def test_configuration_and_host_drill_down(
 
         await until(held_ready, timeout=60)
         body = held(namespace, role, workdir, "g2")
-        body["spec"]["suspend"] = True
+        body["spec"]["rollout"]["partitions"] = [
+            {
+                "name": "everyone",
+                "hostSelector": {"matchLabels": {"role": role}},
+                "approval": "Manual",
+            }
+        ]
         current = await kube.get(CONFIGURATIONS.path(namespace, "held"))
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         await kube.replace(CONFIGURATIONS.path(namespace, "held"), body)
@@ -207,7 +213,7 @@ async def test_configuration_and_host_drill_down(
             await page.screenshot(path=str(tmp_path / "host-drift-audit.png"), full_page=True)
             keep(tmp_path / "host-drift-audit.png")
 
-            # A held generation: its cells and the Configuration show waiting.
+            # The held generation: its cells and the Configuration show waiting.
             await page.goto(f"{base}/")
             await page.fill("#labels", f"role={role}")
             cell = page.locator(f"#host-{good} td.cell.s-waiting")
@@ -216,7 +222,10 @@ async def test_configuration_and_host_drill_down(
             await page.goto(f"{base}/configurations/{namespace}/held")
             await page.wait_for_selector("#waiting")
             assert (await page.get_attribute("#configuration-name", "data-state")) == "waiting"
-            assert "Suspended" in (await page.text_content("#waiting") or "")
+            assert "WaitingForApproval" in (await page.text_content("#waiting") or "")
+            gated = page.locator("table.partitions tr[data-partition=everyone]")
+            assert await gated.get_attribute("data-phase") == "waiting"
+            assert "manual approval" in (await gated.text_content() or "")
             await page.screenshot(path=str(tmp_path / "waiting.png"), full_page=True)
             keep(tmp_path / "waiting.png")
     finally:
