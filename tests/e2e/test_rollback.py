@@ -21,6 +21,7 @@ from tests.integration.controller.conftest import eventually
 from transom.api import conditions as c
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
+from transom.controller.report import rows as report_rows
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS
 
@@ -158,6 +159,10 @@ async def test_a_commit_failing_its_probe_rolls_back_on_the_canary_only_then_the
     assert fleet.path(canary, "site", "health").read_text() == "ok v1\n"
     assert (await assignment(kube, second, namespace))["spec"]["source"]["generation"] == 1
     assert fleet.path(second, "site", "health").read_text() == "ok v1\n"
+    # `transom status` shows which commit is on each box: the canary's is v1 again.
+    rows = {r.host: r for r in await report_rows(kube) if r.host in fleet.hosts}
+    assert (rows[canary].state, rows[canary].generation) == ("RolledBack", "1")
+    assert (rows[second].state, rows[second].generation) == ("Ready", "1")
 
     figures = [
         float(m)

@@ -62,13 +62,18 @@ async def rows(kube: Kube, host: str | None = None) -> list[Row]:
             a = Assignment.model_validate(raw)
             src = a.spec.source
             state, message = _state(a)
+            generation, revision = src.generation, src.revision
+            back = a.status.rollback
+            if a.caught_up() and back is not None:
+                # Which commit is on the box: the one it rolled back to.
+                generation, revision = back.to_generation, back.to_revision
             out.append(
                 Row(
                     host=h,
                     online=online,
                     configuration=f"{src.configuration.namespace}/{src.configuration.name}",
-                    generation=str(src.generation),
-                    revision=_short(src.revision),
+                    generation=str(generation),
+                    revision=_short(revision),
                     state=state,
                     message=message,
                 )

@@ -95,3 +95,23 @@ async def test_failed_probes_roll_back_and_a_restart_keeps_it_so(tmp_path: Path,
     assert (root / "app.conf").read_text() == "v3"
     assert api.status().rollback is None
     await again.close()
+
+
+async def test_a_restart_while_probing_probes_again(tmp_path: Path, port: int) -> None:
+    api = FakeHostApi()
+    root = tmp_path / "root"
+    worker = new_worker(tmp_path, api)
+    body = probed(root, 1, "v1", port)
+    body["readiness"]["minReadySeconds"] = 1
+    api.obj = assignment("u-1", 1, body)
+    worker.offer(api.seen(), from_list=False)
+    await until(api, AssignmentState.PROBING)
+    await worker.close()  # the agent stops mid-probing: the API still says Probing
+
+    again = new_worker(tmp_path, api)
+    again.offer(api.seen(), from_list=True)
+    await until(api, AssignmentState.READY)
+    assert phase(again) is Phase.ENFORCING
+    # Probed again, not applied again: one apply Event, then the probes' own.
+    assert [reason for reason, _ in api.events] == ["ProbesPending", "Succeeded"]
+    await again.close()
