@@ -146,6 +146,8 @@ class TtlCache:
             return await asyncio.shield(hit[1])
         self.misses += 1
         future = asyncio.ensure_future(compute())
+        # Its callers may all have gone (a closed page): the outcome is still collected.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._entries[key] = (now + self.ttl, future)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
