@@ -5,11 +5,13 @@ the fix rolls out everywhere."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.server
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,13 +19,16 @@ import pytest
 
 from tests.conftest import report
 from tests.e2e.conftest import Fleet
+from tests.e2e.test_flux_scenario import manifest, sync
 from tests.integration.controller.conftest import eventually
 from transom.api import conditions as c
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
 from transom.controller.report import rows as report_rows
+from transom.dev.flux import FluxControllers, not_ready, ready_at
+from transom.dev.gitserver import GitServer
 from transom.kube.client import Kube
-from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, KUSTOMIZATIONS
 
 pytestmark = pytest.mark.controlplane
 
@@ -187,3 +192,67 @@ def _reason(conf: dict[str, Any]) -> str:
         if cond["type"] == "Ready":
             return str(cond["reason"])
     return ""
+
+
+@pytest.mark.flux
+async def test_flux_is_never_ready_while_probing_nor_after_a_rollback(
+    flux: FluxControllers,
+    git_server: GitServer,
+    *,
+    kube: Kube,
+    namespace: str,
+    fleet: Fleet,
+    site_server: str,
+) -> None:
+    await fleet.enroll(2)
+    canary, second = fleet.hosts
+    await kube.patch(HOSTS.path(name=canary), {"metadata": {"labels": {"wave": "canary"}}})
+    for h in fleet.hosts:
+        fleet.start(h)
+    repo = git_server.create_repository(namespace)
+
+    def commit(version: str, health: dict[str, Any]) -> str:
+        doc = manifest(configuration(fleet, namespace, site_server, health))
+        return repo.revision(repo.commit({"windows/web-farm.yaml": doc}, version))
+
+    async def probes_settled(host: str) -> bool:
+        status = (await assignment(kube, host, namespace)).get("status") or {}
+        return (status.get("readiness") or {}).get("state") in ("Ready", "Failed")
+
+    async def watch(
+        done: Any, revision: str, timeout: float = 120, *, expected: bool = True
+    ) -> dict[str, Any]:
+        """Sample the Kustomization until ``done`` (or, not ``expected``, until the timeout);
+        it must never be Ready at ``revision`` while a host's probes are still running or
+        once a host rolled back."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ks = await kube.get(KUSTOMIZATIONS.path(namespace, "windows"))
+            if ready_at(revision)(ks):
+                settled = [await probes_settled(h) for h in fleet.hosts]
+                rolled = (
+                    (await assignment(kube, canary, namespace)).get("status", {}).get("rollback")
+                )
+                assert all(settled) and rolled is None, "Ready while probing or after a rollback"
+            if done(ks):
+                return ks
+            await asyncio.sleep(0.05)
+        assert not expected, f"Kustomization not done in {timeout} s: {ks.get('status')}"
+        return ks
+
+    v1 = commit("v1", {"content": "ok v1\n"})
+    await sync(kube, namespace, repo, wait=True)
+    await watch(ready_at(v1), v1)
+
+    v2 = commit("v2", {"ensure": "absent"})
+    ks = await watch(not_ready("HealthCheckFailed"), v2)
+    assert ks["status"]["lastAppliedRevision"] == v1
+    conf = await kube.get(CONFIGURATIONS.path(namespace, "web-farm"))
+    assert _reason(conf) in (c.ROLLING_BACK, c.ROLLED_BACK)
+    # Flux retries; the halted rollout keeps it failed, never Ready at v2.
+    ks = await watch(lambda _ks: False, v2, timeout=6, expected=False)
+    assert not ready_at(v2)(ks) and ks["status"]["lastAppliedRevision"] == v1
+    assert (await assignment(kube, second, namespace))["spec"]["source"]["generation"] == 1
+
+    v3 = commit("v3", {"content": "ok v3\n"})
+    await watch(ready_at(v3), v3)
