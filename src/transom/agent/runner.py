@@ -23,6 +23,7 @@ from transom.agent.host_api import KubeHostApi
 from transom.agent.host_report import report_host
 from transom.agent.lease import LeaseRenewer
 from transom.agent.preview import PreviewResponder
+from transom.agent.reboot_lease import RebootLease
 from transom.agent.rotation import CertificateRotator
 from transom.agent.secrets import SecretCache
 from transom.agent.worker import Worker, WorkerOptions
@@ -161,6 +162,18 @@ class Agent:
             interval_seconds=opts.renew_interval_seconds,
             on_reconnect=self.reconnect,
         )
+        #: The reboot budget's lease: only where this agent reboots its host at all.
+        self.reboot_lease = (
+            RebootLease(
+                kube,
+                host,
+                on_granted=self._reboot_granted,
+                timeout_seconds=opts.watch_timeout_seconds,
+                backoff_max_seconds=opts.backoff_max_seconds,
+            )
+            if rebooter is not None
+            else None
+        )
         if rotator is not None:
             rotator.on_rotated = lambda _cert: self.reconnect()
 
@@ -189,6 +202,8 @@ class Agent:
                     tg.create_task(self.publisher.run())
                 tg.create_task(self.assignments.run())
                 tg.create_task(self.secret_watch.run())
+                if self.reboot_lease is not None:
+                    tg.create_task(self.reboot_lease.run())
                 tg.create_task(self.previews.run())
                 if self.rotator is not None:
                     tg.create_task(self.rotator.run())
@@ -234,7 +249,10 @@ class Agent:
             options=self.worker_options,
             audit=audit,
             events=self.events,
-            reboots=RebootCoordinator(journal, self.rebooter) if self.rebooter else None,
+            reboots=RebootCoordinator(journal, self.rebooter, permit=self.reboot_lease)
+            if self.rebooter
+            else None,
+            reboot_lease=self.reboot_lease,
             monitors=self._monitor if self.options.drift_monitor else None,
             metrics=self.metrics,
             facade=self.facade,
@@ -269,6 +287,11 @@ class Agent:
         for name, worker in list(self.workers.items()):
             if name not in seen:
                 worker.delete()
+
+    def _reboot_granted(self) -> None:
+        """The controller granted the reboot lease: the reboot waiting for it goes now."""
+        for worker in self.workers.values():
+            worker.check_now()
 
     def _on_secret(self, _kind: str, obj: Obj) -> None:
         """A Secret an Assignment uses changed: run that Assignment again."""

@@ -16,6 +16,7 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from transom.agent.runner import Agent, AgentOptions
 from transom.api import names, rbac
 from transom.api.wire import API_VERSION
 from transom.engine.policy import HostPolicy
+from transom.engine.provider import Provider
+from transom.engine.reboot import Rebooter
 from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
@@ -49,6 +52,9 @@ class SimulatedHost:
     kube: Kube
     agent: Agent
     task: asyncio.Task[None] | None = None
+    #: Its client certificate and key, to start its agent again after a simulated reboot.
+    cert: bytes = b""
+    key: bytes = b""
 
 
 @dataclass
@@ -70,6 +76,10 @@ class Simulator:
     concurrency: int = 32
     #: Agents started together; the next batch starts once these have listed.
     start_batch: int = 50
+    #: Each host's Rebooter (None: the agents never reboot), and its providers when not the
+    #: posix ones (a provider that asks for reboots, say).
+    rebooter_for: Callable[[str], Rebooter] | None = None
+    providers_for: Callable[[str], Mapping[str, Provider[Any]]] | None = None
     hosts: list[SimulatedHost] = field(default_factory=list)
     setup_seconds: float = 0.0
     #: Cumulative seconds at the end of each set-up phase.
@@ -123,18 +133,38 @@ class Simulator:
             server=self.admin.server, ca_pem=self.admin.ca_pem, cert_pem=cert, key_pem=key
         )
         kube = Kube(config, field_manager="transom-agent")
+        providers = (
+            self.providers_for(name)
+            if self.providers_for is not None
+            else posix_providers(str(self.workdir / name / "cache"))
+        )
         agent = Agent(
             name,
             kube,
-            providers=posix_providers(str(self.workdir / name / "cache")),
+            providers=providers,
             state_dir=self.workdir / name / "state",
             # The whole workdir: one Configuration names the same paths on every host.
             policy=HostPolicy(path_roots=(str(self.workdir),), allow_scripts=True),
             options=self.options,
+            rebooter=self.rebooter_for(name) if self.rebooter_for is not None else None,
         )
-        host = SimulatedHost(name, root, kube, agent)
+        host = SimulatedHost(name, root, kube, agent, cert=cert, key=key)
         host.task = asyncio.create_task(agent.run(), name=f"agent {name}")
         return host
+
+    async def power_off(self, host: SimulatedHost) -> None:
+        """The host goes down: its agent stops where it is, as in a reboot."""
+        if host.task is not None:
+            host.task.cancel()
+            await asyncio.gather(host.task, return_exceptions=True)
+            host.task = None
+        await host.kube.close()
+
+    async def power_on(self, host: SimulatedHost) -> SimulatedHost:
+        """The host is back: a new agent process on the same state directory."""
+        again = self._host(host.name, host.cert, host.key)
+        self.hosts[self.hosts.index(host)] = again
+        return again
 
     @staticmethod
     async def _synced(host: SimulatedHost) -> None:

@@ -46,6 +46,7 @@ from transom.agent.events import AgentEvents
 from transom.agent.probes.context import ProbeContext
 from transom.agent.probes.gate import Gate
 from transom.agent.probes.session import probe_until_settled, readiness_status
+from transom.agent.reboot_lease import RebootLease
 from transom.agent.removal import removal_resources
 from transom.agent.secrets import secret_names
 from transom.agent.status_push import StatusPusher, StatusWriter
@@ -215,6 +216,7 @@ class Worker:
         audit: AssignmentAudit | None = None,
         events: AgentEvents | None = None,
         reboots: RebootCoordinator | None = None,
+        reboot_lease: RebootLease | None = None,
         monitors: MonitorFactory | None = None,
         metrics: AgentMetrics | None = None,
         facade: WindowsFacade | None = None,
@@ -228,6 +230,9 @@ class Worker:
         #: The host's Event Log (Windows): policy denials are told there too.
         self.events = events or AgentEvents(None)
         self.reboots = reboots
+        #: The host's reboot lease, released once back from a reboot it was granted for.
+        self.reboot_lease = reboot_lease
+        self._release_when_reported = False
         self.monitors = monitors
         self.metrics = metrics
         self.pusher = StatusPusher(name, api, backoff_max_seconds=self.options.backoff_max_seconds)
@@ -395,6 +400,7 @@ class Worker:
         if self.audit is not None:
             await asyncio.to_thread(self.audit.recover, self.engine, plan)
         rebooted = self.reboots is not None and await asyncio.to_thread(self.reboots.resume)
+        self._release_when_reported = rebooted and RebootCoordinator.lease_required(entry)
         if entry.completed and entry.origin is not None:
             self.acted = AssignmentKey(entry.origin.uid, entry.origin.generation)
         if entry.completed and not rebooted:
@@ -457,8 +463,19 @@ class Worker:
             if spec.readiness is not None:
                 self._start_probing(obj, spec, AssignmentKey.of(obj).generation)
         if api_status.reboot_pending and self.entry is not None and self.entry.reboot is None:
-            await self.pusher.want(api_status.model_copy(update={"reboot_pending": False}))
+            await self.pusher.want(
+                api_status.model_copy(update={"reboot_pending": False}),
+                wait_seconds=self.options.in_progress_timeout_seconds,
+            )
+        await self._release_reboot_lease()
         await self._checked(await asyncio.to_thread(self.engine.check, self.plan, self.mode))
+
+    async def _release_reboot_lease(self) -> None:
+        """Back from a granted reboot, re-applied and reported: the budget gets its slot back
+        (the status first, so the controller never sees a free slot and a pending reboot)."""
+        if self._release_when_reported and self.reboot_lease is not None:
+            self._release_when_reported = False
+            await self.reboot_lease.release()
 
     async def _run(self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus) -> None:
         generation = key.generation
@@ -486,6 +503,7 @@ class Worker:
             generation=generation,
             removal_policy=spec.removal_policy,
             source=spec.source,
+            reboot_lease=spec.reboot_lease,
         )
         record = (spec.resources, spec.mode, spec.reboot_policy)
         await asyncio.to_thread(self.journal.record, *record, origin=origin, completed=False)
@@ -554,6 +572,8 @@ class Worker:
             await self.pusher.want(final)
         if probing:
             self._start_probing(obj, spec, generation)
+        if not pending:
+            await self._release_reboot_lease()
         ok = st.is_ready(final) or probing
         ready = find_condition(final.conditions, READY)
         await self.api.record_event(

@@ -52,6 +52,8 @@ class HostView:
         assigned = assignment.spec.source.generation
         verdict = assignment.verdict()
         caught_up = assignment.caught_up()
+        reboot_pending = caught_up and assignment.status.reboot_pending
+        reboot_budgeted = assignment.spec.reboot_lease
         failure = (
             Failure(verdict.resource, verdict.reason, verdict.detail or verdict.message)
             if caught_up and verdict.failed
@@ -65,13 +67,14 @@ class HostView:
             # A host that applied the generation and then drifted (ApplyAndMonitor leaves
             # drift in place) still runs it: the drift is reported, but must not hold Flux's
             # health check.
-            ready=caught_up and verdict.ready,
+            # Under a reboot budget a change is done once the host is back from its reboot.
+            ready=caught_up and verdict.ready and not (reboot_budgeted and reboot_pending),
             failure=failure,
             drifted=assignment.status.drifted,
             revision=assignment.status.applied_revision,
             rolled_back=caught_up and verdict.rolled_back,
             finished_at=epoch(assignment.status.last_apply_time) if caught_up else None,
-            reboot_requested=caught_up and assignment.status.reboot_pending,
+            reboot_requested=reboot_pending,
             reboot_since=reboot_since,
         )
 

@@ -57,6 +57,8 @@ class AssignmentOrigin(BaseModel):
     generation: int = Field(ge=0)
     removal_policy: RemovalPolicy = RemovalPolicy.ORPHAN
     source: AssignmentSource
+    #: Reboot only holding the controller's reboot lease (the Configuration's budget).
+    reboot_lease: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from transom.api.conditions import now_rfc3339
 from transom.api.configuration import RebootMode, RebootPolicy
-from transom.engine.journal import Journal, PendingReboot
+from transom.engine.journal import Journal, JournalEntry, PendingReboot
 from transom.engine.result import RunReport
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,19 @@ class Rebooter(Protocol):
     def reboot(self, reason: str) -> None: ...
 
 
+class RebootPermit(Protocol):
+    """The fleet's reboot budget, as the host sees it: whether it holds a reboot lease."""
+
+    def held(self) -> bool: ...
+
+
 class RebootDecision(StrEnum):
     NOT_NEEDED = "NotNeeded"
     REBOOTING = "Rebooting"
     WAITING_FOR_WINDOW = "WaitingForWindow"
+    #: The Assignment's Configuration has a reboot budget and the controller has not granted
+    #: this host a lease yet.
+    WAITING_FOR_LEASE = "WaitingForLease"
     NOT_ALLOWED = "NotAllowed"  # policy Never: reported, left to the host's admin
 
 
@@ -56,10 +65,12 @@ class RebootCoordinator:
         journal: Journal,
         rebooter: Rebooter,
         now: Callable[[], datetime] = datetime.now,
+        permit: RebootPermit | None = None,
     ) -> None:
         self._journal = journal
         self._rebooter = rebooter
         self._now = now
+        self._permit = permit
 
     def after_run(self, report: RunReport, policy: RebootPolicy) -> RebootDecision:
         """Record a reboot the run needs, then reboot if the policy allows it now."""
@@ -77,17 +88,25 @@ class RebootCoordinator:
     def tick(self, policy: RebootPolicy) -> RebootDecision:
         """Reboot for a pending request if the policy allows it now; call periodically so a
         request waiting for its window is served when the window opens."""
-        pending = self.pending()
-        if pending is None:
+        entry = self._journal.load()
+        pending = entry.reboot if entry else None
+        if entry is None or pending is None:
             return RebootDecision.NOT_NEEDED
         if policy.mode is RebootMode.NEVER:
             return RebootDecision.NOT_ALLOWED
         if not in_window(policy, self._now().time()):
             return RebootDecision.WAITING_FOR_WINDOW
+        if self.lease_required(entry) and not (self._permit is not None and self._permit.held()):
+            # The status says rebootPending: that is the request the controller grants.
+            return RebootDecision.WAITING_FOR_LEASE
         reason = f"transom: {', '.join(pending.resources)} need a reboot"
         log.warning("rebooting: %s", reason)
         self._rebooter.reboot(reason)
         return RebootDecision.REBOOTING
+
+    @staticmethod
+    def lease_required(entry: JournalEntry | None) -> bool:
+        return entry is not None and entry.origin is not None and entry.origin.reboot_lease
 
     def resume(self) -> bool:
         """On start: True when a pending reboot has happened (the boot id changed); the
