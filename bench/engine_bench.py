@@ -106,24 +106,41 @@ def whole_process(work: Workload, action: str, runs: int) -> tuple[float, float]
 
 def cf_agent_rows(work: Workload, state: Path, runs: int) -> list[Row]:
     """`cf-agent` and `transom apply` on the same files, alternating (which goes first swaps
-    each round), so a change of machine load falls on both alike."""
+    each round), so a change of machine load falls on both alike: a no-op check of files in
+    their desired state, then a converge of files whose content and mode were changed."""
     if not peers.cfengine_available():
         progress("cf-agent missing (bench/setup.sh installs cfengine3): skipped")
         return []
-    progress(f"cf-agent and transom apply: {runs} alternating rounds")
     workdir = peers.cf_agent_workdir(state)
+    peers.cf_agent(work, workdir)  # the first run creates cf-agent's state databases
+    rows: list[Row] = []
+    for mode in (NO_OP, CONVERGE):
+        progress(f"cf-agent and transom apply, {mode}: {runs} alternating rounds")
+        rows += _alternating(work, workdir, runs, mode)
+    return rows
+
+
+NO_OP = "no-op"
+CONVERGE = "converge"
+
+
+def _alternating(work: Workload, workdir: Path, runs: int, mode: str) -> list[Row]:
     cmd = [*transom_command(), "apply", "-f", str(work.document)]
     env = python_env()
     n = len(work.files)
+    converge = mode == CONVERGE
+    expect = "changed" if converge else "ok"
 
     def cf() -> tuple[float, float]:
         result = peers.cf_agent(work, workdir)
-        if result.changed:
-            raise RuntimeError(f"expected a no-op cf-agent run, it repaired {result.changed}")
+        if bool(result.changed) != converge:
+            raise RuntimeError(f"cf-agent {mode}: expected repairs {converge}, {result.changed}")
         return result.wall_seconds, result.cpu_seconds
 
-    cf()  # first run creates cf-agent's state databases
-    _cli(cmd, env, n)
+    def transom() -> tuple[float, float]:
+        return _cli(cmd, env, n, expect)
+
+    _cli(cmd, env, n)  # compiles bytecode once, as an install does
     t_wall: list[float] = []
     t_cpu: list[float] = []
     c_wall: list[float] = []
@@ -133,31 +150,37 @@ def cf_agent_rows(work: Workload, state: Path, runs: int) -> list[Row]:
         loads.append(os.getloadavg()[0])
         order = (True, False) if i % 2 == 0 else (False, True)
         for transom_turn in order:
-            wall, cpu = _cli(cmd, env, n) if transom_turn else cf()
+            if converge:
+                drift(work)
+            wall, cpu = transom() if transom_turn else cf()
             (t_wall if transom_turn else c_wall).append(wall)
             (t_cpu if transom_turn else c_cpu).append(cpu)
     tw, cw = statistics.median(t_wall), statistics.median(c_wall)
-    note = f"median of {runs}, alternating; load {min(loads):.1f}-{max(loads):.1f}"
+    tc, cc = statistics.median(t_cpu), statistics.median(c_cpu)
+    what = "no-op check" if not converge else f"converge of {n} changed files"
+    note = f"{what}; median of {runs}, alternating; load {min(loads):.1f}-{max(loads):.1f}"
+    bench = BENCHMARK if not converge else "converge"
     return [
-        row(BENCHMARK, "cf-agent, whole process", cw, "s", note),
-        row(BENCHMARK, "cf-agent, whole process CPU", statistics.median(c_cpu), "s", note),
-        row(BENCHMARK, "transom apply beside cf-agent, whole process", tw, "s", note),
-        row(BENCHMARK, "transom apply beside cf-agent, CPU", statistics.median(t_cpu), "s", note),
+        row(bench, "cf-agent, whole process", cw, "s", note),
+        row(bench, "cf-agent, whole process CPU", cc, "s", note),
+        row(bench, "transom apply beside cf-agent, whole process", tw, "s", note),
+        row(bench, "transom apply beside cf-agent, CPU", tc, "s", note),
         row(
-            BENCHMARK,
+            bench,
             "ratio cf-agent/transom apply, whole process",
             cw / tw,
             "x",
             f"{note}; target >= 1x",
         ),
-        row(
-            BENCHMARK,
-            "ratio cf-agent/transom apply, whole process CPU",
-            statistics.median(c_cpu) / statistics.median(t_cpu),
-            "x",
-            note,
-        ),
+        row(bench, "ratio cf-agent/transom apply, whole process CPU", cc / tc, "x", note),
     ]
+
+
+def drift(work: Workload) -> None:
+    """Every file out of its desired state, in content and in mode, for a converge run."""
+    for path in work.files:
+        path.write_text("changed out of band\n")
+        path.chmod(0o600)
 
 
 def peer_rows(work: Workload, state: Path, transom: Transom, puppet_runs: int) -> list[Row]:
@@ -223,8 +246,9 @@ def peer_rows(work: Workload, state: Path, transom: Transom, puppet_runs: int) -
     return rows
 
 
-def _cli(cmd: list[str], env: dict[str, str], n: int) -> tuple[float, float]:
-    """Run one no-op `transom` command: its wall and CPU (user + system) seconds."""
+def _cli(cmd: list[str], env: dict[str, str], n: int, expect: str = "ok") -> tuple[float, float]:
+    """Run one `transom` command that must find all ``n`` resources ``expect`` (ok: a no-op;
+    changed: a converge): its wall and CPU (user + system) seconds."""
     before = os.times()
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -232,12 +256,16 @@ def _cli(cmd: list[str], env: dict[str, str], n: int) -> tuple[float, float]:
     after = os.times()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    _no_op(proc.stdout.strip().splitlines()[-1], n)
+    _all(proc.stdout.strip().splitlines()[-1], n, expect)
     user = after.children_user - before.children_user
     return wall, user + after.children_system - before.children_system
 
 
 def _no_op(summary: str, n: int) -> None:
-    """The benchmark is of a no-op check: anything but 'n ok' means it measured something else."""
-    if f"{n} resources: {n} ok" not in summary:
-        raise RuntimeError(f"expected a no-op over {n} resources, got: {summary}")
+    _all(summary, n, "ok")
+
+
+def _all(summary: str, n: int, expect: str) -> None:
+    """Every resource ``expect``: anything else means the benchmark measured something else."""
+    if f"{n} resources: {n} {expect}" not in summary:
+        raise RuntimeError(f"expected {n} resources {expect}, got: {summary}")
