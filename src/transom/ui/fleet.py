@@ -26,7 +26,12 @@ from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.host import HostStatus
 from transom.ui.access import EVERYTHING, Access
 from transom.ui.audit import AuditWitness
-from transom.ui.states import CellState, state_of_conditions, state_of_verdict
+from transom.ui.states import (
+    CellState,
+    deciding_condition,
+    state_of_conditions,
+    state_of_verdict,
+)
 
 Obj = dict[str, Any]
 
@@ -80,6 +85,8 @@ class ConfigurationInfo:
     spec: ConfigurationSpec | None
     labels: dict[str, str]
     state: CellState
+    #: The reason its state comes from (its Stalled, Reconciling or Ready condition's).
+    state_reason: str = ""
 
 
 def configuration_key(namespace: str, name: str) -> str:
@@ -149,7 +156,13 @@ def configuration_info(key: str, raw: Obj) -> ConfigurationInfo:
         spec=spec,
         labels=dict(meta.get("labels") or {}),
         state=state_of_conditions(status.conditions),
+        state_reason=_reason(status),
     )
+
+
+def _reason(status: ConfigurationStatus) -> str:
+    cond = deciding_condition(status.conditions)
+    return cond.reason if cond is not None else ""
 
 
 def lagging(cell: Cell, conf: ConfigurationInfo | None) -> Cell:
@@ -160,7 +173,10 @@ def lagging(cell: Cell, conf: ConfigurationInfo | None) -> Cell:
     if cell.state not in (CellState.READY, CellState.DRIFTED):
         return cell
     state = CellState.WAITING if conf.state is CellState.WAITING else CellState.UPDATING
-    return replace(cell, state=state)
+    why = f"runs generation {cell.generation}; the Configuration is at {conf.generation}"
+    if state is CellState.WAITING:
+        why += f", {conf.state_reason}"
+    return replace(cell, state=state, message=why)
 
 
 def _mark(info: ConfigurationInfo | None) -> tuple[int, CellState] | None:

@@ -90,16 +90,25 @@ def state_of_verdict(verdict: Verdict) -> CellState:
     return CellState.UPDATING
 
 
-def state_of_conditions(conditions: list[c.Condition]) -> CellState:
-    """A Configuration's state from its conditions: Ready True is ready; otherwise the reason
-    of Stalled, Reconciling or Ready, whichever is set, in that order."""
+def deciding_condition(conditions: list[c.Condition]) -> c.Condition | None:
+    """The condition a Configuration's state is read from: Ready when True; else Stalled or
+    Reconciling, whichever is True, in that order; else Ready."""
     ready = c.find_condition(conditions, c.READY)
     if ready is not None and ready.status == "True":
-        return CellState.READY
+        return ready
     for kind in (c.STALLED, c.RECONCILING):
         cond = c.find_condition(conditions, kind)
         if cond is not None and cond.status == "True":
-            return state_of_reason(cond.reason) or CellState.UPDATING
-    if ready is not None:
-        return state_of_reason(ready.reason) or CellState.UPDATING
-    return CellState.UPDATING
+            return cond
+    return ready
+
+
+def state_of_conditions(conditions: list[c.Condition]) -> CellState:
+    """A Configuration's state: ready when Ready is True, else what the deciding condition's
+    reason means (updating when it means nothing known)."""
+    cond = deciding_condition(conditions)
+    if cond is None:
+        return CellState.UPDATING
+    if cond.type == c.READY and cond.status == "True":
+        return CellState.READY
+    return state_of_reason(cond.reason) or CellState.UPDATING

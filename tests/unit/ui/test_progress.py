@@ -93,6 +93,7 @@ def test_a_host_behind_waits_while_its_configuration_waits() -> None:
     # Generation 2 held for an approval: the row changes with it, to waiting.
     assert fleet.set_configuration(configuration(2, "WaitingForApproval")) == {"a"}
     assert [c.state for c in fleet.cells("a")] == [CellState.WAITING]
+    assert fleet.cells("a")[0].message.endswith("at 2, WaitingForApproval")
     assert fleet.set_configuration(configuration(2, "RolloutInProgress")) == {"a"}
     assert [c.state for c in fleet.cells("a")] == [CellState.UPDATING]
     # A status write that changes neither generation nor state redraws no row.
