@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "bench.audit_bench",
     "bench.flux_bench",
     "bench.preview_bench",
+    "bench.metrics_bench",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -12,7 +12,7 @@ import pytest
 if sys.platform == "win32":  # the benchmark modules use os.geteuid and inotify at import
     pytest.skip("posix only: inotify and /proc", allow_module_level=True)
 
-from bench import drift_bench, engine_bench, footprint_bench, peers
+from bench import drift_bench, engine_bench, footprint_bench, metrics_bench, peers
 from bench.workload import Row, make_workload, percentile
 
 pytestmark = pytest.mark.skipif(
@@ -91,3 +91,14 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
     assert percentile([3.0], 90) == 3.0
+
+
+def test_metrics_bench() -> None:
+    rows = metrics_bench.run(hosts=20, configurations=3, requests=100, rounds=2)
+    check(rows)
+    assert {r["metric"] for r in rows} == {
+        "API request counted, median",
+        "controller scrape, median",
+        "controller scrape size",
+        "agent scrape, median",
+    }
