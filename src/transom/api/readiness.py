@@ -52,7 +52,7 @@ class HttpProbe(Spec):
 
     url: str = Field(
         description="http:// or https:// URL to GET.",
-        pattern=r"^https?://[^\s/$.?#][^\s]*$",
+        pattern=r"^https?://\S+$",
         max_length=2048,
     )
     expected_status: StatusRange = Field(
