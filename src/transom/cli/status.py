@@ -192,12 +192,19 @@ def _status(args: argparse.Namespace) -> int:
                 )
             table = await report.rows(kube, args.host)
             details = await report.resources(kube, args.host) if args.host else []
+            held = await report.held(kube) if not args.host else []
         if args.output == "json":
-            print(
-                json.dumps({"hosts": [r.__dict__ for r in table], "resources": details}, indent=2)
-            )
+            body = {
+                "hosts": [r.__dict__ for r in table],
+                "resources": details,
+                "held": [h.__dict__ for h in held],
+            }
+            print(json.dumps(body, indent=2))
             return 0
         print(painted(report.render(table), table, style))
+        if held:
+            print()
+            print(style.paint(report.render_held(held), "yellow"))
         if details:
             print()
             for d in details:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from transom.api import conditions as c
 from transom.api import names
 from transom.api.assignment import Assignment, AssignmentState
 from transom.controller import liveness
 from transom.kube.client import Kube
-from transom.kube.kinds import ASSIGNMENTS, HOSTS, LEASES
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES
+
+#: Ready reasons of a Configuration held by a gate, or halted by a reboot that did not end.
+HELD_REASONS = frozenset(
+    {c.WAITING_FOR_APPROVAL, c.WAITING_FOR_WINDOW, c.PAUSED, c.REBOOT_DEADLINE_EXCEEDED}
+)
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,45 @@ def render(table: list[Row]) -> str:
         "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip()
         for row in [header, *body]
     )
+
+
+@dataclass(frozen=True)
+class Held:
+    """A Configuration whose rollout waits at a gate (or halted on a reboot deadline)."""
+
+    configuration: str
+    reason: str
+    message: str
+    approvals: tuple[str, ...] = ()
+
+
+async def held(kube: Kube) -> list[Held]:
+    out: list[Held] = []
+    for conf in (await kube.list(CONFIGURATIONS.path()))["items"]:
+        status = conf.get("status") or {}
+        ready = next((x for x in status.get("conditions") or [] if x.get("type") == "Ready"), None)
+        if ready is None or ready.get("reason") not in HELD_REASONS:
+            continue
+        meta = conf["metadata"]
+        out.append(
+            Held(
+                f"{meta.get('namespace', '')}/{meta['name']}",
+                str(ready["reason"]),
+                str(ready.get("message", "")),
+                tuple(
+                    f"{r.get('partition')} by {r.get('approver')}"
+                    for r in status.get("approvals") or []
+                ),
+            )
+        )
+    return sorted(out, key=lambda h: h.configuration)
+
+
+def render_held(lines: list[Held]) -> str:
+    """Below the table: what each held rollout waits for, and who approved what so far."""
+    out = []
+    for h in lines:
+        out.append(f"{h.configuration}: {h.reason}: {h.message}")
+        if h.approvals:
+            out.append(f"  approved: {', '.join(h.approvals)}")
+    return "\n".join(out)

@@ -88,7 +88,11 @@ async def assigned(fleet: Fleet, hosts: list[str], key: tuple[str, str]) -> list
 
 
 async def test_an_approval_gate_holds_until_an_operator_approves(
-    kube: Kube, namespace: str, fleet: Fleet, people: tuple[Person, Person]
+    kube: Kube,
+    namespace: str,
+    fleet: Fleet,
+    people: tuple[Person, Person],
+    controlplane: ControlPlane,
 ) -> None:
     alice, victor = people
     role = fleet.prefix
@@ -124,6 +128,16 @@ async def test_an_approval_gate_holds_until_an_operator_approves(
     assert "partition rest waits for approval" in ready(conf)["message"]
     await asyncio.sleep(1.0)
     assert await assigned(fleet, hosts, key) == [hosts[0]]
+    shown = subprocess.run(
+        [sys.executable, "-m", "transom.cli.main", "status"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "KUBECONFIG": str(controlplane.kubeconfig)},
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"{namespace}/web: {c.WAITING_FOR_APPROVAL}: " in shown.stdout
 
     # A viewer may not approve: RBAC says 403, and the CLI says so in words.
     denied = victor.transom("approve", "web", "-n", namespace)
