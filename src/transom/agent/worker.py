@@ -256,6 +256,7 @@ class Worker:
         self.probe_job: _ProbeJob | None = None
         self._probing: asyncio.Task[Gate] | None = None
         self._probe_tokens = 0
+        self._back_from_reboot = False
         self._inbox = _Inbox()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -401,6 +402,8 @@ class Worker:
             await asyncio.to_thread(self.audit.recover, self.engine, plan)
         rebooted = self.reboots is not None and await asyncio.to_thread(self.reboots.resume)
         self._release_when_reported = rebooted and RebootCoordinator.lease_required(entry)
+        #: The readiness probes run again once the API's copy is adopted.
+        self._back_from_reboot = rebooted
         if entry.completed and entry.origin is not None:
             self.acted = AssignmentKey(entry.origin.uid, entry.origin.generation)
         if entry.completed and not rebooted:
@@ -448,26 +451,37 @@ class Worker:
 
     async def _adopt(self, obj: Obj, api_status: AssignmentStatus) -> None:
         """Applied before this start (the journal says so) and the API knows it: a no-op
-        check, not a re-run; status is written only if the check found something. Probes a
-        restart cut short start over, deadline included."""
+        check, not a re-run; status is written only if the check found something. Probes run
+        again when a restart cut them short (deadline included) and after the reboot a change
+        waited for; the reboot lease is given back once they settle."""
         assert self.plan is not None
         self.pusher.adopt(api_status)
+        came_back, self._back_from_reboot = self._back_from_reboot, False
         readiness = api_status.readiness
-        if (
+        spec = AssignmentSpec.model_validate(obj.get("spec") or {})
+        probe = (
             self.phase is Phase.ENFORCING
-            and readiness is not None
-            and not readiness.settled
+            and spec.readiness is not None
             and api_status.rollback is None
-        ):
-            spec = AssignmentSpec.model_validate(obj.get("spec") or {})
-            if spec.readiness is not None:
-                self._start_probing(obj, spec, AssignmentKey.of(obj).generation)
+            and (came_back or (readiness is not None and not readiness.settled))
+        )
+        status = api_status
         if api_status.reboot_pending and self.entry is not None and self.entry.reboot is None:
-            await self.pusher.want(
-                api_status.model_copy(update={"reboot_pending": False}),
-                wait_seconds=self.options.in_progress_timeout_seconds,
+            status = status.model_copy(update={"reboot_pending": False})
+        if probe and spec.readiness is not None:
+            # Said before the check that follows, which would otherwise report Ready.
+            first = ReadinessStatus(
+                state=ReadinessState.PENDING,
+                message=f"running {len(spec.readiness.probes)} probe(s) again",
             )
-        await self._release_reboot_lease()
+            generation = AssignmentKey.of(obj).generation
+            status = status.with_probes(first, None, generation, spec.source.revision)
+        if status is not api_status:
+            await self.pusher.want(status, wait_seconds=self.options.in_progress_timeout_seconds)
+        if probe:
+            self._start_probing(obj, spec, AssignmentKey.of(obj).generation)
+        else:
+            await self._release_reboot_lease()
         await self._checked(await asyncio.to_thread(self.engine.check, self.plan, self.mode))
 
     async def _release_reboot_lease(self) -> None:
@@ -546,17 +560,19 @@ class Worker:
         revision = spec.source.revision
         final = st.applied(base, generation, revision, report)
         pending = report.reboot_required or self.entry.reboot is not None
-        # Probes judge a host that converged; one waiting for a reboot is probed after it.
-        probing = spec.readiness is not None and not pending and final.verdict().ready
-        if probing:
+        # Probes judge a host that converged; one waiting for a reboot is probed after it,
+        # and is not Ready before.
+        converged = final.verdict().ready
+        probing = spec.readiness is not None and not pending and converged
+        if spec.readiness is not None and converged:
             first = ReadinessStatus(
                 state=ReadinessState.PENDING,
-                message=f"applied; running {len(spec.readiness.probes)} probe(s)"
-                if spec.readiness
-                else "",
+                message="waiting for the reboot; the probes run after it"
+                if pending
+                else f"applied; running {len(spec.readiness.probes)} probe(s)",
             )
             final = st.applied(base, generation, revision, report, readiness=first)
-        elif final.verdict().ready:
+        elif converged:
             await asyncio.to_thread(self.journal.mark_ready)
         if pending:
             final = final.model_copy(update={"reboot_pending": True})
@@ -716,6 +732,7 @@ class Worker:
             await self.pusher.want(status)
             return
         self.probe_job, self._probing = None, None
+        await self._release_reboot_lease()  # back from a reboot: the probes said their word
         note = f"{revision_text(job.source_generation, job.revision)}: {readiness.message}"
         if gate.state is ReadinessState.READY:
             self._enter(Phase.ENFORCING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -88,4 +89,58 @@ async def test_reboot_if_needed_then_resume(agents: Agents, standin: StandIn) ->
 
     obj = await eventually(reported, timeout=20)
     assert kstatus.compute(obj).status is kstatus.Status.CURRENT
+    assert len(rebooter.reasons) == 1
+
+
+async def test_after_the_reboot_the_probes_run_before_the_host_is_ready(
+    agents: Agents, standin: StandIn
+) -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    identity = await agents.enroll(host_name("probe"))
+    rebooter = FakeRebooter()
+    providers: dict[str, Any] = {**posix_providers(), "File": NeedsReboot()}
+    a = await agents.start(identity, providers=providers, rebooter=rebooter)
+    obj = await standin.assign(a.host, [file_resource("driver", a.root / "driver.sys", "v1")])
+    path = (
+        f"/apis/transom.dev/v1alpha1/namespaces/{obj['metadata']['namespace']}"
+        f"/assignments/{obj['metadata']['name']}"
+    )
+    readiness = {
+        "probes": [{"name": "svc", "tcp": {"host": "127.0.0.1", "port": port}}],
+        "periodSeconds": 1,
+        "minReadySeconds": 2,
+        "progressDeadlineSeconds": 30,
+    }
+    await standin.kube.patch(
+        path, {"spec": {"rebootPolicy": {"mode": "IfNeeded"}, "readiness": readiness}}
+    )
+
+    async def rebooted() -> bool:
+        return bool(rebooter.reasons)
+
+    await eventually(rebooted, timeout=20)
+    await a.stop()
+    rebooter.boot = "boot-2"
+    b = await agents.start(identity, providers=providers, rebooter=rebooter)
+
+    seen: list[str] = []
+
+    async def ready() -> dict[str, Any] | None:
+        obj = await standin.assignment(b.host)
+        status = obj.get("status") or {}
+        state = (status.get("readiness") or {}).get("state", "")
+        if not status.get("rebootPending"):
+            seen.append(state)
+        if state in ("", "Pending", "Soaking"):
+            # Before the reboot and while probing, never Ready.
+            assert kstatus.compute(obj).status is not kstatus.Status.CURRENT, status
+        done = kstatus.compute(obj).status is kstatus.Status.CURRENT
+        return obj if done else None
+
+    async with server:
+        obj = await eventually(ready, timeout=30, interval=0.05)
+    # Back from the reboot, the host is probed (and soaks) before it counts as Ready.
+    assert obj["status"]["readiness"]["state"] == "Ready"
+    assert "Pending" in seen or "Soaking" in seen
     assert len(rebooter.reasons) == 1
