@@ -1,25 +1,39 @@
-"""Configuration update to every host Ready, for 1, 10, 100 and 1,000 hosts; idle API load per
-agent; the controller's CPU and memory.
+"""Configuration update to every host Ready at fleet sizes (default 1,000; e.g.
+``python -m bench.fleet_bench 1000 3000 10000``), with the API cost of each update counted by
+the apiserver itself.
 
-The controller runs as its own process (`transom controller run`, so /proc measures it alone);
-the hosts are real agents from the simulator (own certificates, watches and Leases, the posix
-engine) in this process, enrolled through the controller's CSR approval.
+Each size gets a fresh control plane (so etcd's database size is the fleet's own). The
+controller runs as its own process (`transom controller run`); the hosts are real agents from
+the simulator (own certificates, watches and Leases, the posix engine), enrolled through the
+controller's CSR approval, in processes of their own (``bench/fleet_agents.py``, at most
+``TRANSOM_BENCH_AGENTS_PER_PROCESS`` each), so /proc measures the controller, kube-apiserver and
+etcd separately from the agents.
+
+Requests are counted from kube-apiserver's ``apiserver_request_total`` (scraped from /metrics
+with the admin client) before and after each update: writes are POST, PUT, PATCH, APPLY and
+DELETE. Who made them follows from the resource: Assignment spec and Configuration status are
+the controller's, Assignment status and Leases the agents', Events either's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.footprint_bench import cpu_seconds, memory_kib
 from bench.workload import Row, load_average, percentile, progress, python_env, row
-from transom.agent.simulator import SCALE_OPTIONS, Simulator
 from transom.api import names, rbac
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
@@ -29,6 +43,14 @@ from transom.kube.kinds import ASSIGNMENTS, CLUSTER_ROLE_BINDINGS, CONFIGURATION
 
 BENCHMARK = "fleet"
 NS = "fleet-bench"
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
+#: After the last host is Ready: time for the controller's final status write to land.
+SETTLE_SECONDS = 3.0
+
+_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+Requests = Counter[tuple[str, str, str]]  # (verb, resource, subresource) -> count
 
 
 def _configuration(fleet: str, base: Path, content: str) -> dict[str, object]:
@@ -50,8 +72,57 @@ def _configuration(fleet: str, base: Path, content: str) -> dict[str, object]:
     }
 
 
+async def api_requests(kube: Kube) -> Requests:
+    """The apiserver's own request counts, by verb, resource and subresource."""
+    text = str((await kube.get("/metrics")).get("raw", ""))
+    out: Requests = Counter()
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if m is None:
+            continue
+        labels = dict(_LABEL.findall(m.group("labels")))
+        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        out[key] += int(float(m.group("value")))
+    return out
+
+
+def writes(delta: Requests) -> Counter[str]:
+    """Writes by "resource[/subresource] VERB"."""
+    out: Counter[str] = Counter()
+    for (verb, resource, sub), n in delta.items():
+        if verb in WRITE_VERBS and n:
+            out[f"{resource}{'/' + sub if sub else ''} {verb}"] += n
+    return out
+
+
+def etcd_db_bytes(cp: ControlPlane) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{cp.etcd_port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("etcd_mvcc_db_total_size_in_bytes "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+@dataclass
+class Processes:
+    """The pids measured: controller, kube-apiserver, etcd, and the agent processes."""
+
+    pids: dict[str, int]
+    agents: list[int] = field(default_factory=list)
+
+    def cpu(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        out["agents"] = sum(cpu_seconds(pid) for pid in self.agents)
+        return out
+
+    def rss_mib(self) -> dict[str, float]:
+        out = {name: memory_kib(pid, "VmRSS") / 1024 for name, pid in self.pids.items()}
+        out["agents"] = sum(memory_kib(pid, "VmRSS") for pid in self.agents) / 1024
+        return out
+
+
 async def _ready_times(
-    kube: Kube, fleet: str, generation: int, hosts: set[str], *, t0: float, timeout: float
+    kube: Kube, fleet: str, generation: int, hosts: int, *, t0: float, timeout: float
 ) -> list[float]:
     """Seconds from t0 until each host's Assignment reports the generation applied, from one
     admin watch across namespaces."""
@@ -76,7 +147,7 @@ async def _ready_times(
     for item in listed["items"]:
         check(item)
     deadline = time.monotonic() + timeout
-    while len(done) < len(hosts) and time.monotonic() < deadline:
+    while len(done) < hosts and time.monotonic() < deadline:
         async for event in kube.watch(
             ASSIGNMENTS.path(), resource_version=rv, label_selector=selector, timeout_seconds=30
         ):
@@ -84,153 +155,303 @@ async def _ready_times(
             rv = obj.get("metadata", {}).get("resourceVersion", rv)
             if event.get("type") in ("ADDED", "MODIFIED"):
                 check(obj)
-            if len(done) >= len(hosts) or time.monotonic() > deadline:
+            if len(done) >= hosts or time.monotonic() > deadline:
                 break
     return sorted(done.values())
 
 
-async def _fleet(cp: ControlPlane, work: Path, n: int, updates: int, idle: float) -> list[Row]:
-    admin = KubeConfig.from_file(cp.kubeconfig)
-    fleet = f"f{n}"
-    sim = Simulator(
-        admin,
-        count=n,
-        workdir=work / fleet,
-        prefix=fleet,
-        labels={"fleet": fleet},
-        options=SCALE_OPTIONS,
-        provision=False,
-        approve=False,
-    )
-    rows: list[Row] = []
-    async with Kube(admin) as kube, sim:
-        progress(f"{n} hosts up in {sim.setup_seconds:.0f} s")
-        samples: list[float] = []
-        totals: list[float] = []
+@dataclass
+class Update:
+    seconds: float
+    times: list[float]
+    writes: Counter[str]
+    cpu: dict[str, float]
+
+
+async def _updates(
+    cp: ControlPlane, *, procs: Processes, work: Path, fleet: str, n: int, updates: int
+) -> list[Update]:
+    out: list[Update] = []
+    async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
+        before = await api_requests(kube)
         for u in range(updates + 1):
-            conf = _configuration(fleet, work / fleet, f"update {u}\n")
+            cpu0 = procs.cpu()
             t0 = time.monotonic()
+            conf = _configuration(fleet, work, f"update {u}\n")
             written = await kube.apply(CONFIGURATIONS.path(NS, fleet), conf)
-            times = await _ready_times(
-                kube, fleet, written["metadata"]["generation"], set(sim.names), t0=t0, timeout=600
+            generation = written["metadata"]["generation"]
+            times = await _ready_times(kube, fleet, generation, n, t0=t0, timeout=900)
+            total = times[-1] if len(times) == n else float("inf")
+            await asyncio.sleep(SETTLE_SECONDS)
+            cpu1 = procs.cpu()
+            after = await api_requests(kube)
+            delta = Counter({k: after[k] - before.get(k, 0) for k in after})
+            before = after
+            label = "warm-up (creates every Assignment)" if u == 0 else f"update {u}"
+            w = writes(delta)
+            progress(
+                f"{n} hosts, {label}: {len(times)}/{n} Ready, last at {total:.1f} s; "
+                f"{sum(w.values()) / n:.2f} writes/host {dict(w.most_common(8))}"
             )
             if u == 0:
-                continue  # the first rollout also creates every Assignment: a warm-up
-            samples += times
-            totals.append(times[-1] if len(times) == n else float("inf"))
-            progress(f"{n} hosts, update {u}: {len(times)}/{n} Ready, last at {totals[-1]:.1f} s")
-        note = f"{n} hosts, {updates} updates, load {load_average()}"
-        rows += [
-            row(
-                BENCHMARK,
-                f"{n} hosts: update to host Ready, p50",
-                statistics.median(samples),
-                "s",
-                note,
-            ),
-            row(
-                BENCHMARK,
-                f"{n} hosts: update to host Ready, p99",
-                percentile(samples, 99),
-                "s",
-                note,
-            ),
-            row(
-                BENCHMARK,
-                f"{n} hosts: update to all Ready, median",
-                statistics.median(totals),
-                "s",
-                "target at 1,000 hosts: 30 s",
-            ),
-        ]
-        if n >= 100:
-            sim.reset_requests()
-            await asyncio.sleep(idle)
-            total = sum(sim.requests().values())
-            per = total / n / (idle / 60)
-            kinds = sorted({k.split(" ")[0] for k in sim.requests()})
-            rows.append(
-                row(
-                    BENCHMARK,
-                    f"{n} hosts: idle requests per agent per minute",
-                    per,
-                    "req/min",
-                    f"over {idle:.0f} s; methods {kinds}; Lease every 10 s",
+                continue
+            cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
+            out.append(Update(total, times, w, cpu))
+    return out
+
+
+async def _idle(
+    cp: ControlPlane, procs: Processes, seconds: float
+) -> tuple[Counter[str], dict[str, float]]:
+    async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
+        before = await api_requests(kube)
+        cpu0 = procs.cpu()
+        await asyncio.sleep(seconds)
+        cpu1 = procs.cpu()
+        after = await api_requests(kube)
+    delta = Counter({k: after[k] - before.get(k, 0) for k in after})
+    return writes(delta), {k: cpu1[k] - cpu0[k] for k in cpu1}
+
+
+@contextmanager
+def _controller(cp: ControlPlane, work: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (work / "controller.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "transom.cli.main",
+            "controller",
+            "run",
+            "--kubeconfig",
+            str(cp.kubeconfig),
+        ],
+        env=python_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    except BaseException:
+        print((work / "controller.log").read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+@contextmanager
+def _agents(
+    cp: ControlPlane, work: Path, fleet: str, n: int, per_process: int
+) -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for first in range(0, n, per_process):
+            count = min(per_process, n - first)
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.fleet_agents",
+                        str(cp.kubeconfig),
+                        str(work),
+                        fleet,
+                        str(first),
+                        str(count),
+                        f"fleet={fleet}",
+                    ],
+                    env=python_env(),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=(work / f"agents-{first}.log").open("wb"),
+                    text=True,
                 )
             )
-        await sim.cleanup()
+        for p in procs:
+            assert p.stdout is not None
+            line = p.stdout.readline()
+            if not line.startswith("ready"):
+                tail = (work / f"agents-{procs.index(p) * per_process}.log").read_text()[-3000:]
+                raise RuntimeError(f"agent process ended before its hosts were up: {tail}")
+        yield procs
+    finally:
+        for p in procs:
+            if p.stdin is not None:
+                p.stdin.close()
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def _prepare(cp: ControlPlane) -> None:
+    async def main() -> None:
+        async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
+            await kube.apply(
+                NAMESPACES.path(name=NS),
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+            )
+            # The controller installs the bootstrapper RBAC as it starts.
+            binding = CLUSTER_ROLE_BINDINGS.path(name=rbac.BOOTSTRAPPER_ROLE_NAME)
+            while await kube.get_or_none(binding) is None:
+                await asyncio.sleep(0.2)
+
+    asyncio.run(main())
+
+
+def _fleet(n: int, updates: int, idle: float, per_process: int) -> list[Row]:
+    fleet = f"f{n}"
+    with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
+        work = Path(tmp)
+        with _controller(cp, work) as controller:
+            _prepare(cp)
+            t0 = time.monotonic()
+            with _agents(cp, work, fleet, n, per_process) as agents:
+                progress(f"{n} hosts up in {time.monotonic() - t0:.0f} s ({len(agents)} processes)")
+                pids = {"controller": controller.pid, **cp.pids()}
+                pids.pop("kube-controller-manager", None)
+                procs = Processes(pids, [p.pid for p in agents])
+                done = asyncio.run(
+                    _updates(cp, procs=procs, work=work, fleet=fleet, n=n, updates=updates)
+                )
+                idle_writes, idle_cpu = asyncio.run(_idle(cp, procs, idle))
+                rss = procs.rss_mib()
+                db = etcd_db_bytes(cp)
+    return _rows(
+        n, done=done, idle=idle, idle_writes=idle_writes, idle_cpu=idle_cpu, rss=rss, db=db
+    )
+
+
+def _rows(
+    n: int,
+    *,
+    done: list[Update],
+    idle: float,
+    idle_writes: Counter[str],
+    idle_cpu: dict[str, float],
+    rss: dict[str, float],
+    db: int,
+) -> list[Row]:
+    note = f"{n} hosts, {len(done)} updates, {load_average()}"
+    samples = [t for u in done for t in u.times]
+    totals = [u.seconds for u in done]
+    host_updates = n * len(done)
+    all_writes: Counter[str] = Counter()
+    for u in done:
+        all_writes.update(u.writes)
+    lease_writes = sum(v for k, v in all_writes.items() if k.startswith("leases "))
+    total_writes = sum(all_writes.values())
+    cpu = {k: sum(u.cpu[k] for u in done) for k in done[0].cpu}
+    busy = sum(totals) + SETTLE_SECONDS * len(done)
+    rows = [
+        row(
+            BENCHMARK,
+            f"{n} hosts: update to all Ready, median",
+            statistics.median(totals),
+            "s",
+            note,
+        ),
+        row(BENCHMARK, f"{n} hosts: update to all Ready, p99", percentile(totals, 99), "s", note),
+        row(
+            BENCHMARK,
+            f"{n} hosts: update to host Ready, p50",
+            statistics.median(samples),
+            "s",
+            note,
+        ),
+        row(BENCHMARK, f"{n} hosts: update to host Ready, p99", percentile(samples, 99), "s", note),
+        row(
+            BENCHMARK,
+            f"{n} hosts: API writes per host per update",
+            (total_writes - lease_writes) / host_updates,
+            "writes",
+            "apiserver_request_total; "
+            + ", ".join(
+                f"{k} {v / host_updates:.2f}"
+                for k, v in all_writes.most_common()
+                if not k.startswith("leases ")
+            ),
+        ),
+        row(
+            BENCHMARK,
+            f"{n} hosts: Lease renewals per host per update",
+            lease_writes / host_updates,
+            "writes",
+            f"during the update windows ({busy / len(done):.1f} s each on average)",
+        ),
+        row(
+            BENCHMARK,
+            f"{n} hosts: controller CPU per host-update",
+            1000 * cpu["controller"] / host_updates,
+            "ms",
+            f"{100 * cpu['controller'] / busy:.0f} % of a core while updating",
+        ),
+    ]
+    for name in ("kube-apiserver", "etcd", "agents"):
+        rows.append(
+            row(
+                BENCHMARK,
+                f"{n} hosts: {name} CPU while updating",
+                100 * cpu[name] / busy,
+                "% of a core",
+                f"{1000 * cpu[name] / host_updates:.2f} ms per host-update",
+            )
+        )
+    idle_total = sum(idle_writes.values())
+    rows.append(
+        row(
+            BENCHMARK,
+            f"{n} hosts: idle writes per host per minute",
+            idle_total / n / (idle / 60),
+            "writes/min",
+            f"over {idle:.0f} s: {dict(idle_writes.most_common(4))}",
+        )
+    )
+    for name in ("kube-apiserver", "etcd", "controller"):
+        rows.append(
+            row(
+                BENCHMARK,
+                f"{n} hosts: {name} CPU at idle",
+                100 * idle_cpu[name] / idle,
+                "% of a core",
+                f"{1000 * idle_cpu[name] / max(1, idle_total):.2f} ms per idle write"
+                if name != "controller"
+                else "",
+            )
+        )
+    for name, mib in rss.items():
+        rows.append(row(BENCHMARK, f"{n} hosts: {name} RSS", mib, "MiB", "after the updates"))
+    rows.append(row(BENCHMARK, f"{n} hosts: etcd database size", db / 2**20, "MiB", ""))
     return rows
 
 
 def run(
-    sizes: tuple[int, ...] = (1, 10, 100, 1000), updates: int = 3, idle: float = 60.0
+    sizes: tuple[int, ...] = (1000,),
+    updates: int = 3,
+    idle: float = 60.0,
+    per_process: int = 500,
 ) -> list[Row]:
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
-        log = (Path(tmp) / "controller.log").open("wb")
-        controller = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "transom.cli.main",
-                "controller",
-                "run",
-                "--kubeconfig",
-                str(cp.kubeconfig),
-            ],
-            env=python_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-
-            async def prepare() -> None:
-                async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
-                    await kube.apply(
-                        NAMESPACES.path(name=NS),
-                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-                    )
-                    # The controller installs the bootstrapper RBAC as it starts.
-                    binding = CLUSTER_ROLE_BINDINGS.path(name=rbac.BOOTSTRAPPER_ROLE_NAME)
-                    while await kube.get_or_none(binding) is None:
-                        await asyncio.sleep(0.2)
-
-            asyncio.run(prepare())
-            for n in sizes:
-                cpu0 = cpu_seconds(controller.pid)
-                t0 = time.monotonic()
-                rows += asyncio.run(_fleet(cp, Path(tmp), n, updates, idle))
-                cpu = cpu_seconds(controller.pid) - cpu0
-                rows.append(
-                    row(
-                        BENCHMARK,
-                        f"{n} hosts: controller CPU",
-                        100 * cpu / (time.monotonic() - t0),
-                        "% of a core",
-                        "average over enrollment, updates and idle",
-                    )
-                )
-                rows.append(
-                    row(
-                        BENCHMARK,
-                        f"{n} hosts: controller RSS",
-                        memory_kib(controller.pid, "VmRSS") / 1024,
-                        "MiB",
-                        "",
-                    )
-                )
-        except BaseException:
-            print((Path(tmp) / "controller.log").read_text()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            controller.terminate()
-            controller.wait(30)
-            log.close()
+    for n in sizes:
+        rows += _fleet(n, updates, idle, per_process)
     return rows
 
 
 if __name__ == "__main__":
     from bench.run import table
 
-    sizes = tuple(int(a) for a in sys.argv[1:]) or (1, 10, 100, 1000)
-    print(table(run(sizes, idle=float(os.environ.get("TRANSOM_BENCH_IDLE", "60")))))
+    sizes = tuple(int(a) for a in sys.argv[1:]) or (1000,)
+    print(
+        table(
+            run(
+                sizes,
+                updates=int(os.environ.get("TRANSOM_BENCH_UPDATES", "3")),
+                idle=float(os.environ.get("TRANSOM_BENCH_IDLE", "60")),
+                per_process=int(os.environ.get("TRANSOM_BENCH_AGENTS_PER_PROCESS", "500")),
+            )
+        )
+    )

@@ -65,6 +65,8 @@ class Simulator:
     count: int
     workdir: Path
     prefix: str = "sim"
+    #: The first host's number: several simulators (processes) can share one fleet's names.
+    first: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     options: AgentOptions = field(default_factory=lambda: SCALE_OPTIONS)
     #: Create namespace, RBAC and Host as admin (no controller running).
@@ -86,7 +88,7 @@ class Simulator:
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.names = [f"{self.prefix}-{i}" for i in range(self.count)]
+        self.names = [f"{self.prefix}-{i}" for i in range(self.first, self.first + self.count)]
         self._token_id = secrets.token_hex(3)
         self._admin_kube: Kube | None = None
 

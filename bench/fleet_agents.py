@@ -1,0 +1,41 @@
+"""One process of simulated hosts for the fleet benchmark: ``python -m bench.fleet_agents
+KUBECONFIG WORKDIR PREFIX FIRST COUNT LABELS``. Prints ``ready`` once every agent has listed
+its Assignments, then runs until its standard input closes (the benchmark ends it so).
+
+The benchmark starts several of these so the agents' CPU is spent outside the benchmark's own
+process and outside the controller's: /proc then measures each side alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from transom.agent.simulator import SCALE_OPTIONS, Simulator
+from transom.kube.config import KubeConfig
+
+
+async def _main(argv: list[str]) -> None:
+    kubeconfig, workdir, prefix, first, count, labels = argv
+    sim = Simulator(
+        KubeConfig.from_file(Path(kubeconfig)),
+        count=int(count),
+        first=int(first),
+        workdir=Path(workdir),
+        prefix=prefix,
+        labels=dict(item.split("=", 1) for item in labels.split(",") if item),
+        options=SCALE_OPTIONS,
+        provision=False,
+        approve=False,
+    )
+    async with sim:
+        print(f"ready {sim.setup_seconds:.1f}", flush=True)
+        # Until the benchmark closes our stdin.
+        await asyncio.to_thread(sys.stdin.read)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_main(sys.argv[1:7]))
