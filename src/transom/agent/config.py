@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 
 from transom.agent.credentials.azure import AKS_SERVER_APP_ID, ARC_URL, IMDS_URL
 from transom.api.errors import FieldError, SpecError, join_path
+from transom.api.host import HOST_LEASE_DURATION_SECONDS, HOST_LEASE_RENEW_SECONDS
 from transom.api.names import check_host_name
 from transom.engine.policy import HostPolicy, load_policy
 from transom.kube.address import AddressError, parse_address
@@ -284,8 +285,8 @@ class AgentConfiguration(_Model):
     policy_file: Path | None = None
     #: Only manage paths under these folders: narrows the policy's path roots.
     roots: tuple[str, ...] = ()
-    lease_duration_seconds: int = Field(default=40, ge=10, le=3600)
-    renew_interval_seconds: float = Field(default=10.0, gt=0, le=600)
+    lease_duration_seconds: int = Field(default=HOST_LEASE_DURATION_SECONDS, ge=10, le=3600)
+    renew_interval_seconds: float = Field(default=HOST_LEASE_RENEW_SECONDS, gt=0, le=600)
     drift_interval_seconds: float = Field(default=300.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: No metrics endpoint unless asked for.

@@ -3,7 +3,7 @@ host's own chores (Lease, Host report, audit checkpoints).
 
 One informer per collection in the host's own namespace (list, then watch with bookmarks;
 relist on 410 Gone), one `Worker` per Assignment (`worker.py`: its life as a state machine),
-one Lease renewed every few seconds. Idle, the Lease renewals are the only requests: no
+one Lease renewed every minute. Idle, the Lease renewals are the only requests: no
 polling. When the API is unreachable the journal and the drift monitor keep enforcing the last
 desired state; on reconnect a converged host costs one no-op check and no status write.
 """
@@ -28,6 +28,7 @@ from transom.agent.rotation import CertificateRotator
 from transom.agent.secrets import SecretCache
 from transom.agent.worker import Worker, WorkerOptions
 from transom.api.configuration import Mode
+from transom.api.host import HOST_LEASE_DURATION_SECONDS, HOST_LEASE_RENEW_SECONDS
 from transom.api.names import host_namespace, host_user
 from transom.engine.audit import (
     AuditKey,
@@ -60,8 +61,8 @@ Obj = dict[str, Any]
 
 @dataclass(frozen=True)
 class AgentOptions:
-    lease_duration_seconds: int = 40
-    renew_interval_seconds: float = 10.0
+    lease_duration_seconds: int = HOST_LEASE_DURATION_SECONDS
+    renew_interval_seconds: float = HOST_LEASE_RENEW_SECONDS
     #: Full drift check period; OS notifications catch most drift long before it.
     drift_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
     #: False for large simulations: no monitor thread per Assignment.

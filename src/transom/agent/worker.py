@@ -57,7 +57,6 @@ from transom.api.conditions import (
     DRIFT_DETECTED,
     INVALID_SPEC,
     PROBE_FAILED,
-    PROBES_PENDING,
     READY,
     RECONCILING,
     ROLLED_BACK,
@@ -590,16 +589,18 @@ class Worker:
             self._start_probing(obj, spec, generation)
         if not pending:
             await self._release_reboot_lease()
-        ok = st.is_ready(final) or probing
+        if probing or st.is_ready(final):
+            # A success (or a run now probing) is in the status: revision, results, readiness.
+            # The controller records one Event per Configuration for the whole rollout; a
+            # failure, which the rollout policy bounds, gets its own Event on the host.
+            return
         ready = find_condition(final.conditions, READY)
         await self.api.record_event(
             obj,
-            warning=not ok,
-            reason=PROBES_PENDING if probing else SUCCEEDED if ok else APPLY_FAILED,
+            warning=True,
+            reason=APPLY_FAILED,
             action="Apply",
-            note=f"{revision_text(generation, revision)}: "
-            f"{report.summary() if ok else ready.message if ready else ''}"
-            + ("; probing" if probing else ""),
+            note=f"{revision_text(generation, revision)}: {ready.message if ready else ''}",
         )
 
     async def _invalid(

@@ -9,12 +9,14 @@ from typing import Any
 import yaml
 
 from transom import __version__
-from transom.api import admission, rbac
+from transom.api import admission, flowcontrol, rbac
 from transom.api.crds import HEADER, KINDS, crd
-from transom.api.names import CONTROLLER_NAMESPACE
+from transom.api.names import CONTROLLER_LEADER_LEASE, CONTROLLER_NAMESPACE
 from transom.api.wire import GROUP
 
 NAME = "transom-controller"
+#: Two replicas, one leading (the other a warm standby) on this Lease in the namespace.
+REPLICAS = 2
 IMAGE = "ghcr.io/transom-dev/transom-controller"
 _LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "transom"}
 
@@ -116,6 +118,7 @@ def objects(
             },
             "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
         },
+        *_leader_election(namespace),
         *rbac.bootstrap_rbac(),
         *rbac.people_roles(),
         *admission.policies(),
@@ -124,7 +127,7 @@ def objects(
             "kind": "Deployment",
             "metadata": meta,
             "spec": {
-                "replicas": 1,
+                "replicas": REPLICAS,
                 "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
                 "template": {
                     "metadata": {"labels": _LABELS},
@@ -148,6 +151,11 @@ def objects(
                                     ui_addr,
                                     "--metrics-addr",
                                     f"0.0.0.0:{METRICS_PORT}",
+                                    "--leader-elect",
+                                ],
+                                "env": [
+                                    _field_env("POD_NAME", "metadata.name"),
+                                    _field_env("POD_NAMESPACE", "metadata.namespace"),
                                 ],
                                 "ports": [
                                     {
@@ -172,6 +180,55 @@ def objects(
             },
         },
         metrics_service(namespace),
+        {
+            # A drain or node upgrade takes the replicas down one at a time: the standby
+            # leads while the other is away.
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta,
+            "spec": {
+                "minAvailable": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+            },
+        },
+        *flowcontrol.objects(namespace, NAME),
+    ]
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def _leader_election(namespace: str) -> list[dict[str, Any]]:
+    """The leader Lease: only in the controller's namespace, and only that one by name
+    (create cannot be limited by name in RBAC)."""
+    meta = {"name": f"{NAME}-leader-election", "namespace": namespace, "labels": _LABELS}
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                _rule(["coordination.k8s.io"], ["leases"], ["create"]),
+                _rule(
+                    ["coordination.k8s.io"],
+                    ["leases"],
+                    ["get", "update"],
+                    [CONTROLLER_LEADER_LEASE],
+                ),
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": meta["name"],
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+        },
     ]
 
 

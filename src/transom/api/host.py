@@ -7,6 +7,12 @@ from pydantic import ConfigDict, Field
 from transom.api.conditions import Condition
 from transom.api.wire import Spec, Status, observed_generation_field
 
+#: The host's heartbeat, chosen for 10,000 hosts per apiserver (docs/scale.md): a Lease renewed
+#: every minute is 167 writes a second for the whole fleet at idle (kubelets' 10 s would be
+#: 1,000); three renewal periods without one and the host counts as offline.
+HOST_LEASE_RENEW_SECONDS = 60.0
+HOST_LEASE_DURATION_SECONDS = 180
+
 
 class HostSpec(Spec):
     allow_reenrollment: bool = Field(

@@ -17,6 +17,8 @@ CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 HOST_NAMESPACE_PREFIX = "transom-host-"
 LEASE_NAME = "transom-agent"
 CONTROLLER_NAMESPACE = "transom-system"
+#: The Lease the controller replicas elect their leader on, in CONTROLLER_NAMESPACE.
+CONTROLLER_LEADER_LEASE = "transom-controller"
 
 LABEL_HOST = f"{GROUP}/host"
 LABEL_CONFIGURATION = f"{GROUP}/configuration"

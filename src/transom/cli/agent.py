@@ -99,14 +99,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         metavar="SECONDS",
         help="the host counts as offline when its lease is not renewed for this long "
-        "(config: leaseDurationSeconds; default 40)",
+        "(config: leaseDurationSeconds; default 180)",
     )
     run.add_argument(
         "--renew-interval",
         type=float,
         metavar="SECONDS",
         help="how often the lease (heartbeat) is renewed (config: renewIntervalSeconds; "
-        "default 10)",
+        "default 60)",
     )
     run.add_argument(
         "--drift-interval",

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import signal
 import sys
@@ -15,6 +16,11 @@ from collections.abc import AsyncIterator
 from transom.cli.cluster import add_kubeconfig, kube_config
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
+#: Client-side limit: 10,000 Assignments in under a minute and a half, bursts of a wave at once.
+DEFAULT_QPS = 150
+DEFAULT_BURST = 300
+#: Connections to the apiserver: a wave's writes in flight at once, and the watches.
+CONNECTIONS = 48
 
 
 def duration(text: str) -> dt.timedelta:
@@ -23,6 +29,10 @@ def duration(text: str) -> dt.timedelta:
         raise argparse.ArgumentTypeError(f"{text!r}: use a number and s, m, h or d, e.g. 30m")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
     return dt.timedelta(**{unit: int(m.group(1))})
+
+
+def seconds(text: str) -> float:
+    return duration(text).total_seconds()
 
 
 def labels(text: str) -> dict[str, str]:
@@ -76,6 +86,60 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="don't install CRDs, bootstrap RBAC and the admission policy",
     )
+    run.add_argument(
+        "--kube-api-qps",
+        type=float,
+        default=DEFAULT_QPS,
+        metavar="N",
+        help=f"requests a second to the apiserver at most, bursts aside (default {DEFAULT_QPS}); "
+        "the leader-election Lease is never held back",
+    )
+    run.add_argument(
+        "--kube-api-burst",
+        type=int,
+        default=DEFAULT_BURST,
+        metavar="N",
+        help=f"requests allowed at once above the rate (default {DEFAULT_BURST})",
+    )
+    election = run.add_argument_group("leader election (run two replicas, one leads)")
+    election.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="lead only while holding a coordination.k8s.io Lease; a standby keeps its caches "
+        "warm and takes over within one lease duration",
+    )
+    election.add_argument(
+        "--leader-elect-namespace",
+        metavar="NS",
+        help="namespace of the Lease (default: $POD_NAMESPACE, else the controller's, "
+        "transom-system)",
+    )
+    election.add_argument(
+        "--leader-elect-lease-name",
+        metavar="NAME",
+        help="name of the Lease (default: transom-controller)",
+    )
+    election.add_argument(
+        "--leader-elect-lease-duration",
+        type=seconds,
+        default="15s",
+        metavar="DURATION",
+        help="how long a standby waits on an unrenewed Lease before taking it (default 15s)",
+    )
+    election.add_argument(
+        "--leader-elect-renew-deadline",
+        type=seconds,
+        default="10s",
+        metavar="DURATION",
+        help="how long the leader keeps acting without a successful renewal (default 10s)",
+    )
+    election.add_argument(
+        "--leader-elect-retry-period",
+        type=seconds,
+        default="2s",
+        metavar="DURATION",
+        help="how often to renew or try to acquire (default 2s)",
+    )
     run.set_defaults(func=_run)
 
     tok = subparsers.add_parser("enroll-token", help="enrollment tokens for new hosts")
@@ -109,11 +173,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
+    from transom.api import names
     from transom.controller import setup
     from transom.controller.flux_events import Notifier
     from transom.controller.manager import Controller
     from transom.kube.client import Kube
+    from transom.kube.leader import LeaderElector, LeadershipLostError
+    from transom.kube.ratelimit import TokenBucket
 
+    if args.kube_api_qps <= 0 or args.kube_api_burst < 1:
+        print(
+            f"error: --kube-api-qps must be above 0 and --kube-api-burst at least 1 "
+            f"(got {args.kube_api_qps:g}, {args.kube_api_burst})",
+            file=sys.stderr,
+        )
+        return 2
+    if args.leader_elect and not (
+        args.leader_elect_retry_period > 0
+        and args.leader_elect_renew_deadline < args.leader_elect_lease_duration
+    ):
+        print(
+            "error: --leader-elect-renew-deadline must be shorter than "
+            "--leader-elect-lease-duration, and --leader-elect-retry-period above 0 "
+            f"(got {args.leader_elect_renew_deadline:g} s, {args.leader_elect_lease_duration:g} s, "
+            f"{args.leader_elect_retry_period:g} s)",
+            file=sys.stderr,
+        )
+        return 2
     metrics = None
     if args.metrics_addr is not None:
         from transom.controller.metrics import ControllerMetrics
@@ -133,9 +219,16 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         config = kube_config(args.kubeconfig)
         observer = metrics.api if metrics is not None else None
+        limiter = TokenBucket(args.kube_api_qps, args.kube_api_burst)
         async with contextlib.AsyncExitStack() as stack:
             kube = await stack.enter_async_context(
-                Kube(config, field_manager="transom-controller", observer=observer)
+                Kube(
+                    config,
+                    field_manager="transom-controller",
+                    observer=observer,
+                    limiter=limiter,
+                    connections=CONNECTIONS,
+                )
             )
             if metrics is not None:
                 from transom.kube.metrics import MetricsServer
@@ -146,10 +239,27 @@ def _run(args: argparse.Namespace) -> int:
             notifier = Notifier(args.events_addr) if args.events_addr else None
             if args.ui_addr:
                 await stack.enter_async_context(fleet_view(args.ui_addr, args.kubeconfig))
-            await Controller(kube, notifier=notifier, metrics=metrics).run()
+            elector = None
+            if args.leader_elect:
+                elector = LeaderElector(
+                    kube,
+                    args.leader_elect_namespace
+                    or os.environ.get("POD_NAMESPACE")
+                    or names.CONTROLLER_NAMESPACE,
+                    args.leader_elect_lease_name or names.CONTROLLER_LEADER_LEASE,
+                    lease_duration=args.leader_elect_lease_duration,
+                    renew_deadline=args.leader_elect_renew_deadline,
+                    retry_period=args.leader_elect_retry_period,
+                )
+            await Controller(kube, notifier=notifier, metrics=metrics).run(elector)
 
-    with contextlib.suppress(asyncio.CancelledError):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(main())
+    except LeadershipLostError as e:
+        # As kube-controller-manager does: exit, and be restarted as a standby.
+        logging.getLogger("transom.controller").error("stopping: %s", e)
+        return 1
     logging.getLogger("transom.controller").info("stopped")
     return 0
 

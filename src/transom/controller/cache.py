@@ -5,7 +5,7 @@ reconcile reads its own writes before the watch brings them)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pydantic import ValidationError
 
@@ -160,12 +160,24 @@ class Cache:
         return self.csrs.get("", name)
 
 
+class NotLeadingError(Exception):
+    """This process no longer holds the leader Lease: it must not write."""
+
+
 class Writer:
     """Every change the reconcilers make, through one place that keeps the caches current."""
 
     def __init__(self, kube: Kube, cache: Cache) -> None:
         self.kube = kube
         self._cache = cache
+        #: With leader election: whether this process may still act as leader.
+        self.leading: Callable[[], bool] = lambda: True
+
+    def check(self) -> None:
+        """Refuse to write once leadership is past its renew deadline (a process paused past
+        it would otherwise write over the new leader's decisions)."""
+        if not self.leading():
+            raise NotLeadingError("not the leader any more")
 
     def _observe(self, kind: Kind, obj: Obj) -> Obj:
         informer = self._cache.informer(kind)
@@ -174,11 +186,13 @@ class Writer:
         return obj
 
     async def apply(self, kind: Kind, obj: Obj) -> Obj:
+        self.check()
         meta = obj["metadata"]
         path = kind.path(meta.get("namespace"), meta["name"])
         return self._observe(kind, await self.kube.apply(path, obj))
 
     async def create(self, kind: Kind, obj: Obj, *, exists_ok: bool = False) -> Obj | None:
+        self.check()
         try:
             return self._observe(
                 kind, await self.kube.create(kind.path(obj["metadata"].get("namespace")), obj)
@@ -192,6 +206,7 @@ class Writer:
         self, kind: Kind, namespace: str, name: str, status: dict[str, object]
     ) -> Obj | None:
         """Merge-patch an object's status; None when the object is gone."""
+        self.check()
         try:
             written = await self.kube.patch(
                 kind.path(namespace or None, name, "status"), {"status": status}
@@ -203,11 +218,13 @@ class Writer:
         return self._observe(kind, written)
 
     async def replace(self, kind: Kind, obj: Obj, subresource: str | None = None) -> Obj:
+        self.check()
         meta = obj["metadata"]
         path = kind.path(meta.get("namespace"), meta["name"], subresource)
         return self._observe(kind, await self.kube.replace(path, obj))
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        self.check()
         await self.kube.delete(kind.path(namespace or None, name))
         informer = self._cache.informer(kind)
         if informer is not None:

@@ -9,6 +9,7 @@ message, on top of what the hosts report.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from transom.controller.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
+
+#: Assignment writes in flight at once for one Configuration.
+WRITE_CONCURRENCY = 32
 
 #: Answers that mean the apiserver will never accept this write as it is.
 _REJECTED = (400, 422)
@@ -107,6 +111,7 @@ class ConfigurationReconciler:
         #: Configuration -> the others it was last found in conflict with: both sides are
         #: marked, and both clear when one goes, whichever arrived first.
         self._partners: dict[Key, set[Key]] = {}
+        self._views: dict[Key, tuple[tuple[str, bool, float | None], HostView]] = {}
 
     # -- the reconcile ----------------------------------------------------------------------
 
@@ -196,15 +201,31 @@ class ConfigurationReconciler:
                 f"{' (' + revision + ')' if revision else ''} to {len(selected)} host(s)",
                 instance=self.instance,
             )
-        for host in assign:
-            try:
-                await self._write_assignment(
-                    obj, spec, host, generation, revision, provenance=provenance
-                )
-            except _StalledError as e:
-                problem = e
+        # A wave is written a few Assignments at a time (the client's rate limit paces them):
+        # one at a time, a 1,000-host wave waits out 1,000 round trips.
+        for start in range(0, len(assign), WRITE_CONCURRENCY):
+            wave = assign[start : start + WRITE_CONCURRENCY]
+            results = await asyncio.gather(
+                *(
+                    self._write_assignment(
+                        obj, spec, h, generation, revision, provenance=provenance
+                    )
+                    for h in wave
+                ),
+                return_exceptions=True,
+            )
+            for host, result in zip(wave, results, strict=True):
+                if result is None:
+                    views[host] = HostView(
+                        name=host, online=views[host].online, assigned=generation
+                    )
+            errors = [r for r in results if isinstance(r, BaseException)]
+            stalls = [r for r in errors if isinstance(r, _StalledError)]
+            if stalls:
+                problem = stalls[0]
                 break  # the next hosts would meet the same problem
-            views[host] = HostView(name=host, online=views[host].online, assigned=generation)
+            if errors:
+                raise errors[0]
         granted = await self._grant_reboots(obj, key, plan, limits) if problem is None else []
         for host in granted:
             views[host] = replace(views[host], reboot_since=now)
@@ -252,15 +273,26 @@ class ConfigurationReconciler:
         self._parsed = {k: v for k, v in self._parsed.items() if k[0] in live}
         self._revisions = {k: v for k, v in self._revisions.items() if k[:2] != key}
         self.provenance.keep(live)
+        gone = names.assignment_name(*key)
+        self._views = {k: v for k, v in self._views.items() if k[1] != gone}
 
     def _view(self, host: str, key: Key) -> HostView:
-        assignment = self.cache.assignment(names.host_namespace(host), names.assignment_name(*key))
-        return HostView.from_assignment(
-            host,
+        """The host's view, computed once per Assignment version, liveness and reboot lease."""
+        namespace, name = names.host_namespace(host), names.assignment_name(*key)
+        obj = self.cache.assignments.get(namespace, name)
+        stamp = (
+            str(obj["metadata"].get("resourceVersion", "")) if obj else "",
             self.cache.online(host),
-            assignment,
-            reboot_since=gates.reboot_since(self.cache, host),
+            gates.reboot_since(self.cache, host),
         )
+        cached = self._views.get((namespace, name))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        view = HostView.from_assignment(
+            host, stamp[1], self.cache.assignment(namespace, name), reboot_since=stamp[2]
+        )
+        self._views[(namespace, name)] = (stamp, view)
+        return view
 
     async def _grant_reboots(
         self, obj: Obj, key: Key, plan: rollout.Plan, limits: rollout.RebootLimits | None

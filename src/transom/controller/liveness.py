@@ -8,8 +8,10 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from transom.api.host import HOST_LEASE_DURATION_SECONDS
+
 #: What a Lease without leaseDurationSeconds counts as (the agent's default).
-DEFAULT_LEASE_SECONDS = 40.0
+DEFAULT_LEASE_SECONDS = float(HOST_LEASE_DURATION_SECONDS)
 
 
 def _parse_time(value: str) -> dt.datetime | None:

@@ -21,11 +21,19 @@ from transom.controller.preview import PreviewReconciler
 from transom.kube.backoff import Backoff
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import DELETED, Key, key_of
+from transom.kube.leader import LeaderElector, LeadershipLostError
 
 if TYPE_CHECKING:
     from transom.controller.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
+
+#: The wait before a pass, to coalesce events: at least this long,
+MIN_WINDOW_SECONDS = 0.02
+#: this many times as long as the last pass took,
+WINDOW_PER_PASS = 4.0
+#: and never longer than this.
+MAX_WINDOW_SECONDS = 1.0
 
 
 class Controller:
@@ -44,7 +52,7 @@ class Controller:
         self.liveness_interval = liveness_interval
         self.concurrency = concurrency
         self.cache = Cache(kube, host_grace_seconds=host_grace_seconds)
-        writer = Writer(kube, self.cache)
+        self.writer = writer = Writer(kube, self.cache)
         self.metrics = metrics
         if metrics is not None:
             metrics.observe_hosts(self.cache)  # read when scraped
@@ -143,15 +151,39 @@ class Controller:
 
     # -- the loops --------------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, elector: LeaderElector | None = None) -> None:
+        """Reconcile until cancelled. With an elector, the caches fill first (a warm
+        standby), then the work waits for leadership; losing it raises LeadershipLostError."""
         informers = self.cache.informers
         tasks = [asyncio.create_task(i.run()) for i in informers]
         try:
             await asyncio.gather(*(i.synced.wait() for i in informers))
             log.info("caches synced")
+            if elector is not None:
+                await elector.acquire()
+                self.writer.leading = elector.leading
+                # What the previous leader wrote last is in the caches before any decision.
+                await asyncio.gather(
+                    *(
+                        i.resync()
+                        for i in (
+                            self.cache.configurations,
+                            self.cache.hosts,
+                            self.cache.assignments,
+                        )
+                    )
+                )
             self._mark_all()
             self._hosts_dirty.update(self.cache.host_names())
-            await asyncio.gather(self._work(), self._liveness_loop(), self.previews.run())
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._work())
+                    tg.create_task(self._liveness_loop())
+                    tg.create_task(self.previews.run())
+                    if elector is not None:
+                        tg.create_task(elector.hold())
+            except* LeadershipLostError as group:
+                raise group.exceptions[0] from None
         finally:
             for timer in self._timers.values():
                 timer.cancel()
@@ -165,13 +197,23 @@ class Controller:
             self._refresh_liveness(self.cache.host_names())
 
     async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        window = MIN_WINDOW_SECONDS
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(0.02)  # coalesce bursts of events into one pass
+            # Coalesce a burst of events into one pass. A pass reads every host of a
+            # Configuration, so a big fleet's status reports wait longer between passes: the
+            # window is a few times the last pass, so passes take at most a fraction of a core.
+            await asyncio.sleep(window)
+            started = loop.time()
             failed = await self._drain(self._csr_queue, self.csrs.reconcile)
             failed |= await self._drain(self._hosts_dirty, self.hosts.reconcile)
             failed |= await self._drain(self._dirty, self.configurations.reconcile)
+            window = min(
+                MAX_WINDOW_SECONDS,
+                max(MIN_WINDOW_SECONDS, WINDOW_PER_PASS * (loop.time() - started)),
+            )
             if failed:
                 await self._retry.sleep()  # back off, longer each time, then retry what failed
                 self._wake.set()

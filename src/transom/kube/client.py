@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 
 from transom.kube.config import KubeConfig
+from transom.kube.ratelimit import TokenBucket
 
 PatchType = Literal["merge", "json", "strategic", "apply"]
 _PATCH_CONTENT_TYPES = {
@@ -91,8 +92,14 @@ class Kube:
         timeout: float = 30.0,
         field_manager: str = "transom",
         observer: RequestObserver | None = None,
+        limiter: TokenBucket | None = None,
+        connections: int = 32,
     ) -> None:
         self.config = config
+        #: Client-side rate limit for requests (not watches); None: unlimited.
+        self.limiter = limiter
+        #: Connections kept to the apiserver (HTTP/1.1: one request in flight on each).
+        self.connections = connections
         self.field_manager = field_manager
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._ssl: ssl.SSLContext = config.ssl_context()
@@ -142,9 +149,7 @@ class Kube:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 base_url=self.config.server,
-                # Each watch holds a connection for as long as it runs (the controller runs
-                # eight), so the bound leaves room for requests beside them.
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self.connections),
                 timeout=self._timeout,
             )
         return self._session
@@ -181,6 +186,8 @@ class Kube:
     ) -> Obj:
         data = None if body is None else encode(body)
         for attempt in range(_THROTTLE_RETRIES + 1):
+            if self.limiter is not None:
+                await self.limiter.take()
             self.requests[f"{method} {path}"] += 1
             headers = await self._headers(content_type if data is not None else None)
             status = NO_ANSWER

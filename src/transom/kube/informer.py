@@ -75,6 +75,7 @@ class Informer:
         self.resource_version: str | None = None
         self._backoff = Backoff(backoff_max_seconds, initial=0.2)
         self._watch: asyncio.Task[None] | None = None
+        self._relisted = asyncio.Event()
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.items.get((namespace, name))
@@ -92,6 +93,14 @@ class Informer:
         """End the current watch; the loop resumes from the last resourceVersion."""
         if self._watch is not None:
             self._watch.cancel()
+
+    async def resync(self) -> None:
+        """List again now (a consistent read) and watch on from there: what another writer
+        wrote before this call is in the cache when it returns."""
+        self._relisted.clear()
+        self.resource_version = None
+        self.restart()
+        await self._relisted.wait()
 
     async def run(self) -> None:
         while True:
@@ -172,3 +181,4 @@ class Informer:
             for obj in items:
                 self.on_event(ADDED, obj)
         self.synced.set()
+        self._relisted.set()

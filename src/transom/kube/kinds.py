@@ -101,6 +101,16 @@ ADMISSION_POLICY_BINDINGS = Kind(
     namespaced=False,
     kind="ValidatingAdmissionPolicyBinding",
 )
+POD_DISRUPTION_BUDGETS = Kind("policy", "v1", "poddisruptionbudgets", kind="PodDisruptionBudget")
+_FLOWCONTROL = "flowcontrol.apiserver.k8s.io"
+FLOW_SCHEMAS = Kind(_FLOWCONTROL, "v1", "flowschemas", namespaced=False, kind="FlowSchema")
+PRIORITY_LEVELS = Kind(
+    _FLOWCONTROL,
+    "v1",
+    "prioritylevelconfigurations",
+    namespaced=False,
+    kind="PriorityLevelConfiguration",
+)
 
 _BY_TYPE: dict[tuple[str, str], Kind] = {
     (k.api_version, k.kind): k
@@ -128,6 +138,9 @@ _BY_TYPE: dict[tuple[str, str], Kind] = {
         DEPLOYMENTS,
         ADMISSION_POLICIES,
         ADMISSION_POLICY_BINDINGS,
+        POD_DISRUPTION_BUDGETS,
+        FLOW_SCHEMAS,
+        PRIORITY_LEVELS,
     )
 }
 
