@@ -145,6 +145,7 @@ async def test_flow_schemas_are_accepted_and_classify_the_controller_and_hosts(
     schemas = {
         o["metadata"]["name"]: await kube.get(path_of(o)) for o in docs if o["kind"] == "FlowSchema"
     }
+    uid = {name: str(fs["metadata"]["uid"]) for name, fs in schemas.items()}
     levels = [o for o in docs if o["kind"] == "PriorityLevelConfiguration"]
     assert set(schemas) == {
         "transom-controller",
@@ -183,9 +184,9 @@ async def test_flow_schemas_are_accepted_and_classify_the_controller_and_hosts(
     async def classified() -> bool:
         got_lease = await asyncio.to_thread(flow_schema_of, lease, auth, ctx)
         got_other = await asyncio.to_thread(flow_schema_of, HOSTS.path(), auth, ctx)
-        return (
-            got_lease == schemas["transom-controller-leader-election"]["metadata"]["uid"]
-            and got_other == schemas["transom-controller"]["metadata"]["uid"]
+        return bool(
+            got_lease == uid["transom-controller-leader-election"]
+            and got_other == uid["transom-controller"]
         )
 
     await eventually(classified, timeout=30)
@@ -204,7 +205,7 @@ async def test_flow_schemas_are_accepted_and_classify_the_controller_and_hosts(
 
     async def host_classified() -> bool:
         got = await asyncio.to_thread(flow_schema_of, host_path, {}, host_ctx)
-        return got == schemas["transom-hosts"]["metadata"]["uid"]
+        return bool(got == uid["transom-hosts"])
 
     await eventually(host_classified, timeout=30)
 
