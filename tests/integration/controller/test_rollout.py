@@ -116,8 +116,13 @@ async def test_selection_changes_add_and_remove_assignments(
         return await fleet.assignment(a, key) is None
 
     await eventually(removed)
-    conf = await get_configuration(kube, namespace, "web")
-    assert conf["status"]["desired"] == 1
+
+    # The status follows the removal (written after it, in the same reconcile).
+    async def one_desired() -> bool:
+        conf = await get_configuration(kube, namespace, "web")
+        return bool(conf["status"]["desired"] == 1)
+
+    await eventually(one_desired)
 
 
 async def test_offline_host_holds_readiness_and_is_named(
