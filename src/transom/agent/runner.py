@@ -44,6 +44,7 @@ from transom.engine.journal import Journal
 from transom.engine.policy import HostPolicy
 from transom.engine.provider import Provider
 from transom.engine.reboot import RebootCoordinator, Rebooter
+from transom.engine.redact import SecretSealer
 from transom.engine.result import RunReport
 from transom.kube.client import Kube
 from transom.kube.informer import Informer
@@ -118,10 +119,12 @@ class Agent:
         self.audit: AuditTrail | None = None
         self.checkpointer: Checkpointer | None = None
         self.publisher: AuditPublisher | None = None
+        self.sealer: SecretSealer | None = None
         if opts.audit:
             log = AuditLog(state_dir / AUDIT_DIR)
             self.checkpointer = Checkpointer(log, AuditKey.load_or_create(state_dir / AUDIT_KEY))
             self.audit = AuditTrail(log, checkpointer=self.checkpointer, event_log=event_log)
+            self.sealer = self.checkpointer.key.secret_sealer()
             self.publisher = AuditPublisher(
                 kube, host, self.audit, self.checkpointer, retry_seconds=opts.backoff_max_seconds
             )
@@ -241,6 +244,8 @@ class Agent:
             policy=self.policy,
             secrets=self.secrets,
             observer=audit.observer if audit is not None else None,
+            # Keyed by the audit key: a change to a secret shows in the digests, the secret not.
+            sealer=self.sealer,
         )
         return Worker(
             name,

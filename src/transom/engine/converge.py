@@ -32,7 +32,7 @@ from transom.engine.flapping import FlapGuard
 from transom.engine.graph import check_acyclic, topological_order
 from transom.engine.policy import PERMISSIVE, HostPolicy
 from transom.engine.provider import Change, Context, Provider, ProviderError, SecretResolver, State
-from transom.engine.redact import REDACTED, NoSecrets, RedactingResolver, Redactor
+from transom.engine.redact import REDACTED, NoSecrets, RedactingResolver, Redactor, SecretSealer
 from transom.engine.result import Action, DiffEntry, ResourceOutcome, RunReport, Status
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ ProgressCallback = Callable[[ResourceOutcome, int, int], None]
 
 class ChangeObserver(Protocol):
     """Told around every change the engine makes to the OS (the audit trail's write-ahead
-    intent and its outcome). States are in wire keys and already redacted."""
+    intent and its outcome). States are in wire keys and already redacted; with a sealer,
+    secret properties are sealed (keyed digests) rather than redacted."""
 
     def before_set(self, resource: Resource, before: State, desired: State, *, drift: bool) -> Any:
         """Called before set; raising stops the change. Returns a token for after_set."""
@@ -87,10 +88,13 @@ class Engine:
         secrets: SecretResolver | None = None,
         flap_guard: FlapGuard | None = None,
         observer: ChangeObserver | None = None,
+        sealer: SecretSealer | None = None,
     ) -> None:
         # Kept as given: a platform's providers are built when a document first needs one.
         self.providers = providers
         self.observer = observer
+        #: Seals secret properties in the states the observer records (see _recorded).
+        self.sealer = sealer
         self.policy = policy
         self.redactor = Redactor()
         self.flap_guard = flap_guard or FlapGuard()
@@ -225,14 +229,14 @@ class Engine:
             )
 
     def observed(self, plan: Plan, name: str) -> State | None:
-        """The current state of one planned resource as it may be recorded (redacted), e.g. to
+        """The current state of one planned resource as it is recorded (see _recorded), e.g. to
         account for a change a crash left unrecorded; None if the plan has no such resource."""
         step = next((s for s in plan.steps if s.resource.name == name), None)
         if step is None:
             return None
         with self._lock:
             ctx = Context(secrets=self._secrets)
-            return self._shown(step.resource, step.provider.get(step.resource.properties, ctx))
+            return self._recorded(step.resource, step.provider.get(step.resource.properties, ctx))
 
     def _step(
         self,
@@ -338,7 +342,7 @@ class Engine:
         if self.observer is not None:
             # Write-ahead: if the observer cannot record the change, it is not made.
             token = self.observer.before_set(
-                r, self._shown(r, actual), self._shown(r, step.desired), drift=drift
+                r, self._recorded(r, actual), self._recorded(r, step.desired), drift=drift
             )
         try:
             if step.desired.get("ensure") == Ensure.ABSENT.value:
@@ -359,7 +363,7 @@ class Engine:
             self.observer.after_set(
                 token,
                 r,
-                self._shown(r, after),
+                self._recorded(r, after),
                 error=error,
                 reboot_required=result.reboot_required,
             )
@@ -401,6 +405,17 @@ class Engine:
         """A state as it may be shown or recorded: secret properties and values redacted."""
         secret = self._secret_wire_names(type(r.properties))
         return {k: REDACTED if k in secret else self.redactor.value(v) for k, v in state.items()}
+
+    def _recorded(self, r: Resource, state: State) -> State:
+        """A state as the observer records it: as shown, but with secret properties sealed,
+        so a change to one changes the audit digest without the digest revealing it."""
+        if self.sealer is None:
+            return self._shown(r, state)
+        secret = self._secret_wire_names(type(r.properties))
+        return {
+            k: self.sealer.seal(v) if k in secret else self.redactor.value(v)
+            for k, v in state.items()
+        }
 
     def _redacted(
         self, props: ResourceProperties, changes: Mapping[str, Change]

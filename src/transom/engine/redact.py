@@ -7,6 +7,8 @@ provider's error message may quote it).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +18,39 @@ from transom.engine.provider import ProviderError, SecretResolver
 
 #: What a secret value is replaced with.
 REDACTED = "<redacted>"
+#: What a sealed secret value starts with (see SecretSealer).
+SEALED_PREFIX = "hmac-sha256:"
+#: Smallest key a SecretSealer takes: a short key would make its digests guessable again.
+SEALER_KEY_BYTES = 32
+
+
+class SealedSecret(str):
+    """A keyed digest standing in for a secret value in a state the audit trail digests:
+    never the secret, so redaction leaves it as it is, and a reader of old records can tell it
+    from a value (see AuditTrail)."""
+
+    __slots__ = ()
+
+
+class SecretSealer:
+    """HMAC-SHA256 of secret values under a key only this host holds.
+
+    A plain hash of a short secret (a PIN, a password) is found by trying every guess; a keyed
+    one cannot be tested without the key, yet the same value still gives the same digest on
+    this host, so a change to a secret shows as a change in the audit digests.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < SEALER_KEY_BYTES:
+            raise ValueError(f"a sealing key has at least {SEALER_KEY_BYTES} bytes")
+        self.key = key
+
+    def seal(self, value: Any) -> SealedSecret:
+        data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        return SealedSecret(SEALED_PREFIX + hmac.new(self.key, data, hashlib.sha256).hexdigest())
+
+    def __repr__(self) -> str:
+        return "SecretSealer(<key>)"
 
 
 class Redactor:
@@ -42,7 +77,7 @@ class Redactor:
         return value
 
     def value(self, value: Any) -> Any:
-        if not self._ordered:
+        if not self._ordered or isinstance(value, SealedSecret):
             return value
         if isinstance(value, str):
             return self.text(value)

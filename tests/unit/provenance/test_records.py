@@ -1,5 +1,5 @@
-"""Audit records carry the generation's provenance; the chain format moved to version 2 and
-logs written before it still verify."""
+"""Audit records carry the generation's provenance; the chain format moved to version 2 (3:
+sealed secrets in the digests) and logs written before it still verify."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ from tests.unit.audit.helpers import SOURCE, Clock
 from transom.agent.source_check import refusal, refused
 from transom.api.assignment import AssignmentSource, AssignmentStatus, ObjectReference
 from transom.api.provenance import UNVERIFIED_SOURCE, Provenance, Verification
-from transom.engine.audit import AuditAction, AuditLog, AuditTrail, verify
+from transom.engine.audit import (
+    AuditAction,
+    AuditLog,
+    AuditResult,
+    AuditTrail,
+    read_records,
+    verify,
+)
 from transom.engine.audit.canonical import canonical_json, sha256_hex
-from transom.engine.audit.record import AuditRecord
+from transom.engine.audit.record import RECORD_VERSION, AuditRecord
 from transom.engine.audit.sinks import describe
 from transom.engine.policy import HostPolicy
 
@@ -35,9 +42,9 @@ def test_every_record_of_a_generation_carries_its_provenance(tmp_path: Path) -> 
     done = trail.complete(intent, after={"v": 1})
     for record in (intent, done):
         assert record.provenance == PROVENANCE
-        assert record.version == 2
+        assert record.version == RECORD_VERSION == 3
     line = json.loads((tmp_path / "audit-00000001.jsonl").read_text().splitlines()[1])
-    assert line["v"] == 2 and line["provenance"]["author"] == "Ann <ann@example.test>"
+    assert line["v"] == 3 and line["provenance"]["author"] == "Ann <ann@example.test>"
     assert verify(tmp_path).ok
 
 
@@ -78,6 +85,32 @@ def test_a_version_1_chain_verifies_and_new_records_continue_it(tmp_path: Path) 
     assert old.version == 1 and old.line().decode().strip() == first
     trail = AuditTrail(AuditLog(tmp_path), clock=Clock())
     trail.record(replace(SOURCE, provenance=PROVENANCE), "r", "File", AuditAction.SET)
+    assert verify(tmp_path).ok
+
+
+def test_a_version_2_chain_verifies_and_version_3_records_continue_it(tmp_path: Path) -> None:
+    """Version 3 changed only what the digests cover (sealed secrets), not the layout."""
+    trail = AuditTrail(AuditLog(tmp_path), clock=Clock())
+    trail.log.append(
+        replace(
+            trail._record(
+                replace(SOURCE, provenance=PROVENANCE),
+                "r",
+                "File",
+                AuditAction.SET,
+                before="",
+                after="sha256:" + "ab" * 32,
+                result=AuditResult.SUCCEEDED,
+            ),
+            version=2,
+        )
+    )
+    line = json.loads((tmp_path / "audit-00000001.jsonl").read_text())
+    assert line["v"] == 2
+    reopened = AuditTrail(AuditLog(tmp_path), clock=Clock())
+    new = reopened.record(replace(SOURCE, provenance=PROVENANCE), "r", "File", AuditAction.SET)
+    assert new.version == 3 and new.seq == 2
+    assert [r.version for r in read_records(tmp_path)] == [2, 3]
     assert verify(tmp_path).ok
 
 

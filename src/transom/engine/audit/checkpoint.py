@@ -18,17 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from transom.api.host import AuditCheckpoint
 from transom.engine.atomicfile import write_atomic
 from transom.engine.audit.canonical import canonical_json
 from transom.engine.audit.log import AuditLog
+from transom.engine.redact import SEALER_KEY_BYTES, SecretSealer
 
 CHECKPOINTS_FILE = "checkpoints.jsonl"
 #: Domain separation: a checkpoint signature can never be replayed as another signature.
 SIGNATURE_CONTEXT = "transom.dev/audit-checkpoint/v1"
+#: HKDF info of the key that seals secret values in audited states: derived from the signing
+#: key, so it is stored (and protected) as that key is, and never written anywhere itself.
+SEALING_CONTEXT = b"transom.dev/audit-secret-seal/v1"
 #: The issue's promise: a checkpoint at least every minute while changes happen.
 DEFAULT_INTERVAL_SECONDS = 60.0
 #: Comfortably more than one stored checkpoint line (about 400 bytes).
@@ -130,6 +135,16 @@ class AuditKey:
         if not isinstance(loaded, Ed25519PrivateKey):
             raise ValueError(f"{path}: not an Ed25519 private key")
         return cls(loaded)
+
+    def secret_sealer(self) -> SecretSealer:
+        """The host's sealer of secret values (see transom.engine.redact.SecretSealer)."""
+        seed = self._private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        key = HKDF(hashes.SHA256(), SEALER_KEY_BYTES, salt=None, info=SEALING_CONTEXT).derive(seed)
+        return SecretSealer(key)
 
     def sign(self, sequence: int, head_hash: str, time: str) -> Checkpoint:
         signature = self._private.sign(signed_bytes(sequence, head_hash, time))

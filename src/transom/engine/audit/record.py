@@ -10,9 +10,14 @@ from typing import Any
 from transom.engine.audit.canonical import canonical_json, sha256_hex
 
 #: Records of version 1 have no ``v`` and no ``provenance``, and are hashed without them, so
-#: a chain written before provenance verifies as it was written; new records are version 2.
-RECORD_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: a chain written before provenance verifies as it was written. Version 3 records are laid out
+#: as version 2 ones; only their digests mean more: a secret property enters ``before`` and
+#: ``after`` sealed (a keyed digest, see transom.engine.redact.SecretSealer) instead of as
+#: ``<redacted>``, so a change to a secret alone changes them.
+RECORD_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+#: The first version whose digests seal secrets.
+SEALED_SECRETS_VERSION = 3
 
 
 class AuditAction(StrEnum):
@@ -107,7 +112,7 @@ class AuditRecord:
         fields = dict(raw)
         version = fields.pop("v", 1)
         if version not in READABLE_VERSIONS or isinstance(version, bool):
-            raise ValueError(f"record version {version!r}; this reads versions 1 and 2")
+            raise ValueError(f"record version {version!r}; this reads versions 1 to 3")
         if version == 1 and "provenance" in fields:
             raise ValueError("a version 1 record has no provenance")
         provenance = fields.get("provenance")

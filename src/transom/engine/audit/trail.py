@@ -16,8 +16,15 @@ from typing import Any
 from transom.engine.audit.canonical import digest_state
 from transom.engine.audit.checkpoint import Checkpoint, Checkpointer, rfc3339
 from transom.engine.audit.log import AuditLog
-from transom.engine.audit.record import AuditAction, AuditRecord, AuditResult, ChangeSource
+from transom.engine.audit.record import (
+    SEALED_SECRETS_VERSION,
+    AuditAction,
+    AuditRecord,
+    AuditResult,
+    ChangeSource,
+)
 from transom.engine.audit.sinks import EventId, EventLogSink, Severity, describe, event_for
+from transom.engine.redact import REDACTED, SealedSecret
 from transom.engine.result import ResourceOutcome, Status
 
 LOGGER = logging.getLogger("transom.audit")
@@ -149,7 +156,10 @@ class AuditTrail:
         For a reboot intent, pass the new boot's state and use ``complete`` instead.
         """
         _require_intent(intent)
-        digest = self._digest(current)
+        # An intent from before secrets were sealed digested them redacted: compare alike.
+        digest = self._digest(
+            current if intent.version >= SEALED_SECRETS_VERSION else _unsealed(current)
+        )
         if digest == intent.after:
             result = AuditResult.SUCCEEDED
         elif digest == intent.before:
@@ -295,6 +305,17 @@ class AuditTrail:
 
     def _text(self, text: str) -> str:
         return str(self._redact(text)) if text else ""
+
+
+def _unsealed(state: State) -> State:
+    """``state`` with each sealed secret redacted, as records before version 3 digested it."""
+    if isinstance(state, SealedSecret):
+        return REDACTED
+    if isinstance(state, dict):
+        return {k: _unsealed(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return [_unsealed(v) for v in state]
+    return state
 
 
 def _require_intent(record: AuditRecord) -> None:
