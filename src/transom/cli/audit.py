@@ -30,9 +30,18 @@ from transom.engine.audit import (
 )
 from transom.engine.audit.checkpoint import CHECKPOINTS_FILE
 from transom.engine.audit.log import list_segments
-from transom.engine.audit.report import RENDERERS, RowCheck, build_rows, verify_rows
+from transom.engine.audit.report import (
+    RENDERERS,
+    ApprovalEntry,
+    RowCheck,
+    build_rows,
+    join_approvals,
+    verify_rows,
+)
 
 FetchCheckpoints = Callable[[str], Sequence[Checkpoint]]
+#: The Approval objects of these Configurations (``namespace/name``) in the cluster.
+FetchApprovals = Callable[[set[str]], Sequence[ApprovalEntry]]
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -41,10 +50,13 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def register(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     fetch_checkpoints: FetchCheckpoints | None = None,
+    fetch_approvals: FetchApprovals | None = None,
 ) -> None:
     """Add `audit`; ``fetch_checkpoints(host)`` returns the host's published checkpoints
-    (by default read from the Host's status in the cluster of $KUBECONFIG)."""
+    (by default read from the Host's status in the cluster of $KUBECONFIG), and
+    ``fetch_approvals`` the Approvals of Configurations (by default from that cluster)."""
     fetch_checkpoints = fetch_checkpoints or cluster_checkpoints
+    fetch_approvals = fetch_approvals or cluster_approvals
     audit = subparsers.add_parser("audit", help="verify and read a host's audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
 
@@ -88,9 +100,10 @@ def register(
     r.add_argument(
         "--cluster",
         action="store_true",
-        help="also check against the checkpoint each host published in its Host status",
+        help="also check against the checkpoint each host published in its Host status, "
+        "and fill approved_by from the Approvals in the cluster",
     )
-    r.set_defaults(func=lambda args: _report(args, fetch_checkpoints))
+    r.set_defaults(func=lambda args: _report(args, fetch_checkpoints, fetch_approvals))
 
 
 def cluster_checkpoints(host: str) -> Sequence[Checkpoint]:
@@ -110,6 +123,44 @@ def cluster_checkpoints(host: str) -> Sequence[Checkpoint]:
         if obj is None:
             raise ValueError(f"no Host named {host!r} in the cluster")
         return parse_checkpoints(obj)
+
+    return asyncio.run(fetch())
+
+
+def cluster_approvals(configurations: set[str]) -> Sequence[ApprovalEntry]:
+    """Every Approval of these Configurations: the gates' own record of who approved what."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from transom.api.approval import Approval
+    from transom.cli.cluster import kube_config
+    from transom.kube.client import ApiError, Kube
+    from transom.kube.kinds import APPROVALS
+
+    async def fetch() -> Sequence[ApprovalEntry]:
+        found = []
+        async with Kube(kube_config(None)) as kube:
+            for namespace in sorted({c.partition("/")[0] for c in configurations}):
+                try:
+                    items = (await kube.list(APPROVALS.path(namespace))).get("items") or []
+                except ApiError as e:
+                    raise ValueError(f"reading Approvals in {namespace}: {e}") from None
+                for obj in items:
+                    try:
+                        spec = Approval.model_validate(obj).spec
+                    except ValidationError:
+                        continue  # admission checks the schema; an unreadable one approves nothing
+                    entry = ApprovalEntry(
+                        f"{namespace}/{spec.configuration}",
+                        spec.generation,
+                        spec.partition,
+                        spec.approver,
+                        str(obj.get("metadata", {}).get("creationTimestamp") or ""),
+                    )
+                    if entry.configuration in configurations:
+                        found.append(entry)
+        return found
 
     return asyncio.run(fetch())
 
@@ -244,7 +295,11 @@ def log_dirs(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def _report(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
+def _report(
+    args: argparse.Namespace,
+    fetch: FetchCheckpoints | None,
+    fetch_approvals: FetchApprovals | None = None,
+) -> int:
     try:
         dirs = log_dirs(args.log)
     except CliError as exc:
@@ -279,6 +334,13 @@ def _report(args: argparse.Namespace, fetch: FetchCheckpoints | None) -> int:
             failed += sum(1 for row in host_rows if row.check == RowCheck.FAILED.value)
         rows.extend(host_rows)
     rows.sort(key=lambda row: (row.time, row.host, row.seq))
+    if args.cluster and fetch_approvals is not None:
+        try:
+            approvals = fetch_approvals({row.configuration for row in rows if row.configuration})
+        except (ValueError, CliError) as exc:
+            print(f"error: approvals: {exc}", file=sys.stderr)
+            return 2
+        rows = join_approvals(rows, approvals)
     sys.stdout.write(RENDERERS[args.format](rows))
     if args.verify:
         if args.cluster:

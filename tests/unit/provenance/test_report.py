@@ -28,9 +28,11 @@ from transom.engine.audit import (
     read_records,
 )
 from transom.engine.audit.report import (
+    ApprovalEntry,
     Authorization,
     ReportRow,
     build_rows,
+    join_approvals,
     to_csv,
     to_markdown,
 )
@@ -222,7 +224,7 @@ def test_the_published_checkpoint_catches_a_rewrite_the_hosts_own_store_hides(
     assert "no witness" in err
 
     parser = argparse.ArgumentParser(prog="transom")
-    register(parser.add_subparsers(dest="command", required=True), fetch)
+    register(parser.add_subparsers(dest="command", required=True), fetch, lambda _c: [])
     args = parser.parse_args([*argv, "--cluster"])
     assert args.func(args) == 1
     rows = json.loads(capsys.readouterr().out)
@@ -241,3 +243,78 @@ def test_a_newer_agents_extra_provenance_field_does_not_fail_the_report(tmp_path
         Authorization.NO_PROVENANCE,
     ]
     assert rows[0].author == "Ann <ann@example.test>"
+
+
+# -- approved_by: the Approvals of the row's generation given before the change ---------------
+
+CONFIGURATIONS = ("apps/web", "apps/db")
+moments = st.integers(min_value=0, max_value=50).map(lambda s: f"2026-11-03T10:00:{s:02d}Z")
+approval_entries = st.builds(
+    ApprovalEntry,
+    configuration=st.sampled_from(CONFIGURATIONS),
+    generation=st.integers(min_value=1, max_value=3),
+    partition=st.sampled_from(("canary", "rest", "eu")),
+    approver=st.sampled_from(("alice", "oidc:bob@example.test")),
+    approved_at=moments,
+)
+
+
+@given(
+    st.lists(approval_entries, max_size=8),
+    st.lists(st.tuples(st.sampled_from(CONFIGURATIONS), st.integers(1, 3), moments), max_size=6),
+)
+def test_approved_by_names_exactly_the_generations_approvals_before_the_change(
+    approvals: list[ApprovalEntry], changes: list[tuple[str, int, str]]
+) -> None:
+    rows = [row(configuration=c, generation=g, time=t) for c, g, t in changes]
+    joined = join_approvals(rows, approvals)
+    assert [replace(r, approved_by="") for r in joined] == rows
+    for r in joined:
+        expected = sorted(
+            (
+                a
+                for a in approvals
+                if (a.configuration, a.generation) == (r.configuration, r.generation)
+                and a.approved_at <= r.time
+            ),
+            key=lambda a: (a.approved_at, a.partition),
+        )
+        assert r.approved_by == "; ".join(
+            f"{a.partition}: {a.approver} at {a.approved_at}" for a in expected
+        )
+
+
+def test_report_cluster_fills_approved_by_from_the_approvals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_dir = tmp_path / "web-1" / "audit"
+    clock = Clock(1_793_700_000.0)  # 2026-11-03
+    trail = AuditTrail(AuditLog(log_dir), clock=clock)
+    source = replace(SOURCE, provenance=VERIFIED)
+    trail.record(source, "tls", "RegistryValue", AuditAction.SET)
+    asked: list[set[str]] = []
+
+    def approvals(configurations: set[str]) -> list[ApprovalEntry]:
+        asked.append(configurations)
+        return [
+            ApprovalEntry(
+                SOURCE.configuration, SOURCE.generation, "rest", "alice", "2026-11-03T00:00:00Z"
+            ),
+            ApprovalEntry(
+                SOURCE.configuration, SOURCE.generation + 1, "rest", "bob", "2026-11-03T00:00:00Z"
+            ),
+        ]
+
+    parser = argparse.ArgumentParser(prog="transom")
+    register(parser.add_subparsers(dest="command", required=True), lambda _h: [], approvals)
+    args = parser.parse_args(
+        ["audit", "report", "--log", str(tmp_path), "--format", "json", "--cluster"]
+    )
+    assert args.func(args) == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert asked == [{SOURCE.configuration}]
+    assert only["approved_by"] == "rest: alice at 2026-11-03T00:00:00Z"
+    # Without --cluster the column is empty: the host's records do not hold approvals.
+    args = parser.parse_args(["audit", "report", "--log", str(tmp_path), "--format", "json"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)[0]["approved_by"] == ""

@@ -14,7 +14,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
@@ -85,6 +85,8 @@ class ReportRow:
     service_account: str
     kustomization: str
     requested_at: str
+    #: Approvals of the row's generation given before the change (see join_approvals).
+    approved_by: str
     identity: str
     seq: int
     hash: str
@@ -163,6 +165,7 @@ def row_of(record: AuditRecord, checkpoints: Sequence[Checkpoint]) -> ReportRow:
         service_account=p.service_account,
         kustomization=record.kustomization,
         requested_at=p.requested_at,
+        approved_by="",
         identity=record.identity,
         seq=record.seq,
         hash=record.hash,
@@ -193,6 +196,46 @@ def build_rows(
             continue
         out.append(row_of(record, checkpoints))
     return out
+
+
+@dataclass(frozen=True)
+class ApprovalEntry:
+    """One Approval object as the cluster holds it: ``approver`` is the user the apiserver
+    authenticated (admission allows no other name), ``approved_at`` its creationTimestamp."""
+
+    #: ``namespace/name`` of the Configuration, as records name it.
+    configuration: str
+    generation: int
+    partition: str
+    approver: str
+    approved_at: str
+
+    def cell(self) -> str:
+        return f"{self.partition}: {self.approver} at {self.approved_at}"
+
+
+def join_approvals(
+    rows: Sequence[ReportRow], approvals: Iterable[ApprovalEntry]
+) -> list[ReportRow]:
+    """Each row with the approvals of its Configuration generation given before (or at) its
+    time, in time order. A gated partition's hosts start only once it is approved, so a host's
+    own partition's approval, if it had one, is among them; a row no approval precedes (an
+    ungated canary, a version without gates) gets none."""
+    by_generation: dict[tuple[str, int], list[ApprovalEntry]] = {}
+    for entry in approvals:
+        if entry.approved_at:
+            by_generation.setdefault((entry.configuration, entry.generation), []).append(entry)
+    for entries in by_generation.values():
+        entries.sort(key=lambda e: (_instant(e.approved_at), e.partition))
+    return [replace(row, approved_by=_approved_by(row, by_generation)) for row in rows]
+
+
+def _approved_by(
+    row: ReportRow, by_generation: Mapping[tuple[str, int], Sequence[ApprovalEntry]]
+) -> str:
+    when = _instant(row.time)
+    entries = by_generation.get((row.configuration, row.generation), ())
+    return "; ".join(e.cell() for e in entries if _instant(e.approved_at) <= when)
 
 
 _CHAIN_KINDS = frozenset(
