@@ -163,6 +163,8 @@ async def _ready_times(
 @dataclass
 class Update:
     seconds: float
+    #: The whole window measured: apply to settled, timed out or not.
+    wall: float
     times: list[float]
     writes: Counter[str]
     cpu: dict[str, float]
@@ -196,7 +198,7 @@ async def _updates(
             if u == 0:
                 continue
             cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
-            out.append(Update(total, times, w, cpu))
+            out.append(Update(total, time.monotonic() - t0, times, w, cpu))
     return out
 
 
@@ -346,7 +348,7 @@ def _rows(
     lease_writes = sum(v for k, v in all_writes.items() if k.startswith("leases "))
     total_writes = sum(all_writes.values())
     cpu = {k: sum(u.cpu[k] for u in done) for k in done[0].cpu}
-    busy = sum(totals) + SETTLE_SECONDS * len(done)
+    busy = sum(u.wall for u in done)
     rows = [
         row(
             BENCHMARK,

@@ -304,7 +304,8 @@ class Simulator:
             await self._gather(self._approve(obj) for obj in created.values())
         by_csr = {obj["metadata"]["name"]: host for host, obj in created.items()}
         certs: dict[str, tuple[bytes, bytes]] = {}
-        deadline = time.monotonic() + 120
+        # Enrollment is several requests per host through the controller's rate limit.
+        deadline = time.monotonic() + 120 + 0.5 * self.count
         while len(certs) < self.count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(certs)} of {self.count} certificates signed")
