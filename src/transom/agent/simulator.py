@@ -41,7 +41,7 @@ from transom.providers.posix import posix_providers
 
 log = logging.getLogger(__name__)
 
-#: Scale runs: no drift-monitor thread nor audit log per host; a Lease every 10 s as on hosts.
+#: Scale runs: no drift-monitor thread nor audit log per host; the heartbeat as on hosts.
 SCALE_OPTIONS = AgentOptions(drift_monitor=False, audit=False)
 
 
