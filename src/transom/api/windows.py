@@ -155,7 +155,9 @@ def closes_after(spans: Sequence[Span], t: datetime) -> datetime | None:
         if not allowed_at(spans, allow_end):
             return allow_end
         cur = allow_end  # another Allow window continues where this one ends
-    return cur
+    # Overlapping Allow windows that never leave a gap (every 6h for 12h): no closing found
+    # within the bound, which is what "never" means here; ``cur`` would still be allowed.
+    return None
 
 
 def evaluate(

@@ -93,6 +93,20 @@ def test_the_rule_agrees_with_the_definition(ws: list[MaintenanceWindow], t: dat
     assert allowed_at(applicable(ws, {}), t) == allowed_by_definition(ws, t)
 
 
+def test_overlapping_allow_windows_that_never_close_say_so() -> None:
+    # Found by the property below: each start every 6 h stays open 12 h, so the union never
+    # closes; the search used to give up and name a moment that was still allowed.
+    overlapping = MaintenanceWindow(name="always", schedule="0 */6 * * *", duration="12h")
+    t = datetime(2026, 5, 4, 3, tzinfo=UTC)
+    v = evaluate([overlapping], {}, t, room=timedelta(hours=1))
+    assert v.open and v.closes_at is None
+    freeze = MaintenanceWindow(
+        name="freeze", type=WindowType.DENY, schedule="0 9 4 5 *", duration="1h"
+    )
+    v = evaluate([overlapping, freeze], {}, t)
+    assert v.open and v.closes_at == datetime(2026, 5, 4, 9, tzinfo=UTC)
+
+
 @settings(max_examples=60, deadline=None)
 @given(windows(), moments, st.sampled_from([0, 60, 900, 3600]), st.lists(st.floats(0, 1)))
 def test_closing_and_next_opening_are_where_the_definition_puts_them(
