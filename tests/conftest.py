@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from transom.controller import setup
 from transom.controller.manager import Controller
@@ -21,6 +22,13 @@ from transom.kube.config import KubeConfig
 from transom.kube.kinds import NAMESPACES
 
 from . import platforms
+
+# Property tests assert invariants, not speed (speed is the benchmarks' job): no per-example
+# deadline and no too-slow health check, which failed several of them on a loaded machine.
+settings.register_profile(
+    "transom", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("transom")
 
 
 def pytest_configure(config: pytest.Config) -> None:
