@@ -45,7 +45,7 @@ from transom.api.resources import ResourceProperties
 from transom.engine.converge import Engine
 from transom.engine.policy import HostPolicy
 from transom.engine.provider import Change, Context, Provider, SetOutcome, State, WatchTarget
-from transom.engine.result import RunReport
+from transom.engine.result import ResourceOutcome, RunReport
 from transom.kube.client import NETWORK_ERRORS, ApiError, Kube, Obj
 from transom.kube.informer import ADDED, MODIFIED, Informer
 from transom.kube.kinds import HOST_PREVIEWS
@@ -144,10 +144,22 @@ def evaluate(
             error=f"invalid on this host: {exc}"[:MAX_MESSAGE_LENGTH],
         )
     report = engine.apply(plan, what_if=True)
-    return answer(report, generation)
+    return answer(report, generation, providers)
 
 
-def answer(report: RunReport, generation: int) -> HostPreviewStatus:
+def may_reboot(outcome: ResourceOutcome, providers: Mapping[str, Provider[Any]]) -> bool:
+    """A change the OS may answer with "restart needed" (a feature, an MSI, DSC) counts as
+    needing one: the OS says so only once the change is made, which a preview never does."""
+    provider = providers.get(outcome.kind)
+    return outcome.reboot_required or (
+        bool(outcome.diff) and provider is not None and provider.may_reboot
+    )
+
+
+def answer(
+    report: RunReport, generation: int, providers: Mapping[str, Provider[Any]]
+) -> HostPreviewStatus:
+    rebooting = [may_reboot(o, providers) for o in report.results]
     results = [
         PreviewResult(
             name=o.name,
@@ -161,16 +173,16 @@ def answer(report: RunReport, generation: int) -> HostPreviewStatus:
                 )
                 for d in o.diff
             ],
-            reboot_required=o.reboot_required,
+            reboot_required=reboot,
             in_desired_state=o.in_desired_state,
         )
-        for o in report.results
+        for o, reboot in zip(report.results, rebooting, strict=True)
     ]
     return HostPreviewStatus(
         observed_generation=generation,
         answered_at=now_rfc3339(),
         results=results,
-        reboot_required=report.reboot_required,
+        reboot_required=any(rebooting),
     )
 
 

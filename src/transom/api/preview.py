@@ -182,7 +182,11 @@ class PreviewResult(Status):
     reason: str = Field(default="", description="CamelCase reason when not ok.")
     message: str = Field(default="", description="What the run would meet.", max_length=1024)
     changes: list[PreviewChange] = Field(default_factory=list, description="What would change.")
-    reboot_required: bool = Field(default=False, description="The change needs a reboot.")
+    reboot_required: bool = Field(
+        default=False,
+        description="The change may need a reboot: a WindowsFeature, MsiPackage or DscResource "
+        "change (the OS says so only once it is made), or one the provider knows needs it.",
+    )
     in_desired_state: bool = Field(default=False, description="Nothing to change.")
 
     @property
@@ -196,7 +200,9 @@ class HostPreviewStatus(Status):
     results: list[PreviewResult] = Field(
         default_factory=list, description="Per resource.", max_length=MAX_RESOURCES
     )
-    reboot_required: bool = Field(default=False, description="A change would need a reboot.")
+    reboot_required: bool = Field(
+        default=False, description="Some change here may need a reboot (see results)."
+    )
     error: str = Field(
         default="",
         description="Why the host could not evaluate the preview at all (e.g. a resource type "

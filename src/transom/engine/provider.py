@@ -93,6 +93,9 @@ class ProviderError(Exception):
 class Provider(ABC, Generic[P]):
     #: The resource type this provider implements, e.g. ``File``.
     kind: ClassVar[str]
+    #: A change may need a reboot, which the OS says only once the change is made (a feature
+    #: install, an MSI, a DSC resource): what-if can say "may", never "will not".
+    may_reboot: ClassVar[bool] = False
 
     @classmethod
     def create(cls, setup: Setup) -> Provider[Any]:

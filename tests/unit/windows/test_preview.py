@@ -13,10 +13,15 @@ from transom.engine.policy import HostPolicy
 from transom.providers.windows import providers
 from transom.providers.windows.facade import WindowsFacade
 
-from .conftest import apply, engine
+from .conftest import apply, engine, fresh_sim
 
 
 def request(key: str, data: str) -> HostPreview:
+    value = {"key": key, "valueName": "Setting", "type": "REG_SZ", "data": data}
+    return request_for({"name": "v", "registryValue": value})
+
+
+def request_for(resource: dict[str, object]) -> HostPreview:
     return HostPreview.model_validate(
         {
             "metadata": {"name": "p", "namespace": "transom-host-web01", "generation": 1},
@@ -26,17 +31,7 @@ def request(key: str, data: str) -> HostPreview:
                 "configuration": {"namespace": "default", "name": "web"},
                 "requestedBy": "alice",
                 "expiresAt": "2999-01-01T00:00:00Z",
-                "resources": [
-                    {
-                        "name": "v",
-                        "registryValue": {
-                            "key": key,
-                            "valueName": "Setting",
-                            "type": "REG_SZ",
-                            "data": data,
-                        },
-                    }
-                ],
+                "resources": [resource],
             },
         }
     )
@@ -65,3 +60,22 @@ def test_registry_roots_deny_before_anything_is_read(facade: WindowsFacade, reg_
     assert verdict.verdict is HostVerdict.FAILS
     assert verdict.message.startswith("denied by host policy: v (RegistryValue)")
     assert not facade.reg_key_exists("HKLM", reg_key, 64)
+
+
+def feature_request(name: str) -> HostPreview:
+    return request_for({"name": "f", "windowsFeature": {"name": name}})
+
+
+def test_a_feature_install_may_need_a_reboot_and_is_not_made() -> None:
+    # Simulated facade only: Install-WindowsFeature is PowerShell, which Wine cannot run.
+    sim = fresh_sim()
+    sim.add_feature("Web-Server", restart=True)
+    sim.add_feature("Web-Mgmt-Console", installed=True)
+    status = evaluate(feature_request("Web-Server"), providers(sim), HostPolicy(), SecretCache())
+    assert status.reboot_required and status.results[0].reboot_required
+    assert sim.feature_get("Web-Server")["installed"] is False  # type: ignore[index]
+
+    installed = evaluate(
+        feature_request("Web-Mgmt-Console"), providers(sim), HostPolicy(), SecretCache()
+    )
+    assert not installed.reboot_required and installed.results[0].changes == []

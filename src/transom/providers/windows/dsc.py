@@ -16,6 +16,7 @@ IN_DESIRED_STATE = "_inDesiredState"
 
 class DscResourceProvider(WindowsProvider[DscResourceProperties]):
     kind = "DscResource"
+    may_reboot = True
 
     def get(self, desired: DscResourceProperties, ctx: Context) -> State:
         args = (desired.module, desired.version, desired.name, dict(desired.properties))

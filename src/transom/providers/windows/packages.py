@@ -20,6 +20,7 @@ _LOG_LINES = 15
 
 class WindowsFeatureProvider(WindowsProvider[WindowsFeatureProperties]):
     kind = "WindowsFeature"
+    may_reboot = True
 
     def get(self, desired: WindowsFeatureProperties, ctx: Context) -> State:
         with os_call(f"Get-WindowsFeature {desired.name}"):
@@ -65,6 +66,7 @@ def _feature_outcome(desired: WindowsFeatureProperties, result: f.InstallResult)
 
 class MsiPackageProvider(WindowsProvider[MsiPackageProperties]):
     kind = "MsiPackage"
+    may_reboot = True
 
     def get(self, desired: MsiPackageProperties, ctx: Context) -> State:
         with os_call(f"query product {desired.product_code}"):
