@@ -28,25 +28,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def parse_addr(addr: str, *, option: str = "--addr", loopback_only: bool = True) -> tuple[str, int]:
-    """HOST:PORT ([::1]:PORT for IPv6). Locally on loopback only: the page shows what the
-    kubeconfig's user may read, to whoever reaches it, so it is never offered to the network.
-    (The controller's view reviews every viewer's own token, so it may listen elsewhere.)"""
+    """HOST:PORT as kube.address reads it (a bare PORT is loopback). Locally on loopback
+    only: the page shows what the kubeconfig's user may read, to whoever reaches it, so it is
+    never offered to the network. (The controller's view reviews every viewer's own token, so
+    it may listen elsewhere.)"""
+    from transom.kube.address import AddressError, parse_address
     from transom.ui.server import loopback
 
-    host, sep, port = addr.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise CliError(
-            f"{option} {addr!r} is not HOST:PORT", f"e.g. {option} 127.0.0.1:8600", code=2
-        )
+    try:
+        host, port = parse_address(addr)
+    except AddressError as e:
+        raise CliError(f"{option} {e}", f"e.g. {option} 127.0.0.1:8600", code=2) from None
     if loopback_only and not loopback(host):
         raise CliError(
-            f"--addr {addr!r} is not a loopback address",
+            f"{option} {addr!r} is not a loopback address",
             "the page acts as your kubeconfig's user, so it listens on 127.0.0.1 or ::1 only; "
             "reach it from elsewhere through an SSH tunnel",
             code=2,
         )
-    return host, int(port)
+    return host, port
 
 
 def _ui(args: argparse.Namespace) -> int:
