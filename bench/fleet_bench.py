@@ -32,14 +32,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.controller_process import controller, prepare
 from bench.footprint_bench import cpu_seconds, memory_kib
 from bench.workload import Row, load_average, percentile, progress, python_env, row
-from transom.api import names, rbac
+from transom.api import names
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
-from transom.kube.kinds import ASSIGNMENTS, CLUSTER_ROLE_BINDINGS, CONFIGURATIONS, NAMESPACES
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
 
 BENCHMARK = "fleet"
 NS = "fleet-bench"
@@ -216,34 +217,6 @@ async def _idle(
 
 
 @contextmanager
-def _controller(cp: ControlPlane, work: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (work / "controller.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "transom.cli.main",
-            "controller",
-            "run",
-            "--kubeconfig",
-            str(cp.kubeconfig),
-        ],
-        env=python_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    except BaseException:
-        print((work / "controller.log").read_text()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-
-
-@contextmanager
 def _agents(
     cp: ControlPlane, work: Path, fleet: str, n: int, per_process: int
 ) -> Iterator[list[subprocess.Popen[str]]]:
@@ -290,31 +263,16 @@ def _agents(
                 p.wait()
 
 
-def _prepare(cp: ControlPlane) -> None:
-    async def main() -> None:
-        async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
-            await kube.apply(
-                NAMESPACES.path(name=NS),
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-            )
-            # The controller installs the bootstrapper RBAC as it starts.
-            binding = CLUSTER_ROLE_BINDINGS.path(name=rbac.BOOTSTRAPPER_ROLE_NAME)
-            while await kube.get_or_none(binding) is None:
-                await asyncio.sleep(0.2)
-
-    asyncio.run(main())
-
-
 def _fleet(n: int, updates: int, idle: float, per_process: int) -> list[Row]:
     fleet = f"f{n}"
     with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
         work = Path(tmp)
-        with _controller(cp, work) as controller:
-            _prepare(cp)
+        with controller(cp, work) as ctl:
+            prepare(cp, NS)
             t0 = time.monotonic()
             with _agents(cp, work, fleet, n, per_process) as agents:
                 progress(f"{n} hosts up in {time.monotonic() - t0:.0f} s ({len(agents)} processes)")
-                pids = {"controller": controller.pid, **cp.pids()}
+                pids = {"controller": ctl.pid, **cp.pids()}
                 pids.pop("kube-controller-manager", None)
                 procs = Processes(pids, [p.pid for p in agents])
                 done = asyncio.run(

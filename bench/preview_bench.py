@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.workload import Row, load_average, percentile, progress, python_env, row
+from bench.controller_process import controller, prepare
+from bench.workload import Row, load_average, percentile, progress, row
 from transom.agent.credentials.whoami import who_am_i
 from transom.agent.simulator import SCALE_OPTIONS, Simulator
-from transom.api import rbac
 from transom.api.preview import LABEL_PREVIEW, HostPreview, preview_label
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
-from transom.kube.kinds import CLUSTER_ROLE_BINDINGS, HOST_PREVIEWS, NAMESPACES, PREVIEWS
+from transom.kube.kinds import HOST_PREVIEWS, PREVIEWS
 
 BENCHMARK = "preview"
 NS = "preview-bench"
@@ -191,44 +190,14 @@ async def _fleet(cp: ControlPlane, work: Path, n: int, rounds: int) -> list[Row]
 
 def run(sizes: tuple[int, ...] = (100,), rounds: int = 5) -> list[Row]:
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="transom-bench-preview-") as tmp, ControlPlane() as cp:
-        log = (Path(tmp) / "controller.log").open("wb")
-        controller = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "transom.cli.main",
-                "controller",
-                "run",
-                "--kubeconfig",
-                str(cp.kubeconfig),
-            ],
-            env=python_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-
-            async def prepare() -> None:
-                async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
-                    await kube.apply(
-                        NAMESPACES.path(name=NS),
-                        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-                    )
-                    binding = CLUSTER_ROLE_BINDINGS.path(name=rbac.BOOTSTRAPPER_ROLE_NAME)
-                    while await kube.get_or_none(binding) is None:
-                        await asyncio.sleep(0.2)
-
-            asyncio.run(prepare())
-            for n in sizes:
-                rows += asyncio.run(_fleet(cp, Path(tmp), n, rounds))
-        except BaseException:
-            print((Path(tmp) / "controller.log").read_text()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            controller.terminate()
-            controller.wait(30)
-            log.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="transom-bench-preview-") as tmp,
+        ControlPlane() as cp,
+        controller(cp, Path(tmp)),
+    ):
+        prepare(cp, NS)
+        for n in sizes:
+            rows += asyncio.run(_fleet(cp, Path(tmp), n, rounds))
     return rows
 
 
