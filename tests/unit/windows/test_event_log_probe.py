@@ -1,0 +1,45 @@
+"""The eventLog readiness probe against the facade's Event Log reader: the simulated one
+everywhere, the real one (ReadEventLog through pywin32) on a Windows runner with
+TRANSOM_FACADE=win32. Wine keeps no Event Log records, so the lane skips it, saying so."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from transom.agent.probes.context import ProbeContext
+from transom.agent.probes.run import attempt
+from transom.api.readiness import Probe
+from transom.engine.policy import HostPolicy
+from transom.providers.windows import facade as f
+from transom.providers.windows.simulated import SimulatedFacade
+
+
+def report_error(facade: f.WindowsFacade, source: str, event_id: int, text: str) -> None:
+    if isinstance(facade, SimulatedFacade):
+        record = f.EventRecord(source, f.EVENTLOG_ERROR_TYPE, event_id, time.time(), text)
+        facade.add_event("Application", record)
+        return
+    import win32evtlog  # pywin32 exists only on Windows
+    import win32evtlogutil
+
+    win32evtlogutil.ReportEvent(
+        source, event_id, eventType=win32evtlog.EVENTLOG_ERROR_TYPE, strings=[text]
+    )
+
+
+@pytest.mark.wine_lacks("Event Log: Wine's ReportEvent keeps no record for ReadEventLog to find")
+async def test_an_error_from_the_source_after_the_apply_fails_the_probe(
+    facade: f.WindowsFacade,
+) -> None:
+    source = f"TransomProbe{uuid.uuid4().hex[:8]}"
+    check = Probe.model_validate({"name": "p", "eventLog": {"source": source}})
+    session = ProbeContext(HostPolicy(), facade, applied_at=time.time() - 1)
+
+    ok, message = await attempt(check, session, 1)
+    assert ok, message
+    report_error(facade, source, 1026, "unhandled exception")
+    ok, message = await attempt(check, session, 1)
+    assert not ok and "event 1026: unhandled exception" in message, message
