@@ -93,7 +93,8 @@ async def test_foreign_host_header_refused(client: TestClient[Any, Any]) -> None
 def test_addr_must_be_loopback() -> None:
     assert parse_addr("127.0.0.1:8600") == ("127.0.0.1", 8600)
     assert parse_addr("[::1]:0") == ("::1", 0)
-    for bad in ("0.0.0.0:8600", "10.0.0.5:80", "example.com:80", "8600", "127.0.0.1:x"):
+    assert parse_addr("8600") == ("127.0.0.1", 8600)  # a bare port is loopback, as elsewhere
+    for bad in ("0.0.0.0:8600", "10.0.0.5:80", "example.com:80", ":8600", "127.0.0.1:x"):
         with pytest.raises(CliError):
             parse_addr(bad)
 
