@@ -51,6 +51,10 @@ APPROVED = "Approved"
 REBOOT_GRANTED = "RebootGranted"
 #: A host held its reboot lease past the deadline without coming back: the rollout halts.
 REBOOT_DEADLINE_EXCEEDED = "RebootDeadlineExceeded"
+#: Sharded controller: a shard has no live leader, so its hosts do not progress.
+SHARD_MISSING = "ShardMissing"
+#: Sharded controller: another shard's rollout halted, so this one holds too.
+HALTED_IN_OTHER_SHARD = "HaltedInOtherShard"
 
 # Engine and provider reasons, per resource.
 PROVIDER_FAILED = "ProviderFailed"

@@ -30,6 +30,8 @@ from transom.api.wire import LabelSelector, Spec, Status, cel, observed_generati
 
 MAX_RESOURCES = 128  # bounded by the dependsOn CEL rule's cost estimate
 MAX_FAILING_HOSTS = 10
+#: Controller shards at most (`transom controller run --shards`); bounds status.shards.
+MAX_SHARDS = 64
 
 
 class RemovalPolicy(StrEnum):
@@ -150,6 +152,33 @@ class FailingHost(Status):
     message: str = Field(default="", description="What went wrong.", max_length=1024)
 
 
+class ShardStatus(Status):
+    """One controller shard's part of the rollout: its hosts only, written by that shard."""
+
+    shard: int = Field(ge=0, lt=MAX_SHARDS, description="The shard (0..N-1).")
+    generation: int = Field(default=0, description="The metadata.generation this entry is of.")
+    observed_generation: int = observed_generation_field()
+    revision: str = Field(default="", description="Git revision this shard rolls out.")
+    hosts: int = Field(default=0, description="This shard's hosts selected.")
+    updated: int = Field(default=0, description="Of those, assigned the current generation.")
+    ready: int = Field(default=0, description="Of those, applied the current generation.")
+    failed: int = Field(default=0, description="Of those, failed the current generation.")
+    drifted: int = Field(default=0, description="Of those, reporting drift now.")
+    unavailable: int = Field(default=0, description="Of those, offline or updating.")
+    rebooting: int = Field(default=0, description="Of those, holding a reboot lease.")
+    stalled: bool = Field(default=False, description="This shard's rollout halted or cannot go on.")
+    reason: str = Field(
+        default="", description="Why this shard is where it is, a CamelCase constant."
+    )
+    message: str = Field(default="", description="This shard's Ready message.", max_length=1024)
+    next_window: str = Field(default="", description="When a host here may next start.")
+    failing_hosts: list[FailingHost] = Field(
+        default_factory=list,
+        description=f"At most {MAX_FAILING_HOSTS} of this shard's failing hosts.",
+        max_length=MAX_FAILING_HOSTS,
+    )
+
+
 class ConfigurationStatus(Status):
     observed_generation: int = observed_generation_field()
     conditions: list[Condition] = Field(
@@ -181,6 +210,16 @@ class ConfigurationStatus(Status):
     rebooting: int = Field(default=0, description="Hosts holding a reboot lease.")
     last_handled_reconcile_at: str = Field(
         default="", description="The reconcile.fluxcd.io/requestedAt value last handled."
+    )
+    shards: list[ShardStatus] = Field(
+        default_factory=list,
+        description="With a sharded controller: each shard's part, written by that shard; the "
+        "fields above are computed from all of them (docs/scale.md).",
+        max_length=MAX_SHARDS,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["shard"],
+        },
     )
 
 

@@ -23,6 +23,8 @@ CONTROLLER_LEADER_LEASE = "transom-controller"
 LABEL_HOST = f"{GROUP}/host"
 LABEL_CONFIGURATION = f"{GROUP}/configuration"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+#: On a Host, its Assignments and its Lease: the controller shard (0..N-1) that owns the host.
+LABEL_SHARD = f"{GROUP}/shard"
 MANAGED_BY = "transom-controller"
 #: On enrollment token Secrets: comma-separated host names (or `*`) the token may enroll.
 ANNOTATION_ALLOWED_HOSTS = f"{GROUP}/allowed-hosts"
@@ -91,6 +93,13 @@ def copied_secret_name(config_namespace: str, secret: str) -> str:
 def event_name(object_name: str, suffix: str) -> str:
     """client-go's <object>.<unique suffix>, shortened to stay a valid name."""
     return f"{shorten(object_name, MAX_NAME - len(suffix.encode()) - 1)}.{suffix}"
+
+
+def shard_of(host: str, shards: int) -> int:
+    """The shard a host belongs to unless an admin labels it otherwise: a hash of its name,
+    the same in every process and release (Python's own hash() is salted per process)."""
+    digest = hashlib.sha256(host.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
 
 
 def check_host_name(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -12,8 +13,12 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from transom.cli.cluster import add_kubeconfig, kube_config
+
+if TYPE_CHECKING:
+    from transom.controller.shards import Shard
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 #: Client-side limit: 10,000 Assignments in under a minute and a half, bursts of a wave at once.
@@ -140,6 +145,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DURATION",
         help="how often to renew or try to acquire (default 2s)",
     )
+    sharding = run.add_argument_group(
+        "sharding (N replica sets, each owning the hosts labelled transom.dev/shard=K)"
+    )
+    sharding.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="how many controller shards share the fleet (default: 1, no sharding); needs "
+        "--leader-elect: a shard is alive while its leader Lease is held",
+    )
+    sharding.add_argument(
+        "--shard-key",
+        type=int,
+        metavar="K",
+        help="the shard this controller runs, 0..N-1; its leader Lease is LEASE-shard-K",
+    )
     run.set_defaults(func=_run)
 
     tok = subparsers.add_parser("enroll-token", help="enrollment tokens for new hosts")
@@ -173,7 +194,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from transom.api import names
     from transom.controller import setup
     from transom.controller.flux_events import Notifier
     from transom.controller.manager import Controller
@@ -199,6 +219,11 @@ def _run(args: argparse.Namespace) -> int:
             f"{args.leader_elect_retry_period:g} s)",
             file=sys.stderr,
         )
+        return 2
+    try:
+        shard = _shard(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     metrics = None
     if args.metrics_addr is not None:
@@ -241,17 +266,16 @@ def _run(args: argparse.Namespace) -> int:
                 await stack.enter_async_context(fleet_view(args.ui_addr, args.kubeconfig))
             elector = None
             if args.leader_elect:
+                namespace, lease = _lease(args)
                 elector = LeaderElector(
                     kube,
-                    args.leader_elect_namespace
-                    or os.environ.get("POD_NAMESPACE")
-                    or names.CONTROLLER_NAMESPACE,
-                    args.leader_elect_lease_name or names.CONTROLLER_LEADER_LEASE,
+                    namespace,
+                    lease if shard is None else shard.lease_name(),
                     lease_duration=args.leader_elect_lease_duration,
                     renew_deadline=args.leader_elect_renew_deadline,
                     retry_period=args.leader_elect_retry_period,
                 )
-            await Controller(kube, notifier=notifier, metrics=metrics).run(elector)
+            await Controller(kube, notifier=notifier, metrics=metrics, shard=shard).run(elector)
 
     try:
         with contextlib.suppress(asyncio.CancelledError):
@@ -262,6 +286,32 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     logging.getLogger("transom.controller").info("stopped")
     return 0
+
+
+def _lease(args: argparse.Namespace) -> tuple[str, str]:
+    """The leader Lease's namespace and name (a shard's adds -shard-K to the name)."""
+    from transom.api import names
+
+    namespace = (
+        args.leader_elect_namespace or os.environ.get("POD_NAMESPACE") or names.CONTROLLER_NAMESPACE
+    )
+    return namespace, args.leader_elect_lease_name or names.CONTROLLER_LEADER_LEASE
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    """The shard the flags name (None: unsharded), its leader Lease beside the others'."""
+    from transom.controller import shards
+
+    shard = shards.check(args.shard_key, args.shards)
+    if shard is not None and not args.leader_elect:
+        raise ValueError(
+            f"--shards {shard.count} needs --leader-elect: the other shards know shard "
+            f"{shard.key} is alive by its leader Lease"
+        )
+    if shard is None:
+        return None
+    namespace, base = _lease(args)
+    return dataclasses.replace(shard, lease_namespace=namespace, lease_base=base)
 
 
 @contextlib.asynccontextmanager

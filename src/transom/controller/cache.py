@@ -14,7 +14,8 @@ from transom.api.admission import REBOOT_LEASE_NAME
 from transom.api.assignment import Assignment
 from transom.api.kinds import Kind
 from transom.api.wire import LabelSelector
-from transom.controller import liveness
+from transom.controller import liveness, shards
+from transom.controller.shards import Shard
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import Informer, Key, key_of
 from transom.kube.kinds import (
@@ -33,15 +34,25 @@ log = logging.getLogger(__name__)
 class Cache:
     """The informers, and the questions reconcilers ask of them. Reconcilers only read."""
 
-    def __init__(self, kube: Kube, *, host_grace_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        host_grace_seconds: float | None = None,
+        shard: Shard | None = None,
+    ) -> None:
         managed = f"{names.LABEL_MANAGED_BY}={names.MANAGED_BY}"
         #: How long past a Lease's renewal a host still counts as online (None: its duration).
         self.host_grace_seconds = host_grace_seconds
+        #: The shard this process owns; None: every host (unsharded).
+        self.shard = shard
+        mine = f",{shard.selector}" if shard is not None else ""
         self.configurations = Informer(kube, CONFIGURATIONS.path())
-        self.assignments = Informer(kube, ASSIGNMENTS.path(), label_selector=managed)
-        self.hosts = Informer(kube, HOSTS.path())
+        self.assignments = Informer(kube, ASSIGNMENTS.path(), label_selector=managed + mine)
+        self.hosts = Informer(kube, HOSTS.path(), label_selector=mine[1:] or None)
+        agent_lease = f"metadata.name={names.LEASE_NAME}"
         self.leases = Informer(
-            kube, LEASES.path(), field_selector=f"metadata.name={names.LEASE_NAME}"
+            kube, LEASES.path(), field_selector=agent_lease, label_selector=mine[1:] or None
         )
         #: Reboot leases the controller granted (rollout.py's budget), one per host at most.
         self.reboot_leases = Informer(
@@ -59,11 +70,27 @@ class Cache:
             KUSTOMIZATIONS: self.kustomizations,
             APPROVALS: self.approvals,
         }
+        #: Sharded: objects no shard has labelled yet (new Hosts, Leases an agent created,
+        #: anything from before sharding), each shard labelling its own; and the shards'
+        #: leader Leases, which say which shards are alive.
+        self.unlabelled: dict[Kind, Informer] = {}
+        self.shard_leases: Informer | None = None
+        if shard is not None:
+            none = f"!{names.LABEL_SHARD}"
+            self.unlabelled = {
+                HOSTS: Informer(kube, HOSTS.path(), label_selector=none),
+                LEASES: Informer(
+                    kube, LEASES.path(), field_selector=agent_lease, label_selector=none
+                ),
+                ASSIGNMENTS: Informer(kube, ASSIGNMENTS.path(), label_selector=f"{managed},{none}"),
+            }
+            self.shard_leases = Informer(kube, LEASES.path(shard.lease_namespace))
         self._assignment_models: dict[Key, tuple[str, Assignment]] = {}
 
     @property
     def informers(self) -> list[Informer]:
-        return [*self._by_kind.values(), self.reboot_leases]
+        extra = [] if self.shard_leases is None else [self.shard_leases]
+        return [*self._by_kind.values(), self.reboot_leases, *self.unlabelled.values(), *extra]
 
     def informer(self, kind: Kind) -> Informer | None:
         return self._by_kind.get(kind)
@@ -142,6 +169,43 @@ class Cache:
                 out.append(name)
         return sorted(out)
 
+    def shard_labels(self) -> dict[str, str]:
+        """Labels for what this process writes for its hosts (none unsharded)."""
+        return {} if self.shard is None else self.shard.labels
+
+    def owns(self, obj: Obj) -> bool:
+        """Whether a Host, Assignment or Lease is this shard's (always, unsharded)."""
+        if self.shard is None:
+            return True
+        labels = obj["metadata"].get("labels") or {}
+        return labels.get(names.LABEL_SHARD) == str(self.shard.key)
+
+    def shards_alive(self) -> frozenset[int]:
+        """Shards with a live leader (this one always); unsharded: just shard 0."""
+        if self.shard is None or self.shard_leases is None:
+            return frozenset({0})
+        return shards.alive(
+            self.shard,
+            {
+                k: self.shard_leases.get(self.shard.lease_namespace, self.shard.lease_name(k))
+                for k in range(self.shard.count)
+            },
+        )
+
+    def unlabelled_of(self, host: str) -> list[tuple[Kind, Obj]]:
+        """This host's Lease and Assignments that carry no shard label yet."""
+        ns = names.host_namespace(host)
+        out: list[tuple[Kind, Obj]] = []
+        for kind in (LEASES, ASSIGNMENTS):
+            informer = self.unlabelled.get(kind)
+            if informer is not None:
+                out += [(kind, o) for (n, _), o in sorted(informer.items.items()) if n == ns]
+        return out
+
+    def unlabelled_host(self, name: str) -> Obj | None:
+        informer = self.unlabelled.get(HOSTS)
+        return None if informer is None else informer.get("", name)
+
     def lease(self, host: str) -> Obj | None:
         return self.leases.get(names.host_namespace(host), names.LEASE_NAME)
 
@@ -181,15 +245,37 @@ class Writer:
 
     def _observe(self, kind: Kind, obj: Obj) -> Obj:
         informer = self._cache.informer(kind)
+        if kind in self._cache.unlabelled and obj.get("metadata") and not self._cache.owns(obj):
+            return obj  # another shard's (or not yet any shard's): not in this shard's cache
         if informer is not None and obj.get("metadata"):
             informer.observe(obj)
         return obj
 
-    async def apply(self, kind: Kind, obj: Obj) -> Obj:
+    async def apply(
+        self,
+        kind: Kind,
+        obj: Obj,
+        *,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+    ) -> Obj:
         self.check()
         meta = obj["metadata"]
-        path = kind.path(meta.get("namespace"), meta["name"])
-        return self._observe(kind, await self.kube.apply(path, obj))
+        path = kind.path(meta.get("namespace"), meta["name"], subresource)
+        return self._observe(kind, await self.kube.apply(path, obj, field_manager=field_manager))
+
+    async def label(self, kind: Kind, namespace: str, name: str, labels: dict[str, str]) -> None:
+        """Merge labels into an object; nothing when it is gone."""
+        self.check()
+        try:
+            written = await self.kube.patch(
+                kind.path(namespace or None, name), {"metadata": {"labels": labels}}
+            )
+        except ApiError as e:
+            if e.status == 404:
+                return
+            raise
+        self._observe(kind, written)
 
     async def create(self, kind: Kind, obj: Obj, *, exists_ok: bool = False) -> Obj | None:
         self.check()

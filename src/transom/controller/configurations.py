@@ -30,7 +30,7 @@ from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.errors import SpecError, from_pydantic
 from transom.api.provenance import UNVERIFIED_SOURCE, Provenance, unverified
 from transom.api.wire import ObjectMeta
-from transom.controller import events, flux_events, gates, rollout
+from transom.controller import events, flux_events, gates, rollout, shards
 from transom.controller.cache import Cache, Writer
 from transom.controller.hostview import HostView
 from transom.controller.provenance import ProvenanceReader
@@ -126,17 +126,18 @@ class ConfigurationReconciler:
             return
         generation = int(obj["metadata"].get("generation", 1))
         previous = ConfigurationStatus.model_validate(obj.get("status") or {})
-        status = previous
+        # Sharded, this shard's hosts alone say how far it got (shards.py adds the others).
+        status = base = shards.own(previous, self.cache.shard)
         try:
-            status = await self._pipeline(key, obj, generation, previous)
+            status = await self._pipeline(key, obj, generation, base)
         except _StalledError as e:
-            status = stalled(previous, generation, e.reason, e.message)
+            status = stalled(base, generation, e.reason, e.message)
             if self.metrics is not None:
                 self.metrics.rollout(key, generation, None, status)
         finally:
             # The one status write, whichever way the pipeline ended (an unexpected error
             # leaves the previous status, which writes nothing, and is retried).
-            await self._write_status(obj, status, generation)
+            status = await self._write_status(obj, status, generation)
         await self._announce(obj, previous, status)
         await gates.announce(self.writer.kube, obj, previous, status, self.instance)
 
@@ -175,8 +176,7 @@ class ConfigurationReconciler:
             generation,
             list(views.values()),
             gates.stages(self.cache, spec, selected, {r.partition for r in records}),
-            spec.rollout.max_unavailable,
-            spec.rollout.max_failures,
+            *shards.limits(self.cache.shard, spec.rollout),
             suspended=spec.suspend,
             now=now,
             windows=windows,
@@ -185,6 +185,7 @@ class ConfigurationReconciler:
             else None,
             reboot=limits,
         )
+        plan = shards.held(plan, self.cache.shard, previous.shards, generation)
         assign = () if problem is not None else plan.assign
         if (
             assign
@@ -456,6 +457,7 @@ class ConfigurationReconciler:
                     names.LABEL_HOST: host,
                     names.LABEL_CONFIGURATION: names.configuration_label(namespace, name),
                     names.LABEL_MANAGED_BY: names.MANAGED_BY,
+                    **self.cache.shard_labels(),
                 },
             ),
             spec=assignment_spec,
@@ -501,19 +503,28 @@ class ConfigurationReconciler:
             source = ((obj.get("spec") or {}).get("source") or {}).get("configuration") or {}
             if (source.get("namespace"), source.get("name")) != key:
                 continue  # a hash-shortened label shared by another Configuration
-            if (obj["metadata"].get("labels") or {}).get(names.LABEL_HOST) in keep:
-                continue
+            host = (obj["metadata"].get("labels") or {}).get(names.LABEL_HOST)
+            if host in keep or (self.cache.shard and self.cache.host(str(host)) is None):
+                continue  # kept, or a host that moved to another shard (which takes it over)
             await self.writer.delete(ASSIGNMENTS, ns, name)
 
-    async def _write_status(self, obj: Obj, status: ConfigurationStatus, generation: int) -> None:
-        """Patch status only when it changed, so a quiet fleet costs the apiserver nothing."""
+    async def _write_status(
+        self, obj: Obj, status: ConfigurationStatus, generation: int
+    ) -> ConfigurationStatus:
+        """Patch status only when it changed, so a quiet fleet costs the apiserver nothing;
+        sharded, this shard's entry first, then the status all entries give (returned)."""
+        if self.cache.shard is not None:
+            obj, status = await shards.publish(
+                self.writer, obj, status, self.cache.shard, self.cache.shards_alive()
+            )
         # A manual reconcile request (Flux's annotation) is acknowledged the way Flux does it.
         requested = (obj["metadata"].get("annotations") or {}).get(names.FLUX_RECONCILE_REQUESTED)
         if requested:
             status = status.model_copy(update={"last_handled_reconcile_at": requested})
-        new = status.model_dump(mode="json", by_alias=True)
+        # status.shards is each shard's own, written by shards.publish.
+        new = status.model_dump(mode="json", by_alias=True, exclude={"shards"})
         if new == _normalized(obj.get("status")):
-            return
+            return status
         meta = obj["metadata"]
         try:
             await self.writer.patch_status(CONFIGURATIONS, meta["namespace"], meta["name"], new)
@@ -532,8 +543,9 @@ class ConfigurationReconciler:
                 CONFIGURATIONS,
                 meta["namespace"],
                 meta["name"],
-                fallback.model_dump(mode="json", by_alias=True),
+                fallback.model_dump(mode="json", by_alias=True, exclude={"shards"}),
             )
+        return status
 
     async def _announce(
         self, obj: Obj, previous: ConfigurationStatus, status: ConfigurationStatus
@@ -606,4 +618,6 @@ def wire(assignment: Assignment) -> dict[str, Any]:
 
 
 def _normalized(status: dict[str, Any] | None) -> dict[str, Any]:
-    return ConfigurationStatus.model_validate(status or {}).model_dump(mode="json", by_alias=True)
+    return ConfigurationStatus.model_validate(status or {}).model_dump(
+        mode="json", by_alias=True, exclude={"shards"}
+    )

@@ -80,6 +80,8 @@ class CsrReconciler:
         host = names.host_from_user(cn)
         if host is None:
             return  # not a Transom host identity: someone else's CSR
+        if not await self._mine(host):
+            return  # another controller shard's host: that shard decides
         try:
             await self._check(spec, host, orgs)
         except RefusedError as e:
@@ -94,6 +96,16 @@ class CsrReconciler:
         await self._decide(
             obj, approve=True, message=f"{spec.get('username')} may hold identity {cn}"
         )
+
+    async def _mine(self, host: str) -> bool:
+        """Sharded: the shard of the Host if it exists (its label, or its name's hash when
+        unlabelled), else of the name's hash, decides its certificate requests."""
+        shard = self.cache.shard
+        if shard is None or self.cache.host(host) is not None:
+            return True
+        existing = await self.writer.kube.get_or_none(HOSTS.path(name=host))
+        label = ((existing or {}).get("metadata", {}).get("labels") or {}).get(names.LABEL_SHARD)
+        return label == str(shard.key) if label is not None else shard.default_owner(host)
 
     async def _check(self, spec: dict[str, Any], host: str, orgs: list[str]) -> None:
         if orgs != [names.HOSTS_GROUP]:
@@ -200,7 +212,8 @@ class CsrReconciler:
                 {
                     "apiVersion": API_VERSION,
                     "kind": "Host",
-                    "metadata": {"name": host, "labels": labels},
+                    # The token's labels may name another shard: that one takes the Host over.
+                    "metadata": {"name": host, "labels": {**self.cache.shard_labels(), **labels}},
                     "spec": {},
                 },
                 exists_ok=True,

@@ -9,7 +9,7 @@ from transom.api import names, rbac
 from transom.api.host import HostStatus
 from transom.controller.cache import Cache, Writer
 from transom.kube.client import Obj
-from transom.kube.kinds import HOSTS, NAMESPACES, kind_of
+from transom.kube.kinds import HOSTS, LEASES, NAMESPACES, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +24,38 @@ class HostReconciler:
     async def reconcile(self, host: str) -> None:
         obj = self.cache.host(host)
         if obj is None:
-            await self._deprovision(host)
+            if self.cache.shard is None or await self._gone(host):
+                await self._deprovision(host)
             return
         try:
             uid = str(obj["metadata"].get("uid", ""))
             if self.provisioned.get(host) != uid:
                 await self.provision(host)
                 self.provisioned[host] = uid
+            for kind, item in self.cache.unlabelled_of(host):
+                meta = item["metadata"]
+                await self.writer.label(
+                    kind, meta["namespace"], meta["name"], self.cache.shard_labels()
+                )
         finally:
             await self._write_status(host, obj)
+
+    async def _gone(self, host: str) -> bool:
+        """Sharded: a Host missing from this shard's cache may only be unlabelled or another
+        shard's now (its namespace stays); it is gone when the apiserver says so."""
+        shard = self.cache.shard
+        assert shard is not None
+        self.provisioned.pop(host, None)
+        found = self.cache.unlabelled_host(host)
+        if found is None:
+            found = await self.writer.kube.get_or_none(HOSTS.path(name=host))
+        if found is None:
+            return True
+        labels = found["metadata"].get("labels") or {}
+        if names.LABEL_SHARD not in labels and shard.default_owner(host):
+            # A Host made without the label (by an admin, or before sharding was turned on).
+            await self.writer.label(HOSTS, "", host, shard.labels)
+        return False
 
     async def provision(self, host: str) -> None:
         """The host's namespace and RBAC (idempotent: server-side apply)."""
@@ -50,6 +73,9 @@ class HostReconciler:
         )
         for item in rbac.host_rbac(host):
             await self.writer.apply(kind_of(item), item)
+        if self.cache.shard is not None and self.cache.lease(host) is None:
+            # A host moved here from another shard: its Lease carries the old label.
+            await self.writer.label(LEASES, ns, names.LEASE_NAME, self.cache.shard_labels())
 
     async def _deprovision(self, host: str) -> None:
         self.provisioned.pop(host, None)

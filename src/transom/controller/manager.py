@@ -18,6 +18,7 @@ from transom.controller.flux_events import Notifier
 from transom.controller.hosts import HostReconciler
 from transom.controller.liveness import Transitions
 from transom.controller.preview import PreviewReconciler
+from transom.controller.shards import Shard
 from transom.kube.backoff import Backoff
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import DELETED, Key, key_of
@@ -47,11 +48,12 @@ class Controller:
         concurrency: int = 16,
         notifier: Notifier | None = None,
         metrics: ControllerMetrics | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self.kube = kube
         self.liveness_interval = liveness_interval
         self.concurrency = concurrency
-        self.cache = Cache(kube, host_grace_seconds=host_grace_seconds)
+        self.cache = Cache(kube, host_grace_seconds=host_grace_seconds, shard=shard)
         self.writer = writer = Writer(kube, self.cache)
         self.metrics = metrics
         if metrics is not None:
@@ -69,6 +71,7 @@ class Controller:
         self.csrs = CsrReconciler(self.cache, writer, self.hosts)
         self.previews = PreviewReconciler(self.cache, kube, self.configurations)
         self._liveness = Transitions(self.cache.online)
+        self._shards_alive = self.cache.shards_alive()
         self._dirty: set[Key] = set()
         self._hosts_dirty: set[str] = set()
         self._csr_queue: set[str] = set()
@@ -84,6 +87,10 @@ class Controller:
         self.cache.kustomizations.on_event = self._on_kustomization
         self.cache.approvals.on_event = self._on_approval
         self.cache.reboot_leases.on_event = self._on_reboot_lease
+        for informer in self.cache.unlabelled.values():
+            informer.on_event = self._on_unlabelled
+        if self.cache.shard_leases is not None:
+            self.cache.shard_leases.on_event = self._on_shard_lease
 
     # -- event handlers: cheap, they only mark work ----------------------------------------------
 
@@ -130,6 +137,27 @@ class Controller:
         if event != DELETED:
             self._csr_queue.add(obj["metadata"]["name"])
             self._wake.set()
+
+    def _on_unlabelled(self, event: str, obj: Obj) -> None:
+        # The host reconciler labels what is this shard's: an unlabelled Host by its name's
+        # hash, a Lease or Assignment by its host's shard.
+        if event == DELETED:
+            return
+        meta = obj["metadata"]
+        namespace = str(meta.get("namespace", ""))
+        host = namespace.removeprefix(names.HOST_NAMESPACE_PREFIX) if namespace else meta["name"]
+        self._hosts_dirty.add(host)
+        self._wake.set()
+
+    def _on_shard_lease(self, event: str, obj: Obj) -> None:
+        self._refresh_shards()
+
+    def _refresh_shards(self) -> None:
+        alive = self.cache.shards_alive()
+        if alive != self._shards_alive:
+            log.info("live shards: %s", ", ".join(map(str, sorted(alive))))
+            self._shards_alive = alive
+            self._mark_all()
 
     def _on_kustomization(self, event: str, obj: Obj) -> None:
         self._mark_all()
@@ -195,6 +223,7 @@ class Controller:
         while True:
             await asyncio.sleep(self.liveness_interval)
             self._refresh_liveness(self.cache.host_names())
+            self._refresh_shards()  # a shard's leader Lease runs out without an event
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()

@@ -17,7 +17,7 @@ from transom.controller.hostview import HostView
 from transom.controller.rollout import Plan, Wait
 
 
-def _names(names: Sequence[str], limit: int = 5) -> str:
+def names_text(names: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
@@ -67,13 +67,12 @@ def aggregate(
         else:
             message = f"{len(ready)}/{desired} hosts applied generation {generation}{rev}"
             if failed:
-                message += (
-                    f"; {len(failed)} failed within maxFailures: {_names([h.name for h in failed])}"
-                )
+                failed_names = names_text([h.name for h in failed])
+                message += f"; {len(failed)} failed within maxFailures: {failed_names}"
             if drifted:
-                message += f"; drift on {_names(drifted)}"
+                message += f"; drift on {names_text(drifted)}"
             if offline:
-                message += f"; unreachable now: {_names(offline)}"
+                message += f"; unreachable now: {names_text(offline)}"
             reason = c.SUCCEEDED
         conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
         conds = c.set_condition(conds, c.READY, "True", reason, message, generation=generation)
@@ -82,10 +81,10 @@ def aggregate(
         missing = [n for n in waiting if n in offline]
         message = (
             f"{len(ready)}/{desired} hosts applied generation {generation}{rev}; "
-            f"waiting for {_names(waiting)}"
+            f"waiting for {names_text(waiting)}"
         )
         if missing:
-            message += f"; unreachable: {_names(missing)}"
+            message += f"; unreachable: {names_text(missing)}"
         message += "".join(f"; {wait_text(w)}" for w in waits)
         reason = _progress_reason(generation, hosts, waits, all_missing=missing == waiting)
         conds = c.set_condition(
@@ -167,7 +166,7 @@ def _halted(
     if plan.overdue:
         message = (
             f"rollout of generation {generation}{rev} halted: host(s) "
-            f"{_names(list(plan.overdue))} took their reboot lease and are not back within "
+            f"{names_text(list(plan.overdue))} took their reboot lease and are not back within "
             "the reboot deadline; they keep the lease until their agent releases it"
         )
         return c.REBOOT_DEADLINE_EXCEEDED, c.REBOOT_DEADLINE_EXCEEDED, message
@@ -183,7 +182,7 @@ def _halted(
         # Named by the hosts' own reason: RollingBack until each is back, then RolledBack.
         message = (
             f"rollout of generation {generation}{rev} halted: "
-            f"{_names([h.name for h in rolled_back])} rolled back; {detail}"
+            f"{names_text([h.name for h in rolled_back])} rolled back; {detail}"
         )
         return first.failure.reason, first.failure.reason, message
     reason = c.PROBE_FAILED if first.failure.reason == c.PROBE_FAILED else c.APPLY_FAILED
@@ -195,7 +194,9 @@ def _halted(
 
 
 #: Reasons of a rollout held by a gate, not by its hosts.
-GATE_REASONS = frozenset({c.WAITING_FOR_APPROVAL, c.WAITING_FOR_WINDOW, c.PAUSED})
+GATE_REASONS = frozenset(
+    {c.WAITING_FOR_APPROVAL, c.WAITING_FOR_WINDOW, c.PAUSED, c.HALTED_IN_OTHER_SHARD}
+)
 
 
 def _rfc3339(epoch: float) -> str:
@@ -209,11 +210,13 @@ def wait_text(w: Wait) -> str:
             f"partition {w.partition} waits for approval of this generation "
             f"(`transom approve` with --partition {w.partition})"
         )
+    if w.reason == c.HALTED_IN_OTHER_SHARD:
+        return f"holding: the rollout of this generation halted in shard {w.partition}"
     if w.reason == c.PAUSED:
         until = f" until {_rfc3339(w.until)}" if w.until is not None else ""
         return f"partition {w.partition} paused{until}"
     opens = f"; next opens {_rfc3339(w.until)}" if w.until is not None else "; none opens soon"
-    return f"{_names(list(w.hosts))} wait for their maintenance window{opens}"
+    return f"{names_text(list(w.hosts))} wait for their maintenance window{opens}"
 
 
 def stalled(

@@ -235,11 +235,17 @@ class Kube:
         return await self.request("PUT", path, body=body)
 
     async def patch(
-        self, path: str, body: Any, patch_type: PatchType = "merge", *, force: bool = False
+        self,
+        path: str,
+        body: Any,
+        patch_type: PatchType = "merge",
+        *,
+        force: bool = False,
+        field_manager: str | None = None,
     ) -> Obj:
         params: dict[str, str] = {}
         if patch_type == "apply":
-            params["fieldManager"] = self.field_manager
+            params["fieldManager"] = field_manager or self.field_manager
             if force:
                 params["force"] = "true"
         return await self.request(
@@ -250,9 +256,12 @@ class Kube:
             content_type=_PATCH_CONTENT_TYPES[patch_type],
         )
 
-    async def apply(self, path: str, body: Obj, *, force: bool = True) -> Obj:
-        """Server-side apply: `path` names the object itself."""
-        return await self.patch(path, body, "apply", force=force)
+    async def apply(
+        self, path: str, body: Obj, *, force: bool = True, field_manager: str | None = None
+    ) -> Obj:
+        """Server-side apply: `path` names the object itself (field_manager: another owner
+        than the client's, e.g. one controller shard's part of a status)."""
+        return await self.patch(path, body, "apply", force=force, field_manager=field_manager)
 
     async def delete(self, path: str, *, missing_ok: bool = True) -> Obj | None:
         try:
