@@ -11,7 +11,7 @@ import yaml
 from transom import __version__
 from transom.api import admission, flowcontrol, rbac
 from transom.api.crds import HEADER, KINDS, crd
-from transom.api.names import CONTROLLER_LEADER_LEASE, CONTROLLER_NAMESPACE
+from transom.api.names import CONTROLLER_LEADER_LEASE, CONTROLLER_NAMESPACE, LABEL_SHARD
 from transom.api.wire import GROUP
 
 NAME = "transom-controller"
@@ -46,7 +46,8 @@ def controller_cluster_role() -> dict[str, Any]:
             _rule([GROUP], ["previews/status"], ["get", "patch", "update"]),
             _rule([""], ["namespaces", "secrets"], rw),
             # Agents' heartbeats, and the reboot leases it grants (deletes only when a host goes).
-            _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create"]),
+            # Patch: sharded, it labels each host's Lease with the host's shard.
+            _rule(["coordination.k8s.io"], ["leases"], ["get", "list", "watch", "create", "patch"]),
             _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
             # The fleet view (--ui-addr): each viewer's token reviewed and each view authorized
             # for them; host drift Events and the Flux source read for the pages it allows.
@@ -97,7 +98,12 @@ def objects(
     namespace: str = CONTROLLER_NAMESPACE,
     image: str = f"{IMAGE}:{__version__}",
     ui_addr: str = UI_ADDR,
+    shards: int = 1,
+    shard_leases: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Everything the controller needs; with ``shards`` above 1, one Deployment (two
+    replicas, a PDB, a leader Lease) per shard (``shard_leases``: the Leases' names, for a
+    template)."""
     meta = {"name": NAME, "namespace": namespace, "labels": _LABELS}
     return [
         {
@@ -118,19 +124,56 @@ def objects(
             },
             "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
         },
-        *_leader_election(namespace),
+        *_leader_election(
+            namespace,
+            shard_leases
+            if shard_leases is not None
+            else [
+                f"{CONTROLLER_LEADER_LEASE}-shard-{k}" for k in range(shards if shards > 1 else 0)
+            ],
+        ),
         *rbac.bootstrap_rbac(),
         *rbac.people_roles(),
         *admission.policies(),
+        *(
+            _controller(meta, image, ui_addr)
+            if shards == 1
+            else [
+                o
+                for k in range(shards)
+                for o in _controller(meta, image, ui_addr, str(k), str(shards))
+            ]
+        ),
+        metrics_service(namespace),
+        *flowcontrol.objects(namespace, NAME),
+    ]
+
+
+def _controller(
+    meta: dict[str, Any],
+    image: str,
+    ui_addr: str,
+    shard: str | None = None,
+    shards: str | None = None,
+) -> list[dict[str, Any]]:
+    """A Deployment of two replicas electing a leader, and its PodDisruptionBudget; for a
+    shard (``shard`` of ``shards``), named and selected by the shard."""
+    select = {"app.kubernetes.io/name": NAME}
+    shard_args: list[str] = []
+    if shard is not None:
+        meta = {**meta, "name": f"{NAME}-shard-{shard}"}
+        select = {**select, LABEL_SHARD: shard}
+        shard_args = ["--shards", str(shards), "--shard-key", shard]
+    return [
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": meta,
             "spec": {
                 "replicas": REPLICAS,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+                "selector": {"matchLabels": select},
                 "template": {
-                    "metadata": {"labels": _LABELS},
+                    "metadata": {"labels": {**_LABELS, **select}},
                     "spec": {
                         "serviceAccountName": NAME,
                         "securityContext": {
@@ -152,6 +195,7 @@ def objects(
                                     "--metrics-addr",
                                     f"0.0.0.0:{METRICS_PORT}",
                                     "--leader-elect",
+                                    *shard_args,
                                 ],
                                 "env": [
                                     _field_env("POD_NAME", "metadata.name"),
@@ -179,7 +223,6 @@ def objects(
                 },
             },
         },
-        metrics_service(namespace),
         {
             # A drain or node upgrade takes the replicas down one at a time: the standby
             # leads while the other is away.
@@ -188,10 +231,9 @@ def objects(
             "metadata": meta,
             "spec": {
                 "minAvailable": 1,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+                "selector": {"matchLabels": select},
             },
         },
-        *flowcontrol.objects(namespace, NAME),
     ]
 
 
@@ -199,9 +241,9 @@ def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
-def _leader_election(namespace: str) -> list[dict[str, Any]]:
-    """The leader Lease: only in the controller's namespace, and only that one by name
-    (create cannot be limited by name in RBAC)."""
+def _leader_election(namespace: str, shard_leases: list[str]) -> list[dict[str, Any]]:
+    """The leader Lease (each shard's, sharded): only in the controller's namespace, and only
+    those by name (create cannot be limited by name in RBAC)."""
     meta = {"name": f"{NAME}-leader-election", "namespace": namespace, "labels": _LABELS}
     return [
         {
@@ -214,7 +256,7 @@ def _leader_election(namespace: str) -> list[dict[str, Any]]:
                     ["coordination.k8s.io"],
                     ["leases"],
                     ["get", "update"],
-                    [CONTROLLER_LEADER_LEASE],
+                    [CONTROLLER_LEADER_LEASE, *shard_leases],
                 ),
             ],
         },
@@ -281,7 +323,7 @@ def rendered() -> dict[str, str]:
     crd_files = [f"{GROUP}_{k.plural}.yaml" for k in KINDS]
     objs = objects()
     out["base/controller.yaml"] = _dump_all(objs)
-    out["base/kustomization.yaml"] = HEADER + yaml.dump(
+    kustomization = HEADER + yaml.dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
@@ -290,6 +332,10 @@ def rendered() -> dict[str, str]:
         Dumper=_Dumper,
         sort_keys=False,
     )
+    out["base/kustomization.yaml"] = kustomization
+    # The same with SHARDS_EXAMPLE controller shards (the Helm chart takes any number).
+    out["sharded/controller.yaml"] = _dump_all(objects(shards=SHARDS_EXAMPLE))
+    out["sharded/kustomization.yaml"] = kustomization
     chart = "charts/transom"
     out[f"{chart}/Chart.yaml"] = HEADER + yaml.dump(
         {
@@ -304,7 +350,12 @@ def rendered() -> dict[str, str]:
         sort_keys=False,
     )
     out[f"{chart}/values.yaml"] = HEADER + yaml.dump(
-        {"image": {"repository": IMAGE, "tag": __version__}, "ui": {"addr": UI_ADDR}},
+        {
+            "image": {"repository": IMAGE, "tag": __version__},
+            "ui": {"addr": UI_ADDR},
+            # Controller shards: one Deployment (two replicas, a PDB, a Lease) per shard.
+            "shards": 1,
+        },
         Dumper=_Dumper,
         sort_keys=False,
     )
@@ -316,12 +367,57 @@ def rendered() -> dict[str, str]:
         namespace="{{ .Release.Namespace }}",
         image="{{ .Values.image.repository }}:{{ .Values.image.tag }}",
         ui_addr="{{ .Values.ui.addr }}",
+        shard_leases=[_SHARD_LEASES],
+    )
+    sharded = _controller(
+        {"name": NAME, "namespace": "{{ $.Release.Namespace }}", "labels": _LABELS},
+        "{{ $.Values.image.repository }}:{{ $.Values.image.tag }}",
+        "{{ $.Values.ui.addr }}",
+        "{{ $k }}",
+        "{{ $.Values.shards }}",
     )
     for obj in templated:
         if obj["kind"] == "Namespace":
             continue  # Helm owns the release namespace
-        out[f"{chart}/templates/{_file_name(obj)}"] = _dump_all([obj])
+        text = _dump_all([obj])
+        alike = [o for o in sharded if o["kind"] == obj["kind"]]
+        if alike:
+            text = _per_shard(text, _dump_all(alike)[len(HEADER) :])
+        out[f"{chart}/templates/{_file_name(obj)}"] = _shard_leases(text)
     return out
+
+
+#: Shards in deploy/sharded/ (the chart's `shards` value takes any number).
+SHARDS_EXAMPLE = 2
+_SHARD_LEASES = "__shard_leases__"
+
+
+def _per_shard(single: str, shard: str) -> str:
+    """A chart template: the object as is with one shard, one per shard with more."""
+    return (
+        single.replace(HEADER, HEADER + "{{- if le (int .Values.shards) 1 }}\n", 1)
+        + "{{- else }}\n{{- range $k := until (int .Values.shards) }}\n---\n"
+        + shard
+        + "{{- end }}\n{{- end }}\n"
+    )
+
+
+def _shard_leases(text: str) -> str:
+    """The leader-election Role names each shard's Lease (the placeholder's list item)."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.strip() == f"- {_SHARD_LEASES}":
+            pad = line[: line.index("-")]
+            lines += [
+                f"{pad}{{{{- if gt (int .Values.shards) 1 }}}}\n",
+                f"{pad}{{{{- range $k := until (int .Values.shards) }}}}\n",
+                f"{pad}- {CONTROLLER_LEADER_LEASE}-shard-{{{{ $k }}}}\n",
+                f"{pad}{{{{- end }}}}\n",
+                f"{pad}{{{{- end }}}}\n",
+            ]
+        else:
+            lines.append(line)
+    return "".join(lines)
 
 
 def write(deploy: Path) -> list[Path]:

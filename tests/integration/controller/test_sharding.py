@@ -1,0 +1,286 @@
+"""Two controller shards (`transom controller run --shards 2 --shard-key K --leader-elect`, real
+processes) against the real control plane, one Configuration selecting hosts in both.
+
+Both up: every host is labelled with its shard, so are its Assignment and Lease, each shard
+writes its own status entry and the Configuration is Ready. One shard stopped: a new
+generation reaches the other shard's hosts (within that shard's part of maxUnavailable) and
+not the stopped shard's; the Configuration is not Ready and names the missing shard. The shard
+back: its hosts catch up and the Configuration is Ready again.
+
+Hosts are stand-ins (tests/integration/controller's Fleet): the test reports each host's run
+as its agent would, a moment after the host gets its Assignment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.controller.conftest import Fleet, configuration, eventually
+from transom.api import conditions as c
+from transom.api import kstatus, names
+from transom.dev.controlplane import ControlPlane
+from transom.kube.client import Kube
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES
+
+pytestmark = pytest.mark.controlplane
+
+SHARDS = 2
+HOSTS_PER_SHARD = 3
+MAX_UNAVAILABLE = 2  # one per shard
+LEASE_NS = "default"
+
+
+class Shards:
+    """One controller process per shard, started and stopped by the test."""
+
+    def __init__(self, cp: ControlPlane, logs: Path, lease: str) -> None:
+        self.cp = cp
+        self.logs = logs
+        self.lease = lease
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.starts: dict[int, int] = {}
+
+    def log(self, key: int) -> Path:
+        return self.logs / f"shard{key}-{self.starts.get(key, 0)}.log"
+
+    async def start(self, key: int) -> None:
+        self.starts[key] = self.starts.get(key, 0) + 1
+        log = self.log(key)
+        self.procs[key] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "transom.cli.main",
+                "controller",
+                "run",
+                "--kubeconfig",
+                str(self.cp.kubeconfig),
+                "--no-install",
+                "--leader-elect",
+                "--leader-elect-namespace",
+                LEASE_NS,
+                "--leader-elect-lease-name",
+                self.lease,
+                "--shards",
+                str(SHARDS),
+                "--shard-key",
+                str(key),
+            ],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        await eventually(lambda: _async("leading" in log.read_text(errors="replace")), 60)
+
+    async def stop(self, key: int) -> None:
+        proc = self.procs.pop(key)
+        proc.send_signal(signal.SIGTERM)  # releases its leader Lease
+        await asyncio.to_thread(proc.wait, 30)
+
+    async def close(self) -> None:
+        for key in list(self.procs):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await self.stop(key)
+
+
+@pytest.fixture
+async def sharded(controlplane: ControlPlane, tmp_path: Path) -> AsyncIterator[Shards]:
+    shards = Shards(controlplane, tmp_path, f"transom-shard-test-{os.getpid() % 1000}")
+    try:
+        yield shards
+    finally:
+        await shards.close()
+
+
+def _hosts_of_both_shards(prefix: str) -> list[str]:
+    """Host names, HOSTS_PER_SHARD of each shard by the name hash."""
+    picked: dict[int, list[str]] = {k: [] for k in range(SHARDS)}
+    i = 0
+    while any(len(v) < HOSTS_PER_SHARD for v in picked.values()):
+        name = f"{prefix}-{i}"
+        mine = picked[names.shard_of(name, SHARDS)]
+        if len(mine) < HOSTS_PER_SHARD:
+            mine.append(name)
+        i += 1
+    return sorted(h for v in picked.values() for h in v)
+
+
+class Agents:
+    """Stand-in agents: each host reports its Assignment's generation applied a moment after
+    it appears; every sample checks each shard's unavailable hosts against its share."""
+
+    def __init__(self, kube: Kube, fleet: Fleet, key: tuple[str, str]) -> None:
+        self.kube = kube
+        self.fleet = fleet
+        self.key = key
+        self.reported: dict[str, int] = {}
+        self.worst: dict[str, int] = {}
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        due: dict[str, float] = {}
+        selector = f"{names.LABEL_CONFIGURATION}={names.configuration_label(*self.key)}"
+        while not self._stop.is_set():
+            listed = await self.kube.list(ASSIGNMENTS.path(), labelSelector=selector)
+            unavailable: dict[str, int] = {}
+            for a in listed["items"]:
+                host = a["spec"]["host"]
+                gen = int(a["spec"]["source"]["generation"])
+                shard = (a["metadata"].get("labels") or {}).get(names.LABEL_SHARD, "none")
+                if (a.get("status") or {}).get("observedGeneration") != a["metadata"]["generation"]:
+                    unavailable[shard] = unavailable.get(shard, 0) + 1
+                if self.reported.get(host) != gen:
+                    due.setdefault(host, time.monotonic() + 0.3)
+                    if time.monotonic() >= due[host]:
+                        await self.fleet.report(host, self.key, ok=True)
+                        self.reported[host] = gen
+                        due.pop(host)
+            for shard, n in unavailable.items():
+                self.worst[shard] = max(self.worst.get(shard, 0), n)
+            await asyncio.sleep(0.1)
+
+    def __enter__(self) -> Agents:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    async def done(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+
+async def _status(kube: Kube, key: tuple[str, str]) -> dict[str, Any]:
+    return await kube.get(CONFIGURATIONS.path(*key))
+
+
+async def test_a_configuration_across_two_shards_with_one_shard_down(
+    controlplane: ControlPlane, kube: Kube, namespace: str, sharded: Shards
+) -> None:
+    for k in range(SHARDS):
+        await sharded.start(k)
+    fleet = Fleet(kube, f"sh{os.getpid() % 1000}")
+    try:
+        role = fleet.prefix
+        hosts = _hosts_of_both_shards(fleet.prefix)
+        shard_of = {h: names.shard_of(h, SHARDS) for h in hosts}
+        for h in hosts:
+            await fleet.add(int(h.rsplit("-", 1)[1]), {"role": role})
+        key = (namespace, "web")
+        conf = configuration(
+            "web", namespace, {"role": role}, rollout={"maxUnavailable": MAX_UNAVAILABLE}
+        )
+        await kube.create(CONFIGURATIONS.path(namespace), conf)
+        agents = Agents(kube, fleet, key)
+        with agents:
+
+            async def current(generation: int) -> bool:
+                obj = await _status(kube, key)
+                return (
+                    obj["metadata"]["generation"] == generation
+                    and all(agents.reported.get(h) == generation for h in hosts)
+                    and kstatus.compute(obj).status is kstatus.Status.CURRENT
+                )
+
+            # -- both shards up: Ready, and everything labelled with its shard -------------
+            await eventually(lambda: current(1), timeout=120)
+            obj = await _status(kube, key)
+            entries = {e["shard"]: e for e in obj["status"]["shards"]}
+            assert sorted(entries) == [0, 1]
+            for e in entries.values():
+                assert e["hosts"] == HOSTS_PER_SHARD, e
+                assert e["observedGeneration"] == 1, e
+            assert obj["status"]["desired"] == len(hosts)
+            assert obj["status"]["ready"] == len(hosts)
+            for h in hosts:
+                want = str(shard_of[h])
+                host = await kube.get(HOSTS.path(name=h))
+                assert host["metadata"]["labels"][names.LABEL_SHARD] == want, h
+                a = await fleet.assignment(h, key)
+                assert a is not None
+                assert a["metadata"]["labels"][names.LABEL_SHARD] == want, h
+                lease = await kube.get(LEASES.path(names.host_namespace(h), names.LEASE_NAME))
+                assert lease["metadata"]["labels"][names.LABEL_SHARD] == want, h
+            # Each shard's entry is its own field manager's.
+            managers = {
+                m["manager"]
+                for m in obj["metadata"]["managedFields"]
+                if m.get("subresource") == "status"
+            }
+            assert {"transom-controller-shard-0", "transom-controller-shard-1"} <= managers
+
+            # -- shard 1 stopped: its hosts hold, shard 0's go on, status names shard 1 -----
+            await sharded.stop(1)
+
+            async def missing() -> str:
+                obj = await _status(kube, key)
+                ready = _ready(obj)
+                return ready["message"] if ready and ready["reason"] == c.SHARD_MISSING else ""
+
+            await eventually(missing, timeout=60)
+            conf["spec"]["resources"][0]["file"]["content"] = "v2\n"
+            await kube.apply(CONFIGURATIONS.path(*key), conf)
+            shard0 = [h for h in hosts if shard_of[h] == 0]
+            shard1 = [h for h in hosts if shard_of[h] == 1]
+
+            async def shard0_at_two() -> bool:
+                return all(agents.reported.get(h) == 2 for h in shard0)
+
+            await eventually(shard0_at_two, timeout=120)
+            # Shard 0's entry says it is done with generation 2; shard 1's hosts never got it.
+            await eventually(lambda: _entry_at(kube, key, 0, 2), timeout=60)
+            for h in shard1:
+                a = await fleet.assignment(h, key)
+                assert a is not None
+                assert a["spec"]["source"]["generation"] == 1, h
+                assert agents.reported.get(h) == 1, h
+            obj = await _status(kube, key)
+            result = kstatus.compute(obj)
+            assert result.status is kstatus.Status.IN_PROGRESS, result
+            assert obj["status"]["observedGeneration"] != 2
+            ready = _ready(obj)
+            assert ready is not None
+            assert ready["status"] == "False"
+            assert ready["reason"] == c.SHARD_MISSING
+            assert "shard(s) 1 missing" in ready["message"]
+            assert f"{sharded.lease}-shard-1" in ready["message"]
+
+            # -- shard 1 back: its hosts catch up, Ready again -------------------------------
+            await sharded.start(1)
+            await eventually(lambda: current(2), timeout=120)
+        await agents.done()
+        assert agents.worst.get("0", 0) <= 1, agents.worst
+        assert agents.worst.get("1", 0) <= 1, agents.worst
+        assert "none" not in agents.worst, agents.worst
+    finally:
+        await sharded.close()
+        await fleet.cleanup()
+
+
+async def _entry_at(kube: Kube, key: tuple[str, str], shard: int, generation: int) -> bool:
+    obj = await _status(kube, key)
+    for e in (obj.get("status") or {}).get("shards") or []:
+        if e["shard"] == shard:
+            return bool(e["observedGeneration"] == generation)
+    return False
+
+
+def _ready(obj: dict[str, Any]) -> dict[str, Any] | None:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((x for x in conds if x["type"] == c.READY), None)
+
+
+async def _async(value: Any) -> Any:
+    return value
