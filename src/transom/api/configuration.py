@@ -155,7 +155,7 @@ class FailingHost(Status):
 class ShardStatus(Status):
     """One controller shard's part of the rollout: its hosts only, written by that shard."""
 
-    shard: int = Field(ge=0, lt=MAX_SHARDS, description="The shard (0..N-1).")
+    shard: int = Field(ge=0, le=MAX_SHARDS - 1, description="The shard (0..N-1).")
     generation: int = Field(default=0, description="The metadata.generation this entry is of.")
     observed_generation: int = observed_generation_field()
     revision: str = Field(default="", description="Git revision this shard rolls out.")
