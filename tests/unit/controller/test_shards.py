@@ -262,3 +262,23 @@ def test_entries_beyond_the_shard_count_are_ignored() -> None:
     combined = shards.combine(ConfigurationStatus(), GENERATION, 1, [ready, stale], {0})
     assert judged(combined) is kstatus.Status.CURRENT
     assert combined.desired == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--shards", "2"], "error: --shards 2 needs --shard-key K, K in 0..1"),
+        (["--shards", "2", "--shard-key", "2", "--leader-elect"], "--shard-key must be in 0..1"),
+        (["--shards", "2", "--shard-key", "0"], "error: --shards 2 needs --leader-elect"),
+    ],
+)
+def test_the_command_refuses_bad_shard_flags_before_connecting(
+    flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transom.cli.main import main
+
+    code = main(["controller", "run", "--kubeconfig", "/nonexistent/kubeconfig", *flags])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert says in err
+    assert "Traceback" not in err
