@@ -1,11 +1,14 @@
 """Each probe kind against the real thing it checks: an HTTP(S) server and a TCP listener on
-loopback, real programs, and the simulated Windows facade (service, event log), which keeps
-the real API's semantics; on this (posix) host the Windows-only probes say so."""
+loopback, real programs (this interpreter), and the simulated Windows facade's event log. All
+of it runs on Linux and in the Windows lane (Windows CPython under Wine); the service probe's
+tests, on both facades, are tests/unit/windows/test_service_probe.py. Without a Windows facade
+the Windows-only probes say so."""
 
 from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import ssl
 import sys
 import threading
@@ -21,6 +24,7 @@ from transom.agent.probes.run import attempt
 from transom.api.readiness import Probe
 from transom.dev.pki import issue, make_ca
 from transom.engine.policy import HostPolicy
+from transom.providers.children import process_start_time
 from transom.providers.windows import facade as f
 from transom.providers.windows.simulated import SimulatedFacade
 
@@ -120,49 +124,67 @@ async def test_tcp_open_and_closed() -> None:
     assert not ok and message.startswith(f"connect 127.0.0.1:{port}:")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="posix programs")
-async def test_command_exit_status_timeout_and_host_policy() -> None:
-    assert (await attempt(probe(command={"path": "/bin/true"}), ctx(), 2))[0]
-    ok, message = await attempt(
-        probe(command={"path": "/bin/sh", "args": ["-c", "echo db down >&2; exit 3"]}), ctx(), 2
+def python(code: str, *args: str) -> dict[str, Any]:
+    """A command probe running this interpreter: an absolute path on every host, the lane's
+    Windows CPython included."""
+    return {"command": {"path": sys.executable, "args": ["-c", code, *args]}}
+
+
+async def test_command_passes_on_exit_0_and_fails_with_the_status_and_stderr() -> None:
+    assert await attempt(probe(**python("pass")), ctx(), 60) == (
+        True,
+        f"command {sys.executable} exited 0",
     )
-    assert not ok and message == "command /bin/sh exited 3: db down"
-    ok, message = await attempt(probe(command={"path": "/bin/sleep", "args": ["5"]}), ctx(), 1)
-    assert not ok and "still running after 1 s" in message
-    # The narrowest policy (no policy file) runs no code: refused before anything starts.
-    ok, message = await attempt(probe(command={"path": "/bin/true"}), ctx(HostPolicy()), 2)
-    assert not ok and message.startswith("denied by host policy: ")
-    ok, message = await attempt(probe(command={"path": "/nonexistent/tool"}), ctx(), 2)
-    assert not ok and "No such file" in message
-
-
-def _running_service(facade: SimulatedFacade, name: str) -> None:
-    facade.service_create(
-        name,
-        f.ServiceConfig(binary_path=r"C:\svc\app.exe", start_type=f.SERVICE_AUTO_START),
-        None,
+    failing = python("import sys; sys.stderr.write('db down'); sys.exit(3)")
+    assert await attempt(probe(**failing), ctx(), 60) == (
+        False,
+        f"command {sys.executable} exited 3: db down",
     )
-    facade.service_start(name)
 
 
-async def test_service_probe_on_the_simulated_facade() -> None:
-    facade = SimulatedFacade()
-    session = ctx(facade=facade)
-    ok, message = await attempt(probe(service={"name": "W3SVC"}), session, 1)
-    assert not ok and "W3SVC" in message  # no such service: the SCM's own error
-    _running_service(facade, "W3SVC")
-    for _ in range(3):  # StartPending until the SCM is asked again
-        ok, message = await attempt(probe(service={"name": "W3SVC"}), session, 1)
-        if ok:
+async def test_command_arguments_reach_the_program_as_written() -> None:
+    # No shell, so nothing in an argument is expanded, split, redirected or chained.
+    literal = 'a & echo injected | %PATH% $HOME "quoted" > out; `id`'
+    echo = python("import sys; sys.stderr.write(sys.argv[1]); sys.exit(1)", literal)
+    assert await attempt(probe(**echo), ctx(), 60) == (
+        False,
+        f"command {sys.executable} exited 1: {literal}",
+    )
+
+
+async def test_command_is_killed_at_the_timeout(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    sleeper = python(
+        "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)",
+        str(pid_file),
+    )
+    timeout = 2.0
+    while True:
+        assert await attempt(probe(**sleeper), ctx(), timeout) == (
+            False,
+            f"command {sys.executable}: still running after {timeout:g} s",
+        )
+        if pid_file.exists() and pid_file.read_text():
             break
-    assert ok, message
-    ok, message = await attempt(probe(service={"name": "W3SVC", "runningSeconds": 60}), session, 1)
-    assert not ok and "running for 0 of 60 s" in message
-    facade.service_stop("W3SVC")
-    facade.service_query("W3SVC")
-    ok, message = await attempt(probe(service={"name": "W3SVC"}), session, 1)
-    assert not ok and message == "service W3SVC is Stopped"
-    assert "W3SVC" not in session.running_since  # a stop restarts the count
+        # Killed before it even wrote its PID (a loaded machine): give it longer.
+        timeout *= 2
+        assert timeout <= 64, "the program never started"
+    assert process_start_time(int(pid_file.read_text())) is None  # ended, not left running
+
+
+async def test_command_path_policy_and_missing_program() -> None:
+    # Absolute in the other OS's flavour only: this host would look it up relative to something.
+    foreign = "/usr/bin/check" if os.name == "nt" else "C:\\Tools\\check.exe"
+    assert await attempt(probe(command={"path": foreign}), ctx(), 5) == (
+        False,
+        f"command {foreign}: not an absolute path on this host",
+    )
+    # The narrowest policy (no policy file) runs no code: refused before anything starts.
+    ok, message = await attempt(probe(**python("pass")), ctx(HostPolicy()), 5)
+    assert not ok and message.startswith("denied by host policy: ")
+    missing = str(Path(sys.executable).parent / "no-such-program.exe")
+    ok, message = await attempt(probe(command={"path": missing}), ctx(), 5)
+    assert not ok and message.startswith(f"command {missing}: ")
 
 
 async def test_event_log_probe_on_the_simulated_facade() -> None:
@@ -189,7 +211,7 @@ async def test_event_log_probe_on_the_simulated_facade() -> None:
     assert not ok and "event 1026: unhandled exception" in message
 
 
-async def test_windows_only_probes_say_so_on_this_host() -> None:
+async def test_windows_only_probes_say_so_without_a_windows_facade() -> None:
     for kind in ({"service": {"name": "W3SVC"}}, {"eventLog": {"source": "MyApp"}}):
         ok, message = await attempt(probe(**kind), ctx(), 1)
         assert not ok and "need Windows" in message

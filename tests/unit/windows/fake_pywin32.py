@@ -23,6 +23,7 @@ SERVICE_CHANGE_CONFIG = 0x2
 SERVICE_QUERY_STATUS = 0x4
 SERVICE_START = 0x10
 ERROR_ACCESS_DENIED = 5
+ERROR_SERVICE_DOES_NOT_EXIST = 1060
 ERROR_OPERATION_ABORTED = 995
 
 
@@ -70,7 +71,13 @@ def _service_module(win: Windows) -> types.ModuleType:
         return "scm"
 
     def open_service(scm: str, name: str, access: int) -> Handle:
-        svc = win.services[name.lower()]
+        svc = win.services.get(name.lower())
+        if svc is None:
+            raise PyWinError(
+                ERROR_SERVICE_DOES_NOT_EXIST,
+                "OpenService",
+                "The specified service does not exist as an installed service.",
+            )
         if access & ~svc.granted:
             raise PyWinError(ERROR_ACCESS_DENIED, "OpenService", "Access is denied.")
         return Handle(svc, access)

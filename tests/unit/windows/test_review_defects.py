@@ -324,6 +324,23 @@ def test_9_reading_a_protected_service_asks_for_query_rights_only(
     assert caught.value.winerror == f.ERROR_ACCESS_DENIED
 
 
+def test_9_the_service_probe_asks_for_the_run_state_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    win = fake_pywin32.install(monkeypatch)
+    win.services["rpcss"] = fake_pywin32.Service(granted=fake_pywin32.SERVICE_QUERY_STATUS)
+    real = win32.Win32Facade(PowerShellHost(["unused"]))
+    assert real.service_state("RpcSs") == f.SERVICE_RUNNING
+    # Each error names the call that failed: opening for the configuration is refused here.
+    with pytest.raises(f.WindowsApiError) as caught:
+        real.service_query("RpcSs")
+    assert (caught.value.winerror, caught.value.function) == (f.ERROR_ACCESS_DENIED, "OpenService")
+    with pytest.raises(f.WindowsApiError) as caught:
+        real.service_state("NoSuchService")
+    assert (caught.value.winerror, caught.value.function) == (
+        f.ERROR_SERVICE_DOES_NOT_EXIST,
+        "OpenService",
+    )
+
+
 # --- 10. absolute System32 paths --------------------------------------------------------------
 
 

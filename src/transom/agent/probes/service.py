@@ -1,5 +1,8 @@
 """The service probe: a Windows service running, without a stop, for runningSeconds. The
-facade says only whether it runs now, so the probe remembers since when it has seen it run."""
+facade says only whether it runs now, so the probe remembers since when it has seen it run.
+
+It asks the Service Control Manager for the run state alone (SERVICE_QUERY_STATUS): the least
+access, and the one query every SCM answers (Wine's cannot read some configuration)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ _STATES = {
     f.SERVICE_START_PENDING: "StartPending",
     f.SERVICE_STOP_PENDING: "StopPending",
     f.SERVICE_RUNNING: "Running",
+    f.SERVICE_CONTINUE_PENDING: "ContinuePending",
+    f.SERVICE_PAUSE_PENDING: "PausePending",
     f.SERVICE_PAUSED: "Paused",
 }
 
@@ -25,9 +30,15 @@ async def check_service(probe: ServiceProbe, ctx: ProbeContext) -> str:
             f"service {probe.name}: service probes need Windows (the Service Control Manager)"
         )
     try:
-        _config, state = await asyncio.to_thread(ctx.facade.service_query, probe.name)
+        state = await asyncio.to_thread(ctx.facade.service_state, probe.name)
     except f.WindowsApiError as exc:
         ctx.running_since.pop(probe.name, None)
+        if exc.winerror == f.ERROR_SERVICE_DOES_NOT_EXIST:
+            # The name the user wrote is the likely mistake (a display name, a typo).
+            raise ProbeError(
+                f"service {probe.name} is not installed (Win32 error {exc.winerror}; the "
+                "probe takes the service name, not its display name)"
+            ) from None
         raise ProbeError(f"service {probe.name}: {exc}") from None
     now = time.monotonic()
     if state != f.SERVICE_RUNNING:

@@ -129,6 +129,8 @@ SERVICE_STOPPED = 1
 SERVICE_START_PENDING = 2
 SERVICE_STOP_PENDING = 3
 SERVICE_RUNNING = 4
+SERVICE_CONTINUE_PENDING = 5
+SERVICE_PAUSE_PENDING = 6
 SERVICE_PAUSED = 7
 # dwStartType
 SERVICE_AUTO_START = 2
@@ -165,6 +167,11 @@ class FailureActions:
 class Services(Protocol):
     def service_query(self, name: str) -> tuple[ServiceConfig, int]:
         """(config, current state). ERROR_SERVICE_DOES_NOT_EXIST if there is no such service."""
+
+    def service_state(self, name: str) -> int:
+        """QueryServiceStatusEx on a handle opened for SERVICE_QUERY_STATUS only: the current
+        state, for callers that need no configuration (the service readiness probe).
+        ERROR_SERVICE_DOES_NOT_EXIST from OpenService if there is no such service."""
 
     def service_create(self, name: str, config: ServiceConfig, password: str | None) -> None:
         """CreateService; the service starts out Stopped."""

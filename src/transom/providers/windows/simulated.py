@@ -421,18 +421,27 @@ class SimulatedFacade:
             svc.state = state
             self._notify("service", svc.name.lower(), None)
 
+    def _poll(self, name: str) -> _Service:
+        """One status query: a pending state settles after ``pending_polls`` of them."""
+        svc = self._service(name)
+        if svc.pending > 0:
+            svc.pending -= 1
+        elif svc.state == f.SERVICE_START_PENDING:
+            self._set_state(svc, f.SERVICE_STOPPED if svc.crashes else f.SERVICE_RUNNING)
+        elif svc.state == f.SERVICE_STOP_PENDING:
+            self._set_state(svc, f.SERVICE_STOPPED)
+            if svc.marked_for_delete:
+                del self._services[name.lower()]
+        return svc
+
     def service_query(self, name: str) -> tuple[f.ServiceConfig, int]:
         with self._lock:
-            svc = self._service(name)
-            if svc.pending > 0:
-                svc.pending -= 1
-            elif svc.state == f.SERVICE_START_PENDING:
-                self._set_state(svc, f.SERVICE_STOPPED if svc.crashes else f.SERVICE_RUNNING)
-            elif svc.state == f.SERVICE_STOP_PENDING:
-                self._set_state(svc, f.SERVICE_STOPPED)
-                if svc.marked_for_delete:
-                    del self._services[name.lower()]
+            svc = self._poll(name)
             return svc.config, svc.state
+
+    def service_state(self, name: str) -> int:
+        with self._lock:
+            return self._poll(name).state
 
     def service_create(self, name: str, config: f.ServiceConfig, password: str | None) -> None:
         with self._lock:

@@ -199,16 +199,19 @@ class Win32Facade:
     def _service(self, name: str, function: str, access: int) -> Iterator[Any]:
         import win32service as ws
 
-        with _win(function):
+        # Each failure names the call that failed: OpenService's 1060 is no query's error.
+        with _win("OpenSCManager"):
             scm = ws.OpenSCManager(None, None, _SC_MANAGER_CONNECT)
-            try:
+        try:
+            with _win("OpenService"):
                 handle = ws.OpenService(scm, name, access)
-                try:
+            try:
+                with _win(function):
                     yield handle
-                finally:
-                    ws.CloseServiceHandle(handle)
             finally:
-                ws.CloseServiceHandle(scm)
+                ws.CloseServiceHandle(handle)
+        finally:
+            ws.CloseServiceHandle(scm)
 
     def service_query(self, name: str) -> tuple[f.ServiceConfig, int]:
         import win32service as ws
@@ -228,6 +231,13 @@ class Win32Facade:
         )
         # types-pywin32 says SERVICE_STATUS; QueryServiceStatusEx returns a dict (its docs).
         return config, int(status["CurrentState"])  # type: ignore[index, unused-ignore]
+
+    def service_state(self, name: str) -> int:
+        import win32service as ws
+
+        with self._service(name, "QueryServiceStatusEx", _SERVICE_QUERY_STATUS) as h:
+            status = ws.QueryServiceStatusEx(h)
+        return int(status["CurrentState"])  # type: ignore[index, unused-ignore]
 
     def service_create(self, name: str, config: f.ServiceConfig, password: str | None) -> None:
         import win32service as ws
