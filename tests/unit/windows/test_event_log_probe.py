@@ -43,3 +43,18 @@ async def test_an_error_from_the_source_after_the_apply_fails_the_probe(
     report_error(facade, source, 1026, "unhandled exception")
     ok, message = await attempt(check, session, 1)
     assert not ok and "event 1026: unhandled exception" in message, message
+
+
+async def test_a_source_with_no_error_since_the_apply_passes(facade: f.WindowsFacade) -> None:
+    """Runs on every facade: on a Windows runner the reader walks the real Application log back
+    to the apply (other sources' records, older records); under Wine it reads an empty log."""
+    source = f"TransomProbe{uuid.uuid4().hex[:8]}"
+    session = ProbeContext(HostPolicy(), facade, applied_at=time.time() - 1)
+    if isinstance(facade, SimulatedFacade):  # another source's error since the apply
+        record = f.EventRecord("Other", f.EVENTLOG_ERROR_TYPE, 7, time.time(), "not ours")
+        facade.add_event("Application", record)
+    check = Probe.model_validate({"name": "p", "eventLog": {"source": source}})
+    assert await attempt(check, session, 5) == (
+        True,
+        f"no Error event from {source} in Application since the apply",
+    )
