@@ -1,6 +1,9 @@
 """The eventLog readiness probe against the facade's Event Log reader: the simulated one
-everywhere, the real one (ReadEventLog through pywin32) on a Windows runner with
-TRANSOM_FACADE=win32. Wine keeps no Event Log records, so the lane skips it, saying so."""
+everywhere, the real one (ReadEventLog through pywin32) in the Windows lane and on a Windows
+runner with TRANSOM_FACADE=win32. Wine 8 keeps no Event Log records by any API (ReportEvent
+succeeds and stores nothing, GetNumberOfEventLogRecords says 0, ReadEventLog ends at once,
+wevtapi's EvtQuery and EvtOpenLog return no handle), so the lane skips the test that needs one,
+saying so."""
 
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ def report_error(facade: f.WindowsFacade, source: str, event_id: int, text: str)
     )
 
 
-@pytest.mark.wine_lacks("Event Log: Wine's ReportEvent keeps no record for ReadEventLog to find")
+@pytest.mark.wine_lacks(
+    "Event Log records: Wine 8's ReportEvent stores none; ReadEventLog and EvtQuery find none"
+)
 async def test_an_error_from_the_source_after_the_apply_fails_the_probe(
     facade: f.WindowsFacade,
 ) -> None:
