@@ -224,6 +224,17 @@ class Cache:
         return self.csrs.get("", name)
 
 
+async def snapshot(kube: Kube) -> Cache:
+    """Every Host and host Lease as they are now, in an unsharded Cache that no watch keeps
+    current: for the rare question about the whole fleet a shard cannot answer alone."""
+    cache = Cache(kube)
+    for informer in (cache.hosts, cache.leases):
+        params = {"fieldSelector": informer.field_selector} if informer.field_selector else {}
+        for obj in (await kube.list(informer.path, **params))["items"]:
+            informer.observe(obj)
+    return cache
+
+
 class NotLeadingError(Exception):
     """This process no longer holds the leader Lease: it must not write."""
 

@@ -203,11 +203,13 @@ class Controller:
                 )
             self._mark_all()
             self._hosts_dirty.update(self.cache.host_names())
+            shard = self.cache.shard
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._work())
                     tg.create_task(self._liveness_loop())
-                    tg.create_task(self.previews.run())
+                    if shard is None or shard.key == 0:
+                        tg.create_task(self.previews.run())  # one shard asks every host
                     if elector is not None:
                         tg.create_task(elector.hold())
             except* LeadershipLostError as group:

@@ -43,7 +43,7 @@ from transom.api.preview import (
     rfc3339,
 )
 from transom.api.wire import ObjectMeta
-from transom.controller.cache import Cache
+from transom.controller.cache import Cache, snapshot
 from transom.controller.configurations import ConfigurationReconciler, _StalledError
 from transom.kube.client import ApiError, Kube, Obj
 from transom.kube.informer import Informer, Key, key_of
@@ -156,6 +156,7 @@ class PreviewReconciler:
             return
         if preview.status.observed_generation == generation:
             return  # asked once; the spec cannot change
+        fleet, configurations = await self._fleet()
         selected = 0
         for proposed in preview.spec.configurations:
             try:
@@ -167,7 +168,7 @@ class PreviewReconciler:
                     _failed_status(generation, f"Configuration {proposed.name}: {problems}"),
                 )
                 return
-            selected += len(self.cache.select_hosts(spec.host_selector))
+            selected += len(fleet.select_hosts(spec.host_selector))
         if selected > MAX_PREVIEW_HOSTS:
             message = (
                 f"the Configurations select {selected} hosts (counted once per Configuration); "
@@ -177,7 +178,14 @@ class PreviewReconciler:
             return
         hosts: list[PreviewHost] = []
         for proposed in preview.spec.configurations:
-            hosts += await self._ask(obj, preview, proposed, rfc3339(expires))
+            hosts += await self._ask(
+                obj,
+                preview,
+                proposed,
+                rfc3339(expires),
+                fleet=fleet,
+                configurations=configurations,
+            )
         status = PreviewStatus(
             observed_generation=generation,
             hosts=hosts,
@@ -193,8 +201,25 @@ class PreviewReconciler:
         )
         await self._write_status(obj, status)
 
+    async def _fleet(self) -> tuple[Cache, ConfigurationReconciler]:
+        """The hosts to choose from: the caches'; sharded, those hold one shard's hosts, so
+        every Host and host Lease is read once for this Preview (one shard asks for all)."""
+        if self.cache.shard is None:
+            return self.cache, self.configurations
+        everyone = await snapshot(self.kube)
+        return everyone, ConfigurationReconciler(
+            everyone, self.configurations.writer, requeue=lambda _: None
+        )
+
     async def _ask(
-        self, obj: Obj, preview: Preview, proposed: PreviewedConfiguration, expires_at: str
+        self,
+        obj: Obj,
+        preview: Preview,
+        proposed: PreviewedConfiguration,
+        expires_at: str,
+        *,
+        fleet: Cache,
+        configurations: ConfigurationReconciler,
     ) -> list[PreviewHost]:
         """One HostPreview per host ``proposed`` selects; the hosts not asked, and why."""
         meta = obj["metadata"]
@@ -207,11 +232,12 @@ class PreviewReconciler:
             entry = PreviewHost(
                 host=host, configuration=proposed.name, state=PreviewHostState.REQUESTED
             )
-            if not self.cache.online(host):
+            if not fleet.online(host):
                 return entry.model_copy(update={"state": PreviewHostState.OFFLINE})
             async with gate:
                 try:
                     body, problem = await self._request(
+                        configurations,
                         conf,
                         proposed.name,
                         spec,
@@ -231,11 +257,12 @@ class PreviewReconciler:
             return entry.model_copy(update={"host_preview": body["metadata"]["name"]})
 
         # A few at a time, as the Configuration reconciler writes Assignments.
-        hosts = self.cache.select_hosts(spec.host_selector)
+        hosts = fleet.select_hosts(spec.host_selector)
         return list(await asyncio.gather(*(one(h) for h in hosts)))
 
     async def _request(
         self,
+        configurations: ConfigurationReconciler,
         conf: Obj,
         configuration: str,
         spec: ConfigurationSpec,
@@ -249,7 +276,7 @@ class PreviewReconciler:
         reached the host (a missing Secret), if anything. Raises what the rollout would stall
         at on this host (a value that cannot be substituted, or invalid once it is)."""
         namespace, name = at
-        assignment, wanted = self.configurations.assignment_for(conf, spec, host, 1, "")
+        assignment, wanted = configurations.assignment_for(conf, spec, host, 1, "")
         host_ns = names.host_namespace(host)
         pending: list[str] = []
         for secret, keys in sorted(wanted.items()):

@@ -2,10 +2,10 @@
 processes) against the real control plane, one Configuration selecting hosts in both.
 
 Both up: every host is labelled with its shard, so are its Assignment and Lease, each shard
-writes its own status entry and the Configuration is Ready. One shard stopped: a new
-generation reaches the other shard's hosts (within that shard's part of maxUnavailable) and
-not the stopped shard's; the Configuration is not Ready and names the missing shard. The shard
-back: its hosts catch up and the Configuration is Ready again.
+writes its own status entry and the Configuration is Ready; a Preview asks every host. One
+shard stopped: a new generation reaches the other shard's hosts (within that shard's part of
+maxUnavailable) and not the stopped shard's; the Configuration is not Ready and names the
+missing shard. The shard back: its hosts catch up and the Configuration is Ready again.
 
 Hosts are stand-ins (tests/integration/controller's Fleet): the test reports each host's run
 as its agent would, a moment after the host gets its Assignment."""
@@ -28,9 +28,10 @@ import pytest
 from tests.integration.controller.conftest import Fleet, configuration, eventually
 from transom.api import conditions as c
 from transom.api import kstatus, names
+from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
-from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES, PREVIEWS
 
 pytestmark = pytest.mark.controlplane
 
@@ -220,6 +221,28 @@ async def test_a_configuration_across_two_shards_with_one_shard_down(
                 if m.get("subresource") == "status"
             }
             assert {"transom-controller-shard-0", "transom-controller-shard-1"} <= managers
+            # A Preview is asked of every selected host, whichever shard owns it.
+            preview = await kube.create(
+                PREVIEWS.path(namespace),
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "Preview",
+                    "metadata": {"name": "try", "namespace": namespace},
+                    "spec": {
+                        "requestedBy": "admin",
+                        "configurations": [{"name": "web", "spec": conf["spec"]}],
+                    },
+                },
+            )
+
+            async def previewed() -> list[dict[str, Any]]:
+                obj = await kube.get(PREVIEWS.path(namespace, preview["metadata"]["name"]))
+                status = obj.get("status") or {}
+                return list(status.get("hosts") or []) if status.get("observedGeneration") else []
+
+            asked = await eventually(previewed, timeout=60)
+            assert sorted(h["host"] for h in asked) == hosts
+            assert all(h["state"] == "Requested" and h.get("hostPreview") for h in asked), asked
 
             # -- shard 1 stopped: its hosts hold, shard 0's go on, status names shard 1 -----
             await sharded.stop(1)
