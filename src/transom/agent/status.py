@@ -41,8 +41,11 @@ def in_progress(status: AssignmentStatus, generation: int, revision: str) -> Ass
     conditions = set_condition(
         conditions, READY, "Unknown", PROGRESSING, message, generation=generation
     )
-    # A new run: the probes and any rollback of the last one are history.
-    return status.model_copy(update={"conditions": conditions, "readiness": None, "rollback": None})
+    # A new run: the probes and any rollback of the last one are history, and so is a wait
+    # for the host's maintenance window.
+    return status.model_copy(
+        update={"conditions": conditions, "readiness": None, "rollback": None, "next_window": ""}
+    )
 
 
 def invalid(status: AssignmentStatus, generation: int, error: SpecError) -> AssignmentStatus:

@@ -34,12 +34,13 @@ import shutil
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from transom.agent import source_check
+from transom.agent import source_check, window_gate
 from transom.agent import status as st
 from transom.agent.assignment_audit import AssignmentAudit
 from transom.agent.events import AgentEvents
@@ -50,6 +51,7 @@ from transom.agent.reboot_lease import RebootLease
 from transom.agent.removal import removal_resources
 from transom.agent.secrets import secret_names
 from transom.agent.status_push import StatusPusher, StatusWriter
+from transom.agent.window_gate import WindowGate
 from transom.api.assignment import AssignmentSpec, AssignmentStatus, revision_text
 from transom.api.conditions import (
     APPLY_FAILED,
@@ -62,6 +64,7 @@ from transom.api.conditions import (
     ROLLED_BACK,
     ROLLING_BACK,
     SUCCEEDED,
+    WAITING_FOR_WINDOW,
     find_condition,
 )
 from transom.api.configuration import Mode, RemovalPolicy
@@ -74,6 +77,7 @@ from transom.api.readiness import (
     RollbackState,
     RollbackStatus,
 )
+from transom.api.windows import Verdict as WindowVerdict
 from transom.engine.converge import Engine, Plan
 from transom.engine.drift import DriftMonitor
 from transom.engine.journal import AssignmentOrigin, Journal, JournalEntry, JournalFormatError
@@ -196,9 +200,13 @@ class _Inbox:
     drift: list[tuple[DriftMonitor, RunReport]] = field(default_factory=list)
     #: What the probing task found, by job token.
     probed: list[tuple[int, Gate]] = field(default_factory=list)
+    #: A maintenance-window edge may have passed: look at the windows again.
+    window: bool = False
 
     def empty(self) -> bool:
-        return not (self.seen or self.deleted or self.check or self.drift or self.probed)
+        return not (
+            self.seen or self.deleted or self.check or self.drift or self.probed or self.window
+        )
 
 
 class Worker:
@@ -256,6 +264,13 @@ class Worker:
         self._probing: asyncio.Task[Gate] | None = None
         self._probe_tokens = 0
         self._back_from_reboot = False
+        #: The maintenance windows of the generation enforced (None: it follows none).
+        self.gate: WindowGate | None = None
+        #: A new generation received outside the host's window, waiting for it.
+        self.held: AssignmentKey | None = None
+        #: The drift mode checks last ran in, so the opening of a window corrects at once.
+        self._drift_mode_now: Mode | None = None
+        self._window_timer: asyncio.TimerHandle | None = None
         self._inbox = _Inbox()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -273,6 +288,7 @@ class Worker:
         return self.phase is Phase.REMOVED or all(t.done() for t in self.tasks)
 
     async def close(self) -> None:
+        self._disarm()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -372,8 +388,11 @@ class Worker:
             inbox.check = False
             if self.plan is not None and self.phase in _ENFORCED:
                 await self._checked(
-                    await asyncio.to_thread(self.engine.check, self.plan, self.mode)
+                    await asyncio.to_thread(self.engine.check, self.plan, self._drift_mode())
                 )
+        if inbox.window:
+            inbox.window = False
+            await self._window_edge()
         return False
 
     async def _resume(self) -> None:
@@ -397,6 +416,7 @@ class Worker:
             self._enter(Phase.IDLE)
             return
         self.entry, self.plan, self.mode, self.applied = entry, plan, entry.mode, entry.origin
+        self.gate = await asyncio.to_thread(window_gate.load, self.journal.path.parent)
         if self.audit is not None:
             await asyncio.to_thread(self.audit.recover, self.engine, plan)
         rebooted = self.reboots is not None and await asyncio.to_thread(self.reboots.resume)
@@ -407,7 +427,9 @@ class Worker:
             self.acted = AssignmentKey(entry.origin.uid, entry.origin.generation)
         if entry.completed and not rebooted:
             self._enter(Phase.ROLLED_BACK if entry.rolled_back_to else Phase.ENFORCING)
-            await self._checked(await asyncio.to_thread(self.engine.check, plan, self.mode))
+            await self._checked(
+                await asyncio.to_thread(self.engine.check, plan, self._drift_mode())
+            )
         else:
             # Cut short by a crash, or the reboot a change asked for happened: apply again
             # (what waited for the reboot is verified, its dependents run). The status
@@ -418,6 +440,7 @@ class Worker:
             await asyncio.to_thread(self.engine.apply, plan)
             self._enter(Phase.ENFORCING)
         await self._start_monitor()
+        self._arm()
 
     async def _seen(self, obj: Obj, *, from_list: bool) -> None:
         key = AssignmentKey.of(obj)
@@ -481,7 +504,9 @@ class Worker:
             self._start_probing(obj, spec, AssignmentKey.of(obj).generation)
         else:
             await self._release_reboot_lease()
-        await self._checked(await asyncio.to_thread(self.engine.check, self.plan, self.mode))
+        await self._checked(
+            await asyncio.to_thread(self.engine.check, self.plan, self._drift_mode())
+        )
 
     async def _release_reboot_lease(self) -> None:
         """Back from a granted reboot, re-applied and reported: the budget gets its slot back
@@ -492,25 +517,32 @@ class Worker:
 
     async def _run(self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus) -> None:
         generation = key.generation
-        await self._stop_probing()  # whatever this spec turns out to be, the last run's probes end
         try:
             spec = AssignmentSpec.model_validate(obj.get("spec") or {})
             plan = self.engine.plan(spec.resources, "spec.resources")
         except ValidationError as exc:
+            await self._stop_probing()
             await self._invalid(obj, key, api_status, SpecError(from_pydantic("spec", exc)))
             return
         except SpecError as exc:
+            await self._stop_probing()
             await self._invalid(obj, key, api_status, exc)
             return
         refusal = source_check.refusal(self.engine.policy, spec.source)
         if refusal:
+            await self._stop_probing()
             await self._refuse(obj, key, api_status, refusal)
             return
+        if await self._hold(obj, key, spec, api_status):
+            return  # the generation enforced until now goes on, its probes included
+        await self._stop_probing()  # the last run's probes end with the run of a new spec
         self._enter(Phase.APPLYING)
         revision = spec.source.revision
         self.reported_drift = set()
         await self._stop_monitor()
         self.plan, self.mode = plan, spec.mode
+        self.gate = WindowGate.of(spec.maintenance)
+        await asyncio.to_thread(window_gate.save, self.journal.path.parent, self.gate)
         origin = AssignmentOrigin(
             uid=key.uid,
             generation=generation,
@@ -544,6 +576,7 @@ class Worker:
             self.audit.changed()
         # Watch before reporting: once the status says Ready, a change must reach a notifier.
         await self._start_monitor()
+        self._arm()
         await self._report_run(obj, spec, report, self.pusher.wanted or base, generation)
 
     async def _report_run(
@@ -645,9 +678,9 @@ class Worker:
             return  # converged, as reported: nothing to say, nothing to write
         generation, revision = applied.generation, applied.source.revision
         status = st.checked(base, generation, revision, report)
-        if self.phase is Phase.INVALID:
-            # The newest spec is invalid; a check of the previous one must not make it look
-            # Ready.
+        if self.phase is Phase.INVALID or self.held is not None:
+            # The newest spec is invalid, or waits for its window; a check of the previous one
+            # must not make it look Ready.
             status = status.model_copy(update={"conditions": base.conditions})
         await self.pusher.want(status)
         note = revision_text(generation, revision)
@@ -657,7 +690,7 @@ class Worker:
                 warning=True,
                 reason=DRIFT_DETECTED,
                 action="DriftCheck",
-                note=f"{note}: drifted: {', '.join(outstanding)}",
+                note=f"{note}: drifted: {', '.join(outstanding)}{self._deferred_text()}",
             )
         self.reported_drift = set(outstanding)
         if corrected:
@@ -670,6 +703,7 @@ class Worker:
             )
 
     async def _remove(self) -> None:
+        self._disarm()
         await self._stop_probing()
         self._enter(Phase.REMOVING)
         await self._stop_monitor()
@@ -795,6 +829,7 @@ class Worker:
             await self.pusher.want(status)
             return
         await self._stop_monitor()
+        # A rollback is not held by the windows: it undoes a change that started in one.
         self.plan, self.mode = plan, target.mode
         if self.audit is not None:
             self.audit.set_origin(target.origin)
@@ -853,7 +888,7 @@ class Worker:
         def on_report(report: RunReport) -> None:
             loop.call_soon_threadsafe(self.drift_found, holder[0], report)
 
-        monitor = self.monitors(self.engine, self.plan, self.mode, on_report)
+        monitor = self.monitors(self.engine, self.plan, self._drift_mode(), on_report)
         holder.append(monitor)
         self.monitor = monitor
         monitor.start()
@@ -863,9 +898,103 @@ class Worker:
         if monitor is not None:
             await asyncio.to_thread(monitor.stop)
 
+    # -- maintenance windows ----------------------------------------------------------------
+
+    def _drift_mode(self) -> Mode:
+        """The mode drift is checked in now: the spec's, except that ApplyAndAutoCorrect only
+        reports outside the host's windows when its driftCorrection says Report."""
+        mode = window_gate.effective_mode(self.gate, self.mode, _now())
+        if self.monitor is not None and self.monitor.mode is not mode:
+            self.monitor.set_mode(mode)
+        self._drift_mode_now = mode
+        return mode
+
+    def _deferred_text(self) -> str:
+        if self.gate is None:
+            return ""
+        mode, opens = self.gate.drift_mode(self.mode, _now())
+        if mode is self.mode:
+            return ""
+        when = f" (next opens {window_gate.rfc3339(opens)})" if opens else ""
+        return f"; not corrected outside the host's maintenance windows{when}"
+
+    async def _hold(
+        self, obj: Obj, key: AssignmentKey, spec: AssignmentSpec, api_status: AssignmentStatus
+    ) -> bool:
+        """True when a new generation must wait for the host's window (by its own clock);
+        its status then says so, and when the next window opens. A generation this host
+        already started (the journal says so: a crash or a reboot cut it short) goes on."""
+        gate = WindowGate.of(spec.maintenance)
+        started = self.applied is not None and (self.applied.uid, self.applied.generation) == key
+        verdict = None if gate is None or started else gate.may_start(_now())
+        if verdict is None or verdict.open:
+            self.held = None
+            return False
+        first = self.held != key
+        self.held = key
+        base = self.pusher.wanted or api_status
+        source = spec.source
+        status = window_gate.waiting(
+            base, key.generation, source.generation, source.revision, verdict
+        )
+        await self.pusher.want(status)
+        self._arm(verdict)
+        if first:
+            ready = find_condition(status.conditions, READY)
+            message = ready.message if ready is not None else ""
+            log.info("assignment %s: %s", self.name, message)
+            await self.api.record_event(
+                obj, warning=False, reason=WAITING_FOR_WINDOW, action="Apply", note=message
+            )
+        return True
+
+    def _arm(self, held: WindowVerdict | None = None) -> None:
+        """Wake at the next window edge that matters: a held generation's opening, or a
+        change of the drift mode (each at most RECHECK_SECONDS away)."""
+        self._disarm()
+        now = _now()
+        delays = [window_gate.next_look(self.gate, self.mode, now)]
+        if held is not None:
+            delays.append(window_gate.wake_after(held, now))
+        known = [d for d in delays if d is not None]
+        if not known:
+            return
+        loop = asyncio.get_running_loop()
+        # A little past the edge, so the wall clock is surely beyond it when we look.
+        self._window_timer = loop.call_later(min(known) + 0.05, self._window_passed)
+
+    def _disarm(self) -> None:
+        if self._window_timer is not None:
+            self._window_timer.cancel()
+            self._window_timer = None
+
+    def _window_passed(self) -> None:
+        self._window_timer = None
+        self._inbox.window = True
+        self._poke()
+
+    async def _window_edge(self) -> None:
+        """A window edge passed: a held generation may start, and drift found outside the
+        window is corrected as soon as one opens."""
+        reporting = self._drift_mode_now not in (None, self.mode)
+        mode = self._drift_mode()
+        if reporting and mode is self.mode and self.plan is not None and self.phase in _ENFORCED:
+            log.info("assignment %s: maintenance window open: correcting drift", self.name)
+            await self._checked(await asyncio.to_thread(self.engine.check, self.plan, mode))
+        current = self.current
+        if self.held is not None and current is not None and AssignmentKey.of(current) == self.held:
+            await self._seen(current, from_list=False)
+            if self.held is not None:
+                return  # still held: _hold armed the timer again
+        self._arm()
+
     async def _announce(self, status: AssignmentStatus) -> None:
         await asyncio.sleep(self.options.in_progress_delay_seconds)
         await self.pusher.want(status, wait_seconds=self.options.in_progress_timeout_seconds)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _status_of(obj: Obj) -> AssignmentStatus:

@@ -33,8 +33,15 @@ from transom.api.conditions import (
     resource_failed,
     set_condition,
 )
-from transom.api.configuration import MAX_RESOURCES, Mode, RebootPolicy, RemovalPolicy
+from transom.api.configuration import (
+    MAX_RESOURCES,
+    Mode,
+    OutsideWindows,
+    RebootPolicy,
+    RemovalPolicy,
+)
 from transom.api.errors import SpecError
+from transom.api.gates import MAX_WINDOWS, MaintenanceWindow
 from transom.api.provenance import UNVERIFIED_SOURCE, Provenance
 from transom.api.readiness import (
     Readiness,
@@ -68,6 +75,32 @@ class AssignmentSource(Spec):
     )
 
 
+class HostMaintenance(Spec):
+    """The host's maintenance windows, for its agent to evaluate itself (by
+    `transom.api.windows`, the rule the controller follows): a new generation received
+    outside them waits for the next one, and with driftCorrection Report drift is only
+    reported outside them."""
+
+    windows: list[MaintenanceWindow] = Field(
+        description="The Configuration's maintenance windows this host follows (those whose "
+        "hostSelector matches its labels, and those without one), copied without hostSelector.",
+        min_length=1,
+        max_length=MAX_WINDOWS,
+    )
+    drift_correction: OutsideWindows = Field(
+        default=OutsideWindows.CORRECT,
+        description="The Configuration's driftCorrection.outsideWindows: Correct corrects drift "
+        "at any time, Report only inside the windows.",
+    )
+    start_room_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="A new generation starts only with at least this long left in a window: the "
+        "reboot budget's expectedDuration when a change may reboot, else 0.",
+    )
+
+
 class AssignmentSpec(Spec):
     model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE))
 
@@ -93,6 +126,11 @@ class AssignmentSpec(Spec):
     )
     readiness: Readiness | None = Field(default=None, description="Probes gating Ready.")
     rollback: Rollback = Field(default_factory=Rollback, description="Automatic rollback.")
+    maintenance: HostMaintenance | None = Field(
+        default=None,
+        description="The host's maintenance windows, evaluated by the agent too; unset: the "
+        "host follows none, and starts and corrects at any time.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> AssignmentSpec:
@@ -269,6 +307,11 @@ class AssignmentStatus(Status):
     rollback: RollbackStatus | None = Field(
         default=None, description="Set when the host rolled this generation back."
     )
+    next_window: str = Field(
+        default="",
+        description="While a new generation waits for the host's maintenance window: when the "
+        "next one opens (RFC 3339, by the host's clock).",
+    )
 
     def verdict(self) -> Verdict:
         """What this status says about the host: the agent sets its conditions from it, and
@@ -307,6 +350,7 @@ class AssignmentStatus(Status):
         if finished_run:
             update["observed_generation"] = generation
             update["last_apply_time"] = now_rfc3339()
+            update["next_window"] = ""
         status = self.model_copy(update=update)
         verdict = _decide(results, status.readiness, status.rollback)
         status = status._conditioned(verdict, generation, revision)

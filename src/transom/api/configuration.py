@@ -34,6 +34,37 @@ MAX_FAILING_HOSTS = 10
 MAX_SHARDS = 64
 
 
+class OutsideWindows(StrEnum):
+    #: Drift is corrected whenever it is found: windows hold only new generations.
+    CORRECT = "Correct"
+    #: Outside the host's windows drift is only reported (as ApplyAndMonitor does); it is
+    #: corrected once a window opens.
+    REPORT = "Report"
+
+
+class DriftCorrection(Spec):
+    """Whether maintenance windows hold the correction of drift (ApplyAndAutoCorrect) too."""
+
+    outside_windows: OutsideWindows = Field(
+        default=OutsideWindows.CORRECT,
+        description="Correct: drift is corrected at any time; maintenance windows hold only new "
+        "generations. Report: outside the host's maintenance windows drift is reported "
+        "(DriftDetected, as ApplyAndMonitor does) and nothing is changed; it is corrected at the "
+        "opening of the next window, and by drift checks inside one. The host's agent decides "
+        "by its own clock.",
+    )
+
+
+DRIFT_REPORT_NEEDS_WINDOWS = {
+    "rule": "!has(self.driftCorrection) || !has(self.driftCorrection.outsideWindows) || "
+    "self.driftCorrection.outsideWindows != 'Report' || "
+    "(has(self.maintenanceWindows) && size(self.maintenanceWindows) > 0)",
+    "message": "driftCorrection.outsideWindows: Report needs maintenanceWindows (without them "
+    "no host is ever outside a window)",
+    "fieldPath": ".driftCorrection.outsideWindows",
+}
+
+
 class RemovalPolicy(StrEnum):
     ORPHAN = "Orphan"
     DELETE = "Delete"
@@ -100,7 +131,9 @@ class Rollout(Spec):
 class ConfigurationSpec(Spec):
     """What hosts must run, and how the change reaches them."""
 
-    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE, ROLLBACK_NEEDS_READINESS))
+    model_config = ConfigDict(
+        json_schema_extra=cel(DEPENDS_ON_RULE, ROLLBACK_NEEDS_READINESS, DRIFT_REPORT_NEEDS_WINDOWS)
+    )
 
     host_selector: LabelSelector = Field(description="Selects the Hosts this applies to.")
     resources: list[Resource] = Field(
@@ -134,6 +167,11 @@ class ConfigurationSpec(Spec):
     reboot: RebootBudget | None = Field(
         default=None, description="Fleet-wide reboot budget; unset: hosts reboot per policy."
     )
+    drift_correction: DriftCorrection = Field(
+        default_factory=DriftCorrection,
+        description="Whether maintenance windows also hold drift correction "
+        "(mode ApplyAndAutoCorrect); by default drift is corrected at any time.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ConfigurationSpec:
@@ -142,6 +180,11 @@ class ConfigurationSpec(Spec):
             raise ValueError(str(SpecError(errors)))
         if self.rollout.rollback.on_failure and self.readiness is None:
             raise ValueError(str(ROLLBACK_NEEDS_READINESS["message"]))
+        if (
+            self.drift_correction.outside_windows is OutsideWindows.REPORT
+            and not self.maintenance_windows
+        ):
+            raise ValueError(DRIFT_REPORT_NEEDS_WINDOWS["message"])
         return self
 
 

@@ -121,12 +121,22 @@ class Verdict:
 ALWAYS = Verdict(open=True)
 
 
+def follows(window: MaintenanceWindow, labels: Mapping[str, str]) -> bool:
+    """A host with ``labels`` follows ``window``: it has no hostSelector, or one that matches."""
+    return window.host_selector is None or window.host_selector.matches(dict(labels))
+
+
+def host_windows(
+    windows: Iterable[MaintenanceWindow], labels: Mapping[str, str]
+) -> list[MaintenanceWindow]:
+    """The windows a host with ``labels`` follows, without their hostSelector: what its agent
+    is given, to evaluate with no labels of its own."""
+    return [w.model_copy(update={"host_selector": None}) for w in windows if follows(w, labels)]
+
+
 def applicable(windows: Iterable[MaintenanceWindow], labels: Mapping[str, str]) -> tuple[Span, ...]:
     """The windows a host with ``labels`` follows."""
-    own = dict(labels)
-    return tuple(
-        Span.of(w) for w in windows if w.host_selector is None or w.host_selector.matches(own)
-    )
+    return tuple(Span.of(w) for w in windows if follows(w, labels))
 
 
 def allowed_at(spans: Sequence[Span], t: datetime) -> bool:

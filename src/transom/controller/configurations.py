@@ -442,6 +442,7 @@ class ConfigurationReconciler:
                     "removal_policy": spec.removal_policy,
                     "readiness": readiness,
                     "rollback": spec.rollout.rollback,
+                    "maintenance": gates.host_maintenance(spec, self.cache.host_labels(host)),
                 }
             )
         except ValidationError as e:

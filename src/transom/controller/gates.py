@@ -14,10 +14,11 @@ from transom.api import conditions as c
 from transom.api import names
 from transom.api.admission import REBOOT_LEASE_NAME
 from transom.api.approval import Approval
+from transom.api.assignment import HostMaintenance
 from transom.api.configuration import ConfigurationSpec, ConfigurationStatus, RebootMode
 from transom.api.gates import Approval as ApprovalMode
 from transom.api.gates import ApprovalRecord, duration_seconds
-from transom.api.windows import Verdict, evaluate
+from transom.api.windows import Verdict, evaluate, follows, host_windows
 from transom.controller import events
 from transom.controller.cache import Cache, Writer
 from transom.controller.hostview import epoch
@@ -98,17 +99,30 @@ def verdicts(
     out: dict[str, Verdict] = {}
     for h in hosts:
         labels = cache.host_labels(h)
-        which = tuple(
-            i
-            for i, w in enumerate(windows)
-            if w.host_selector is None or w.host_selector.matches(labels)
-        )
+        which = tuple(i for i, w in enumerate(windows) if follows(w, labels))
         if which not in shared:
             shared[which] = evaluate(
                 [windows[i] for i in which], labels, at, room=timedelta(seconds=room)
             )
         out[h] = shared[which]
     return out
+
+
+def host_maintenance(spec: ConfigurationSpec, labels: dict[str, str]) -> HostMaintenance | None:
+    """The maintenance windows a host follows, for its Assignment: its agent evaluates them
+    too, so a generation it receives late (it was offline through its window) still waits
+    for one, and drift correction can follow them. None when it follows none."""
+    own = host_windows(spec.maintenance_windows, labels)
+    if not own:
+        return None
+    room = 0
+    if may_reboot(spec) and spec.reboot is not None:
+        room = duration_seconds(spec.reboot.expected_duration)
+    return HostMaintenance(
+        windows=own,
+        drift_correction=spec.drift_correction.outside_windows,
+        start_room_seconds=room,
+    )
 
 
 def reboot_since(cache: Cache, host: str) -> float | None:

@@ -88,6 +88,12 @@ class DriftMonitor:
         self._thread = threading.Thread(target=self._loop, name="transom-drift", daemon=True)
         self._thread.start()
 
+    def set_mode(self, mode: Mode) -> None:
+        """Checks from now on run in ``mode``: the agent switches between correcting and only
+        reporting at the edges of the host's maintenance windows. Never to or from ApplyOnly,
+        which has no monitoring at all."""
+        self.mode = mode
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop for good: the notifier is closed once the thread has let go of it."""
         self._stop.set()
