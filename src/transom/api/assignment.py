@@ -26,6 +26,7 @@ from transom.api.conditions import (
     ROLLING_BACK,
     STALLED,
     SUCCEEDED,
+    WAITING_FOR_WINDOW,
     Condition,
     find_condition,
     now_rfc3339,
@@ -415,6 +416,18 @@ class Assignment(Spec):
     def caught_up(self) -> bool:
         """The agent's status speaks of this very spec (its metadata.generation)."""
         return self.status.observed_generation == self.metadata.generation
+
+    def waits_for_window(self) -> bool:
+        """The agent holds this very spec until the host's maintenance window opens (by the
+        host's clock): it said so, and has not run it yet."""
+        reconciling = find_condition(self.status.conditions, RECONCILING)
+        return (
+            not self.caught_up()
+            and reconciling is not None
+            and reconciling.status == "True"
+            and reconciling.reason == WAITING_FOR_WINDOW
+            and reconciling.observed_generation == self.metadata.generation
+        )
 
     def verdict(self) -> Verdict:
         if not self.caught_up():

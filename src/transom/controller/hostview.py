@@ -35,6 +35,8 @@ class HostView:
     reboot_requested: bool = False
     #: When the host was granted the reboot lease it holds (epoch seconds); None: it holds none.
     reboot_since: float | None = None
+    #: Its agent holds the generation until the host's maintenance window opens.
+    waiting_for_window: bool = False
 
     @classmethod
     def from_assignment(
@@ -76,6 +78,7 @@ class HostView:
             finished_at=epoch(assignment.status.last_apply_time) if caught_up else None,
             reboot_requested=reboot_pending,
             reboot_since=reboot_since,
+            waiting_for_window=assignment.waits_for_window(),
         )
 
     def at(self, generation: int) -> bool:

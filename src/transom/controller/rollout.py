@@ -151,7 +151,13 @@ def plan(
                 if gate.until is not None:
                     checks.append(gate.until)
                 break
-        window_held: list[str] = []
+        # Assigned, but their agents hold it for their windows (a host offline through its
+        # window, or a clock that disagrees): they wait as the hosts not assigned yet do.
+        window_held = [
+            h.name
+            for h in wave
+            if h.at(generation) and h.waiting_for_window and not h.done(generation)
+        ]
         for h in pending:
             verdict = windows.get(h.name, ALWAYS)
             if not verdict.open:
@@ -168,7 +174,11 @@ def plan(
                 budget -= 1
             chosen.append(h.name)
         if window_held:
-            opens = [t.timestamp() for n in window_held if (t := held[n].opens_at) is not None]
+            opens = [
+                t.timestamp()
+                for n in window_held
+                if (t := held.get(n, windows.get(n, ALWAYS)).opens_at) is not None
+            ]
             waits.append(
                 Wait(c.WAITING_FOR_WINDOW, stage.name, tuple(window_held), min(opens, default=None))
             )

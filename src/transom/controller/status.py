@@ -149,7 +149,11 @@ def _failing(failed: Sequence[HostView], offline: Sequence[str], plan: Plan) -> 
 def _progress_reason(
     generation: int, hosts: Sequence[HostView], waits: Sequence[Wait], *, all_missing: bool
 ) -> str:
-    updating = [h for h in hosts if h.online and h.at(generation) and not h.done(generation)]
+    updating = [
+        h
+        for h in hosts
+        if h.online and h.at(generation) and not h.done(generation) and not h.waiting_for_window
+    ]
     if waits and not updating:
         # Nothing moves until the gate opens: say which gate, as Reconciling (kstatus
         # InProgress), so Flux waits up to its own timeout rather than failing.

@@ -4,6 +4,7 @@ never fails, at a gate), and which partition `transom approve` picks."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,6 +13,7 @@ from transom.api import conditions as c
 from transom.api import kstatus
 from transom.api.configuration import ConfigurationSpec, ConfigurationStatus
 from transom.api.gates import ApprovalRecord
+from transom.api.windows import Verdict
 from transom.controller.approvals import ApprovalError, choose
 from transom.controller.rollout import RebootLimits, Stage, plan
 from transom.controller.status import aggregate
@@ -81,3 +83,29 @@ def test_approve_picks_the_first_gated_partition_still_waiting() -> None:
         choose(s, {"two", "three"}, None)
     with pytest.raises(ApprovalError, match="no partition"):
         choose(spec("Automatic"), set(), None)
+
+
+def test_a_host_whose_agent_holds_the_generation_for_its_window_waits_for_it() -> None:
+    """Assigned while the controller's clock said open (the host was offline, or the clocks
+    disagree), held by the agent: WaitingForWindow, not RolloutInProgress, with the opening."""
+    opens = datetime.fromtimestamp(NOW + 600, UTC)
+    held = dataclasses.replace(view("a", True, "applying"), waiting_for_window=True)
+    hosts = [held, view("b", True, "ready")]
+    closed = Verdict(open=False, opens_at=opens, reason="outside its Allow windows")
+    p = plan(GENERATION, hosts, [], 1, 0, now=NOW, windows={"a": closed})
+    assert p.assign == () and [(w.reason, w.hosts) for w in p.waits] == [
+        (c.WAITING_FOR_WINDOW, ("a",))
+    ]
+    status = aggregate(ConfigurationStatus(), GENERATION, "", hosts, p)
+    ready = c.find_condition(status.conditions, c.READY)
+    assert ready is not None and ready.reason == c.WAITING_FOR_WINDOW
+    assert "a wait for their maintenance window" in ready.message
+    assert status.next_window == opens.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert judged(status) is kstatus.Status.IN_PROGRESS
+    # The same host merely applying is a rollout in progress.
+    busy = [view("a", True, "applying"), view("b", True, "ready")]
+    p = plan(GENERATION, busy, [], 1, 0, now=NOW, windows={"a": closed})
+    ready = c.find_condition(
+        aggregate(ConfigurationStatus(), GENERATION, "", busy, p).conditions, c.READY
+    )
+    assert ready is not None and ready.reason == c.PROGRESSING
