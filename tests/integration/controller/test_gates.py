@@ -263,3 +263,94 @@ async def test_a_deny_window_inside_an_allow_window_wins(
         {"spec": {"maintenanceWindows": conf["spec"]["maintenanceWindows"][:1]}},
     )
     await eventually(lambda: _all(fleet, hosts, key))
+
+
+async def test_a_pause_holds_the_next_partition_then_lets_it_go(
+    kube: Kube, namespace: str, fleet: Fleet
+) -> None:
+    role = fleet.prefix
+    hosts = [await fleet.add(i, {"role": role, "ring": "0" if i == 0 else "1"}) for i in range(3)]
+    key = (namespace, "web")
+    rollout = {
+        "maxUnavailable": "100%",
+        "partitions": [
+            {"name": "canary", "hostSelector": {"matchLabels": {"ring": "0"}}},
+            {"name": "rest", "hostSelector": {"matchLabels": {"ring": "1"}}, "pauseSeconds": 5},
+        ],
+    }
+    await kube.create(
+        CONFIGURATIONS.path(namespace),
+        configuration("web", namespace, {"role": role}, rollout=rollout),
+    )
+    await eventually(lambda: fleet.assignment(hosts[0], key))
+    await fleet.report(hosts[0], key, ok=True)
+    canary = await fleet.assignment(hosts[0], key)
+    assert canary is not None
+    finished = datetime.strptime(canary["status"]["lastApplyTime"], "%Y-%m-%dT%H:%M:%SZ")
+    ends = finished.replace(tzinfo=UTC) + timedelta(seconds=5)
+
+    async def paused() -> dict[str, Any] | None:
+        obj = await get_configuration(kube, namespace, "web")
+        conds = (obj.get("status") or {}).get("conditions") or []
+        ok = any(x["type"] == "Ready" and x["reason"] == c.PAUSED for x in conds)
+        return obj if ok else None
+
+    obj = await eventually(paused)
+    assert kstatus.compute(obj).status is kstatus.Status.IN_PROGRESS
+    # The pause counts from the canary's finish, and the status says when it ends.
+    assert (
+        f"partition rest paused until {ends.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        in (ready(obj)["message"])
+    )
+    # Sampled through the pause: the next partition gets nothing.
+    while datetime.now(UTC) < ends - timedelta(seconds=0.5):
+        assert await assigned(fleet, hosts, key) == [hosts[0]]
+        await asyncio.sleep(0.2)
+    # Then it gets the generation, with nothing to poke the controller but its own timer.
+    await eventually(lambda: _all(fleet, hosts, key), timeout=15)
+    assert datetime.now(UTC) >= ends - timedelta(seconds=0.5)
+    events = await kube.list(EVENTS.path(namespace))
+    notes = [e.get("note", "") for e in events["items"] if e.get("reason") == c.PAUSED]
+    assert any("partition rest paused until" in n for n in notes), notes
+
+
+async def test_each_host_gets_the_windows_it_follows_and_the_switch_in_its_assignment(
+    kube: Kube, namespace: str, fleet: Fleet
+) -> None:
+    role = fleet.prefix
+    web = await fleet.add(0, {"role": role, "tier": "web"})
+    db = await fleet.add(1, {"role": role, "tier": "db"})
+    key = (namespace, "web")
+    conf = configuration("web", namespace, {"role": role}, rollout={"maxUnavailable": "100%"})
+    conf["spec"]["maintenanceWindows"] = [
+        {"name": "daily", "schedule": "0 0 * * *", "duration": "24h"},
+        {
+            "name": "db-nights",
+            "type": "Deny",
+            "schedule": "0 0 1 1 *",
+            "duration": "1h",
+            "hostSelector": {"matchLabels": {"tier": "db"}},
+        },
+    ]
+    conf["spec"]["driftCorrection"] = {"outsideWindows": "Report"}
+    conf["spec"]["rebootPolicy"] = {"mode": "IfNeeded"}
+    conf["spec"]["reboot"] = {"maxRebooting": 1, "expectedDuration": "10m"}
+    await kube.create(CONFIGURATIONS.path(namespace), conf)
+    await eventually(lambda: _all(fleet, [web, db], key))
+    got = {h: (await fleet.assignment(h, key) or {})["spec"]["maintenance"] for h in (web, db)}
+    assert [w["name"] for w in got[web]["windows"]] == ["daily"]
+    assert [w["name"] for w in got[db]["windows"]] == ["daily", "db-nights"]
+    assert all("hostSelector" not in w for m in got.values() for w in m["windows"])
+    assert {m["driftCorrection"] for m in got.values()} == {"Report"}
+    assert {m["startRoomSeconds"] for m in got.values()} == {600}
+
+
+async def test_report_without_windows_is_refused_by_the_apiserver(
+    kube: Kube, namespace: str
+) -> None:
+    conf = configuration("lonely", namespace, {"role": "none"})
+    conf["spec"]["driftCorrection"] = {"outsideWindows": "Report"}
+    with pytest.raises(ApiError) as info:
+        await kube.create(CONFIGURATIONS.path(namespace), conf)
+    assert info.value.status == 422
+    assert "Report needs maintenanceWindows" in str(info.value)
