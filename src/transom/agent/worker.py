@@ -16,6 +16,12 @@
     any but Removed ─> Starting                 after an unexpected error: start over from the
                                                 journal, exactly as after a crash
 
+A new generation received outside the host's maintenance windows (the Assignment's
+``spec.maintenance``, by the host's clock) changes no phase: it is ``held`` until a window
+opens, and what was enforced goes on. With ``driftCorrection: Report``, drift checks outside
+the windows only report (``_drift_mode``); a timer at each window edge switches the mode and,
+at an opening, corrects what drifted.
+
 ``Worker._enter`` is the only way to change the phase, and refuses what the table does not
 allow. Inputs (the Assignment seen, deleted, a Secret changed, drift found) land in an inbox
 that keeps only the newest Assignment, and one loop handles them in order.
