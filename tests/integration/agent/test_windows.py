@@ -23,7 +23,7 @@ from transom.controller.enrollment import create_token
 from transom.controller.manager import Controller
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
-from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, NAMESPACES
+from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES, NAMESPACES
 
 from .conftest import Agents, condition, eventually
 
@@ -66,31 +66,34 @@ async def test_an_offline_host_back_after_its_window_waits_and_drift_waits_too(
     root = tmp_path / "root"
     motd = root / "motd"
     agents = Agents(None, controlplane, tmp_path)
-    start = datetime.now(UTC).replace(microsecond=0)
-    first = start - timedelta(seconds=1)  # open now: the controller assigns at once
-    second = start + timedelta(seconds=OPEN_SECONDS + 6)
-    third = second + timedelta(seconds=OPEN_SECONDS + 6)
-    conf: dict[str, Any] = {
-        "apiVersion": API_VERSION,
-        "kind": "Configuration",
-        "metadata": {"name": "web", "namespace": namespace},
-        "spec": {
-            "hostSelector": {"matchLabels": {"app": app}},
-            "resources": [{"name": "motd", "file": {"path": str(motd), "content": "hi\n"}}],
-            "rollout": {"maxUnavailable": "100%"},
-            "maintenanceWindows": [
-                {"name": w, "schedule": at(t), "duration": f"{OPEN_SECONDS}s"}
-                for w, t in (("first", first), ("second", second), ("third", third))
-            ],
-            "driftCorrection": {"outsideWindows": "Report"},
-        },
-    }
     ns = names.host_namespace(host)
     path = ASSIGNMENTS.path(ns, names.assignment_name(namespace, "web"))
     try:
+        # The agent runs long enough to renew its Lease, then stops: the controller still sees
+        # the host online when it writes the Assignment, in the window, and the host is away.
+        running = await agents.start(identity, root=root)
+        await eventually(lambda: kube.get_or_none(LEASES.path(ns, names.LEASE_NAME)), timeout=30)
+        await running.stop()
+        start = datetime.now(UTC).replace(microsecond=0)
+        first = start - timedelta(seconds=1)  # open now: the controller assigns at once
+        second = start + timedelta(seconds=OPEN_SECONDS + 6)
+        third = second + timedelta(seconds=OPEN_SECONDS + 6)
+        conf: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": "Configuration",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {
+                "hostSelector": {"matchLabels": {"app": app}},
+                "resources": [{"name": "motd", "file": {"path": str(motd), "content": "hi\n"}}],
+                "rollout": {"maxUnavailable": "100%"},
+                "maintenanceWindows": [
+                    {"name": w, "schedule": at(t), "duration": f"{OPEN_SECONDS}s"}
+                    for w, t in (("first", first), ("second", second), ("third", third))
+                ],
+                "driftCorrection": {"outsideWindows": "Report"},
+            },
+        }
         await kube.create(CONFIGURATIONS.path(namespace), conf)
-        # The host is offline (its agent is not running): it gets the Assignment in the
-        # window all the same, and would converge as soon as it is back.
         assignment = await eventually(lambda: kube.get_or_none(path), timeout=30)
         assert datetime.now(UTC) < first + timedelta(seconds=OPEN_SECONDS), "assigned too late"
         assert assignment["spec"]["maintenance"]["driftCorrection"] == "Report"
