@@ -11,9 +11,17 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.unit.api.test_windows import windows
-from transom.api.assignment import Assignment, AssignmentSpec, HostMaintenance
+from transom.api.assignment import (
+    Assignment,
+    AssignmentSpec,
+    AssignmentState,
+    AssignmentStatus,
+    HostMaintenance,
+)
+from transom.api.conditions import RECONCILING, WAITING_FOR_WINDOW, set_condition
 from transom.api.configuration import ConfigurationSpec, OutsideWindows
 from transom.api.gates import MaintenanceWindow
+from transom.api.wire import ObjectMeta
 
 RESOURCES = [{"name": "motd", "file": {"path": "/tmp/motd", "content": "hi\n"}}]
 
@@ -77,3 +85,25 @@ def test_an_assignment_without_windows_carries_none() -> None:
     assert "maintenance" not in spec.model_dump(by_alias=True, exclude_none=True)
     with pytest.raises(ValidationError, match="at least 1"):
         HostMaintenance(windows=[])
+
+
+def test_waiting_for_the_window_is_read_only_of_the_very_spec_not_yet_run() -> None:
+    spec = AssignmentSpec.model_validate(
+        {
+            "host": "web01",
+            "source": {"configuration": {"namespace": "d", "name": "web"}, "generation": 2},
+            "resources": RESOURCES,
+        }
+    )
+
+    def held(about: int, observed: int) -> Assignment:
+        conditions = set_condition(
+            [], RECONCILING, "True", WAITING_FOR_WINDOW, "w", generation=about
+        )
+        status = AssignmentStatus(observed_generation=observed, conditions=conditions)
+        return Assignment(metadata=ObjectMeta(generation=2), spec=spec, status=status)
+
+    assert held(2, 1).waits_for_window()
+    assert held(2, 1).verdict().state is AssignmentState.APPLYING
+    assert not held(1, 1).waits_for_window()  # said of the spec before this one
+    assert not held(2, 2).waits_for_window()  # run since
