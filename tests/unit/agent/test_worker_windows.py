@@ -100,10 +100,10 @@ async def test_outside_its_windows_drift_is_reported_and_corrected_once_one_open
     worker = new_worker(tmp_path, api)
     conf = tmp_path / "root" / "app.conf"
     now = second(0)
-    closes, reopens = now + timedelta(seconds=4), now + timedelta(seconds=7)
+    closes, reopens = now + timedelta(seconds=6), now + timedelta(seconds=9)
     body = with_windows(
         spec(tmp_path / "root", 1, "v1"),
-        window("now", now, 4),
+        window("now", now, 6),
         window("later", reopens, 600),
         report=True,
     )
@@ -140,11 +140,12 @@ async def test_correct_keeps_correcting_drift_outside_the_windows(tmp_path: Path
     worker = new_worker(tmp_path, api)
     conf = tmp_path / "root" / "app.conf"
     now = second(0)
-    body = with_windows(spec(tmp_path / "root", 1, "v1"), window("now", now, 2), report=False)
+    body = with_windows(spec(tmp_path / "root", 1, "v1"), window("now", now, 5), report=False)
     api.obj = assignment("u1", 1, body)
     worker.offer(api.seen(), from_list=True)
     await worker.settled()
-    await until(lambda: datetime.now(UTC) > now + timedelta(seconds=2.2))
+    assert conf.read_text() == "v1"
+    await until(lambda: datetime.now(UTC) > now + timedelta(seconds=5.2))
     conf.write_text("tampered")
     worker.check_now()
     await worker.settled()
@@ -159,14 +160,14 @@ async def test_a_restart_outside_the_window_reports_from_the_journal_alone(
     worker = new_worker(tmp_path, api)
     conf = tmp_path / "root" / "app.conf"
     now = second(0)
-    body = with_windows(spec(tmp_path / "root", 1, "v1"), window("now", now, 2), report=True)
+    body = with_windows(spec(tmp_path / "root", 1, "v1"), window("now", now, 5), report=True)
     api.obj = assignment("u1", 1, body)
     worker.offer(api.seen(), from_list=True)
     await worker.settled()
     await worker.pusher.flushed()
     await worker.close()
-    assert (tmp_path / "state" / NAME / WINDOWS_FILE).exists()
-    await until(lambda: datetime.now(UTC) > now + timedelta(seconds=2.2))
+    assert conf.read_text() == "v1" and (tmp_path / "state" / NAME / WINDOWS_FILE).exists()
+    await until(lambda: datetime.now(UTC) > now + timedelta(seconds=5.2))
 
     conf.write_text("tampered")
     api.mode = "down"  # no API: the windows come from the state folder
