@@ -405,6 +405,7 @@ class Worker:
         """Enforce what was journaled before this start, API or not."""
         await self._stop_monitor()
         self.entry, self.plan, self.applied, self.acted = None, None, None, None
+        self.gate = None
         try:
             entry = await asyncio.to_thread(self.journal.load)
         except JournalFormatError as exc:
@@ -646,7 +647,7 @@ class Worker:
         self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus, error: SpecError
     ) -> None:
         self._enter(Phase.INVALID)
-        self.acted = key
+        self.acted, self.held = key, None
         await self.pusher.want(st.invalid(self.pusher.wanted or api_status, key.generation, error))
         await self.api.record_event(
             obj, warning=True, reason=INVALID_SPEC, action="Validate", note=str(error)
@@ -656,7 +657,7 @@ class Worker:
         self, obj: Obj, key: AssignmentKey, api_status: AssignmentStatus, message: str
     ) -> None:
         self._enter(Phase.INVALID)
-        self.acted = key
+        self.acted, self.held = key, None
         status = source_check.refused(self.pusher.wanted or api_status, key.generation, message)
         self.events.refused(self.name, message)
         await self.pusher.want(status)

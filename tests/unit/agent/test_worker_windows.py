@@ -175,3 +175,41 @@ async def test_a_restart_outside_the_window_reports_from_the_journal_alone(
     await again.settled()
     assert phase(again) is Phase.ENFORCING and conf.read_text() == "tampered"
     await again.close()
+
+
+async def test_a_held_generation_keeps_the_last_one_enforced_until_a_newer_spec_comes(
+    tmp_path: Path,
+) -> None:
+    api = FakeHostApi()
+    worker = new_worker(tmp_path, api)
+    conf = tmp_path / "root" / "app.conf"
+    api.obj = assignment("u1", 1, spec(tmp_path / "root", 1, "v1"))
+    worker.offer(api.seen(), from_list=True)
+    await worker.settled()
+    later = second(3600)
+    api.obj = assignment(
+        "u1",
+        2,
+        with_windows(spec(tmp_path / "root", 2, "v2"), window("w", later, 60), report=False),
+    )
+    worker.offer(api.seen(), from_list=False)
+    await worker.settled()
+    assert worker.held is not None and phase(worker) is Phase.ENFORCING
+    # The generation it has is still enforced, and a check does not make the held one Ready.
+    conf.write_text("tampered")
+    worker.check_now()
+    await worker.settled()
+    await worker.pusher.flushed()
+    assert conf.read_text() == "v1"
+    ready = find_condition(api.status().conditions, READY)
+    assert ready is not None and ready.reason == WAITING_FOR_WINDOW
+    # A newer spec, invalid: it is what the status speaks of now, and nothing is held.
+    api.obj = assignment("u1", 3, spec(tmp_path / "root", 3, "x", valid=False))
+    worker.offer(api.seen(), from_list=False)
+    await worker.settled()
+    await worker.pusher.flushed()
+    assert worker.held is None and phase(worker) is Phase.INVALID
+    ready = find_condition(api.status().conditions, READY)
+    assert ready is not None and ready.reason == "InvalidSpec"
+    assert conf.read_text() == "v1"
+    await worker.close()
