@@ -24,14 +24,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.controller.conftest import Fleet, configuration, eventually
 from transom.api import conditions as c
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
+from transom.controller.manager import Controller
+from transom.controller.shards import Shard
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
-from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, HOSTS, LEASES, PREVIEWS
+from transom.kube.config import KubeConfig
+from transom.kube.kinds import (
+    ASSIGNMENTS,
+    CONFIGURATIONS,
+    HOSTS,
+    LEASES,
+    PREVIEWS,
+    SERVICE_ACCOUNTS,
+    path_of,
+)
+from transom.kube.leader import LeaderElector
 
 pytestmark = pytest.mark.controlplane
 
@@ -307,3 +320,78 @@ def _ready(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_the_sharded_manifests_let_each_shard_do_its_part(
+    controlplane: ControlPlane, kube: Kube, namespace: str, repo_root: Path
+) -> None:
+    """deploy/sharded/: as its service account, a shard labels its host's Lease, writes its
+    status entry and names the shard that has no leader yet; each shard may hold its own
+    leader Lease, and with both the Configuration is Ready."""
+    docs = list(yaml.safe_load_all((repo_root / "deploy/sharded/controller.yaml").read_text()))
+    per_shard = [o for o in docs if o["kind"] in ("Deployment", "PodDisruptionBudget")]
+    assert sorted(o["metadata"]["name"] for o in per_shard if o["kind"] == "Deployment") == [
+        "transom-controller-shard-0",
+        "transom-controller-shard-1",
+    ]
+    for obj in docs:
+        await kube.apply(path_of(obj), obj)
+    sa = next(o for o in docs if o["kind"] == "ServiceAccount")["metadata"]
+    token = await kube.create(
+        SERVICE_ACCOUNTS.path(sa["namespace"], sa["name"], "token"),
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    cfg = KubeConfig(
+        server=controlplane.url,
+        ca_pem=controlplane.ca.cert.read_bytes(),
+        token=token["status"]["token"],
+    )
+    fleet = Fleet(kube, f"sd{os.getpid() % 1000}")
+    tasks: list[asyncio.Task[None]] = []
+    async with (
+        Kube(cfg, field_manager="transom-controller") as first,
+        Kube(cfg, field_manager="transom-controller") as second,
+    ):
+        try:
+            lease_ns = sa["namespace"]
+            ctl = Controller(first, liveness_interval=0.2, shard=Shard(0, 2, lease_ns))
+            tasks.append(asyncio.create_task(ctl.run()))
+            i = next(i for i in range(100) if names.shard_of(fleet.name(i), SHARDS) == 0)
+            host = await fleet.add(i, {"role": fleet.prefix})
+            key = (namespace, "web")
+            await kube.create(
+                CONFIGURATIONS.path(namespace),
+                configuration("web", namespace, {"role": fleet.prefix}),
+            )
+            await eventually(lambda: fleet.assignment(host, key))
+            await fleet.report(host, key, ok=True)
+
+            async def named() -> str:
+                ready = _ready(await _status(kube, key))
+                return ready["message"] if ready and ready["reason"] == c.SHARD_MISSING else ""
+
+            message = await eventually(named)
+            assert "shard(s) 1 missing" in message
+            assert "transom-controller-shard-1" in message
+            lease = await kube.get(LEASES.path(names.host_namespace(host), names.LEASE_NAME))
+            assert lease["metadata"]["labels"][names.LABEL_SHARD] == "0"
+
+            elector = LeaderElector(second, lease_ns, "transom-controller-shard-1", identity="s1")
+            other = Controller(second, liveness_interval=0.2, shard=Shard(1, 2, lease_ns))
+            tasks.append(asyncio.create_task(other.run(elector)))
+
+            async def current() -> bool:
+                obj = await _status(kube, key)
+                return kstatus.compute(obj).status is kstatus.Status.CURRENT
+
+            await eventually(current, timeout=60)
+            obj = await _status(kube, key)
+            assert sorted(e["shard"] for e in obj["status"]["shards"]) == [0, 1]
+            assert [e["hosts"] for e in obj["status"]["shards"]] == [1, 0]
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await fleet.cleanup()
+            for obj in per_shard:
+                await kube.delete(path_of(obj))
