@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests.integration.controller.conftest import Fleet, configuration, eventually
+from transom.agent.credentials.whoami import who_am_i
 from transom.api import conditions as c
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
@@ -242,7 +243,7 @@ async def test_a_configuration_across_two_shards_with_one_shard_down(
                     "kind": "Preview",
                     "metadata": {"name": "try", "namespace": namespace},
                     "spec": {
-                        "requestedBy": "admin",
+                        "requestedBy": (await who_am_i(kube)).username,
                         "configurations": [{"name": "web", "spec": conf["spec"]}],
                     },
                 },
