@@ -1,6 +1,12 @@
 """Atomic file replacement: readers see the old file or the new one, never a torn one.
 
 Portable stdlib only: the journal and the file providers of both platforms use it.
+
+Two fsyncs make a replacement durable: the temp file's, before the rename, so a rename that
+survives a crash always names complete data; and the directory's, after it, so the rename itself
+survives. Only the first is needed for atomicity, so a caller replacing many files may pass a
+``DirectorySyncs`` and sync each directory once, after its last rename (the engine does, once per
+run; docs/benchmarks.md has the argument): until then a crash leaves each file old or new.
 """
 
 from __future__ import annotations
@@ -42,13 +48,43 @@ def retry_in_use(
     return call()
 
 
+class DirectorySyncs:
+    """Directories holding renames not yet made durable; ``flush`` fsyncs each one once."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, None] = {}  # insertion-ordered set
+
+    def add(self, directory: str) -> None:
+        self._pending[directory] = None
+
+    def flush(self) -> None:
+        """Fsync every pending directory; one that fails stays pending, and the first failure
+        is raised (naming its directory) after the others were tried."""
+        failed: OSError | None = None
+        for directory in list(self._pending):
+            try:
+                fsync_directory(directory)
+            except OSError as exc:
+                failed = failed or OSError(exc.errno, exc.strerror, directory)
+                continue
+            del self._pending[directory]
+        if failed is not None:
+            raise failed
+
+
 @contextlib.contextmanager
-def atomic_writer(path: str, prepare: Callable[[int], None] | None = None) -> Iterator[BinaryIO]:
+def atomic_writer(
+    path: str,
+    prepare: Callable[[int], None] | None = None,
+    *,
+    syncs: DirectorySyncs | None = None,
+) -> Iterator[BinaryIO]:
     """Write to a temp file beside ``path``; on success fsync it and rename it over ``path``.
 
     ``prepare`` gets the temp file's descriptor before the rename, to set mode and owner, so
     the new file never appears with the wrong permissions. On any exception the temp file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. The directory is fsynced after the rename, or added
+    to ``syncs`` for the caller to fsync later.
     """
     directory = str(Path(path).parent)
     fd, name = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=".tmp")
@@ -64,11 +100,20 @@ def atomic_writer(path: str, prepare: Callable[[int], None] | None = None) -> It
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_directory(directory)
+    if syncs is None:
+        fsync_directory(directory)
+    else:
+        syncs.add(directory)
 
 
-def write_atomic(path: str, data: bytes, prepare: Callable[[int], None] | None = None) -> None:
-    with atomic_writer(path, prepare) as f:
+def write_atomic(
+    path: str,
+    data: bytes,
+    prepare: Callable[[int], None] | None = None,
+    *,
+    syncs: DirectorySyncs | None = None,
+) -> None:
+    with atomic_writer(path, prepare, syncs=syncs) as f:
         f.write(data)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from transom.api.conditions import (
 from transom.api.errors import FieldError, SpecError
 from transom.api.modes import Mode
 from transom.api.resources import Ensure, Resource, ResourceProperties
+from transom.engine.atomicfile import DirectorySyncs
 from transom.engine.diff import compare, desired_state
 from transom.engine.flapping import FlapGuard
 from transom.engine.graph import check_acyclic, topological_order
@@ -202,25 +203,37 @@ class Engine:
     ) -> RunReport:
         with self._lock:
             started = perf_counter()
-            ctx = Context(secrets=self._secrets)
+            # Atomic writes leave their directory fsyncs here: one per directory per run.
+            syncs = DirectorySyncs()
+            ctx = Context(secrets=self._secrets, syncs=syncs)
             steps = [s for s in plan.steps if only is None or s.resource.name in only]
             outcomes: dict[str, ResourceOutcome] = {}
-            for step in steps:
-                if self._halted.is_set():
-                    log.info(
-                        "stopping: %d of %d resources not started",
-                        len(steps) - len(outcomes),
-                        len(steps),
-                    )
-                    break
-                outcome = self._step(step, action, ctx, outcomes, drift)
-                outcomes[step.resource.name] = outcome
-                if outcome.status is not Status.OK:
-                    log.info(
-                        "%s %s: %s %s", outcome.kind, outcome.name, outcome.status, outcome.message
-                    )
-                if on_result is not None:
-                    on_result(outcome, len(outcomes), len(steps))
+            try:
+                for step in steps:
+                    if self._halted.is_set():
+                        log.info(
+                            "stopping: %d of %d resources not started",
+                            len(steps) - len(outcomes),
+                            len(steps),
+                        )
+                        break
+                    outcome = self._step(step, action, ctx, outcomes, drift)
+                    outcomes[step.resource.name] = outcome
+                    if outcome.status is not Status.OK:
+                        log.info(
+                            "%s %s: %s %s",
+                            outcome.kind,
+                            outcome.name,
+                            outcome.status,
+                            outcome.message,
+                        )
+                    if on_result is not None:
+                        on_result(outcome, len(outcomes), len(steps))
+            finally:
+                # Before the run reports a change done, the change is durable.
+                undurable = _flush(syncs)
+            if undurable is not None:
+                outcomes = {n: _not_durable(o, undurable) for n, o in outcomes.items()}
             return RunReport(
                 action=action,
                 results=tuple(outcomes.values()),
@@ -352,6 +365,9 @@ class Engine:
             if drift:
                 self.flap_guard.record(key)
             after = provider.get(r.properties, ctx)
+            if self.observer is not None and ctx.syncs is not None:
+                # The observer's record of a change must not outlive the change in a crash.
+                ctx.syncs.flush()
         except Exception as exc:
             if self.observer is not None:
                 self.observer.after_set(token, r, None, error=self.redactor.text(str(exc)))
@@ -438,6 +454,28 @@ class Engine:
             )
             self._secret_props[cls] = names
         return names
+
+
+def _flush(syncs: DirectorySyncs) -> OSError | None:
+    try:
+        syncs.flush()
+    except OSError as exc:
+        log.warning("fsync of %s failed: %s", exc.filename, exc)
+        return exc
+    return None
+
+
+def _not_durable(outcome: ResourceOutcome, error: OSError) -> ResourceOutcome:
+    """A change made but perhaps not kept by a crash: failed, so the next run checks again."""
+    if not outcome.changed:
+        return outcome
+    return replace(
+        outcome,
+        status=Status.FAILED,
+        in_desired_state=False,
+        reason=PROVIDER_FAILED,
+        message=f"changed, but not made durable: fsync of {error.filename}: {error.strerror}",
+    )
 
 
 def _key(r: Resource) -> str:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from transom.api.conditions import PROVIDER_FAILED
 from transom.api.resources import ResourceProperties
+from transom.engine.atomicfile import DirectorySyncs
 
 P = TypeVar("P", bound=ResourceProperties)
 
@@ -80,6 +81,9 @@ class Context:
     secrets: SecretResolver
     #: Free-form per-run values providers may cache in (e.g. a PowerShell host).
     cache: dict[str, Any] = field(default_factory=dict)
+    #: Where a provider's atomic writes leave their directory fsyncs for the engine to make
+    #: once per directory (see atomicfile); None: each write syncs its directory itself.
+    syncs: DirectorySyncs | None = None
 
 
 class ProviderError(Exception):

@@ -103,7 +103,7 @@ class FileProvider(Provider[FileProperties]):
             data = ctx.secrets.resolve(ref.name, ref.key)
         else:
             data = (desired.content or "").encode()
-        write_atomic(path, data, prepare)
+        write_atomic(path, data, prepare, syncs=ctx.syncs)
 
     def equal(self, prop: str, desired: Any, actual: Any) -> bool:
         if prop == "mode":
