@@ -1,7 +1,7 @@
 """Start-up work the `transom` process skips, done before any command module is imported.
 
-Two third-party imports do work at import time that no `transom` command uses, and together
-they are an eighth of a `transom apply`'s instructions (bench/engine_bench.py measures it):
+Three third-party imports do work at import time that no `transom` command uses, and together
+they are a sixth of a `transom apply`'s instructions (bench/engine_bench.py measures it):
 
 - pydantic looks for plugins (``pydantic`` entry points) when it builds the first model, and
   importing its loader imports ``importlib.metadata`` (with ``email``, ``zipfile``, ``csv``,
@@ -12,6 +12,11 @@ they are an eighth of a `transom apply`'s instructions (bench/engine_bench.py me
   ``yaml`` is imported. Only the pure-Python reader uses it; Transom reads YAML with libyaml's
   (``CSafeLoader``). The pattern is compiled on first use instead, so the pure-Python reader
   still behaves exactly as PyYAML's.
+- pydantic_core declares its schemas as some 90 TypedDicts with string annotations, and
+  ``typing.ForwardRef`` compiles each of those 700 strings to code when the class is made,
+  though nothing evaluates them unless asked for the TypedDict's type hints. While
+  pydantic_core is imported, a forward reference keeps its source instead, which ``eval``
+  compiles if it is ever evaluated: the same value, compiled on use.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import re
 import sys
 import types
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +42,7 @@ def prepare() -> None:
     """Skip both, unless the module concerned was imported already."""
     without_pydantic_plugins()
     yaml_without_eager_patterns()
+    pydantic_core_without_eager_forward_refs()
 
 
 def without_pydantic_plugins() -> None:
@@ -80,3 +87,21 @@ def yaml_without_eager_patterns() -> None:
         import yaml  # noqa: F401  (imported here, with the lazy pattern)
     finally:
         re.compile = compile_
+
+
+def _source(source: str, filename: str, mode: str) -> str:
+    """What ``typing.ForwardRef`` keeps instead of ``compile(source, filename, "eval")``:
+    ``eval`` takes either, and compiles a string itself."""
+    return source
+
+
+def pydantic_core_without_eager_forward_refs() -> None:
+    if "pydantic_core" in sys.modules:
+        return
+    # ForwardRef.__init__ is typing's only caller of compile(), looked up in typing's globals
+    # before the builtins; only ForwardRefs made during this import are affected.
+    typing.compile = _source  # type: ignore[attr-defined]
+    try:
+        import pydantic_core  # noqa: F401  (imported here, with forward references lazy)
+    finally:
+        del typing.compile  # type: ignore[attr-defined]

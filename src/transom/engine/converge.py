@@ -7,12 +7,11 @@ flapping history. Runs are serialised, so a drift check and a new apply never in
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from time import perf_counter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from transom.api.conditions import (
     DENIED_BY_HOST_POLICY,
@@ -36,7 +35,17 @@ from transom.engine.provider import Change, Context, Provider, ProviderError, Se
 from transom.engine.redact import REDACTED, NoSecrets, RedactingResolver, Redactor, SecretSealer
 from transom.engine.result import Action, DiffEntry, ResourceOutcome, RunReport, Status
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from logging import Logger
+
+
+def log() -> Logger:
+    """The engine's logger. Imported when first needed: a run in which every resource is in
+    its desired state logs nothing, and `transom apply` then never pays for ``logging``."""
+    import logging  # noqa: PLC0415
+
+    return logging.getLogger(__name__)
+
 
 #: Called after each resource: the outcome, how many are done, how many in all.
 ProgressCallback = Callable[[ResourceOutcome, int, int], None]
@@ -211,7 +220,7 @@ class Engine:
             try:
                 for step in steps:
                     if self._halted.is_set():
-                        log.info(
+                        log().info(
                             "stopping: %d of %d resources not started",
                             len(steps) - len(outcomes),
                             len(steps),
@@ -220,7 +229,7 @@ class Engine:
                     outcome = self._step(step, action, ctx, outcomes, drift)
                     outcomes[step.resource.name] = outcome
                     if outcome.status is not Status.OK:
-                        log.info(
+                        log().info(
                             "%s %s: %s %s",
                             outcome.kind,
                             outcome.name,
@@ -460,7 +469,7 @@ def _flush(syncs: DirectorySyncs) -> OSError | None:
     try:
         syncs.flush()
     except OSError as exc:
-        log.warning("fsync of %s failed: %s", exc.filename, exc)
+        log().warning("fsync of %s failed: %s", exc.filename, exc)
         return exc
     return None
 

@@ -9,6 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from transom.engine import document
 from transom.engine.document import load_yaml
 
 _scalars = st.one_of(
@@ -44,6 +45,14 @@ def test_same_value_as_safe_load(value: Any, flow: bool | None) -> None:
         "list: &l [1, 2]\nagain: *l\n",
         "when: 2026-12-01T10:00:00Z\nmode: 0644\nquoted: '0644'\nbin: !!binary aGk=\n",
         "a: 1\na: 2\n",
+        "a: {x: 1}\na: [2]\n",
+        "--- plain scalar\n",
+        "--- {}\n...\n",
+        "[]\n",
+        "a: ! '1'\nb: !!str 2\nc: !!map {d: 1}\ns: !!set {x, y}\n",
+        "~: null key\n1: int key\ntrue: bool key\n",
+        "key:\nother: ~\nlist: [a, {b: c}, [d]]\n# a comment\n",
+        "text: |\n  two\n  lines\nfolded: >\n  one\n  line\n",
     ],
 )
 def test_same_value_for_anchors_merges_and_typed_scalars(text: str) -> None:
@@ -55,9 +64,36 @@ def test_an_alias_is_the_same_object_as_its_anchor() -> None:
     assert value["a"] is value["b"]
 
 
+def test_a_plain_document_is_built_from_events_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual document (string keys, strings and numbers) never takes the composer's path."""
+
+    def composer(*args: Any) -> Any:
+        raise AssertionError("read twice")
+
+    monkeypatch.setattr(document, "_build", composer)
+    text = yaml.safe_dump(
+        {
+            "mode": "ApplyAndAutoCorrect",
+            "resources": [
+                {"name": "a", "file": {"path": "/a", "content": "x\ny\n", "mode": "0644"}},
+                {"name": "b", "directory": {"path": "/b", "recurseDelete": True}},
+                {"name": "c", "command": {"timeoutSeconds": 30, "env": {}, "args": []}},
+            ],
+        }
+    )
+    assert load_yaml(text) == yaml.safe_load(text)
+
+
 @pytest.mark.parametrize(
     "text",
-    ["a: [1, 2", "a: !!python/object:os.system x\n", "- a\nb: c\n", "? [a, b]\n: unhashable\n"],
+    [
+        "a: [1, 2",
+        "a: 1\n--- b\n",
+        "a: 1\n  b: 2\n",
+        "a: !!python/object:os.system x\n",
+        "- a\nb: c\n",
+        "? [a, b]\n: unhashable\n",
+    ],
 )
 def test_what_safe_load_rejects_is_rejected(text: str) -> None:
     with pytest.raises(yaml.YAMLError):
