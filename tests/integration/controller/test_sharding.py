@@ -41,6 +41,7 @@ from transom.kube.kinds import (
     CONFIGURATIONS,
     HOSTS,
     LEASES,
+    NAMESPACES,
     PREVIEWS,
     SERVICE_ACCOUNTS,
     path_of,
@@ -396,3 +397,65 @@ async def test_the_sharded_manifests_let_each_shard_do_its_part(
             await fleet.cleanup()
             for obj in per_shard:
                 await kube.delete(path_of(obj))
+
+
+async def test_a_host_relabelled_to_another_shard_moves_without_losing_anything(
+    kube: Kube, namespace: str
+) -> None:
+    """An admin moves a host to the other shard: the new shard takes its Lease and Assignment
+    over (the same content, so the agent's status stays), the old one deletes nothing."""
+    base = f"transom-move-test-{os.getpid() % 1000}"
+    fleet = Fleet(kube, f"mv{os.getpid() % 1000}")
+    tasks = []
+    for k in range(SHARDS):
+        shard = Shard(k, SHARDS, LEASE_NS, base)
+        elector = LeaderElector(kube, LEASE_NS, shard.lease_name(), identity=f"s{k}")
+        ctl = Controller(kube, liveness_interval=0.2, shard=shard)
+        tasks.append(asyncio.create_task(ctl.run(elector)))
+    try:
+        host = await fleet.add(0, {"role": fleet.prefix})
+        old = names.shard_of(host, SHARDS)
+        new = 1 - old
+        key = (namespace, "web")
+        await kube.create(
+            CONFIGURATIONS.path(namespace), configuration("web", namespace, {"role": fleet.prefix})
+        )
+        await eventually(lambda: fleet.assignment(host, key))
+        await fleet.report(host, key, ok=True)
+
+        async def ready_in(shard: int) -> bool:
+            obj = await _status(kube, key)
+            hosts = {e["shard"]: e["ready"] for e in obj["status"].get("shards") or []}
+            return kstatus.compute(obj).status is kstatus.Status.CURRENT and hosts.get(shard) == 1
+
+        await eventually(lambda: ready_in(old), timeout=60)
+        before = await fleet.assignment(host, key)
+        assert before is not None
+
+        await kube.patch(
+            HOSTS.path(name=host), {"metadata": {"labels": {names.LABEL_SHARD: str(new)}}}
+        )
+
+        async def moved() -> bool:
+            a = await fleet.assignment(host, key)
+            lease = await kube.get(LEASES.path(names.host_namespace(host), names.LEASE_NAME))
+            return (
+                a is not None
+                and a["metadata"]["labels"][names.LABEL_SHARD] == str(new)
+                and lease["metadata"]["labels"][names.LABEL_SHARD] == str(new)
+                and await ready_in(new)
+            )
+
+        await eventually(moved, timeout=60)
+        after = await fleet.assignment(host, key)
+        assert after is not None
+        # Rewritten with the same spec: same generation, the agent's status kept.
+        assert after["metadata"]["uid"] == before["metadata"]["uid"]
+        assert after["metadata"]["generation"] == before["metadata"]["generation"]
+        assert after["status"] == before["status"]
+        assert await kube.get_or_none(NAMESPACES.path(name=names.host_namespace(host)))
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await fleet.cleanup()
