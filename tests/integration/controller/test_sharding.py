@@ -27,18 +27,22 @@ import pytest
 import yaml
 
 from tests.integration.controller.conftest import Fleet, configuration, eventually
+from tests.integration.controller.test_enrollment import decision, submit
 from transom.agent.credentials.whoami import who_am_i
 from transom.api import conditions as c
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
+from transom.controller import setup
+from transom.controller.enrollment import create_token
 from transom.controller.manager import Controller
 from transom.controller.shards import Shard
 from transom.dev.controlplane import ControlPlane
-from transom.kube.client import Kube
+from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
     ASSIGNMENTS,
     CONFIGURATIONS,
+    CSRS,
     HOSTS,
     LEASES,
     NAMESPACES,
@@ -459,3 +463,59 @@ async def test_a_host_relabelled_to_another_shard_moves_without_losing_anything(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await fleet.cleanup()
+
+
+async def test_the_shard_of_a_new_host_enrolls_it(controlplane: ControlPlane, kube: Kube) -> None:
+    """A certificate request is decided once, by the shard the host's name hashes to, which
+    creates the Host labelled with its shard, or with the shard the token's labels name."""
+    await setup.ensure(kube, crds=False)  # the bootstrap RBAC, as the controller installs it
+    base = f"transom-enroll-test-{os.getpid() % 1000}"
+    tasks = []
+    for k in range(SHARDS):
+        shard = Shard(k, SHARDS, LEASE_NS, base)
+        elector = LeaderElector(kube, LEASE_NS, shard.lease_name(), identity=f"s{k}")
+        tasks.append(asyncio.create_task(Controller(kube, shard=shard).run(elector)))
+    prefix = f"en{os.getpid() % 1000}"
+    plain = next(f"{prefix}-{i}" for i in range(100))
+    moved = next(
+        f"{prefix}-{i}"
+        for i in range(1, 100)
+        if names.shard_of(f"{prefix}-{i}", SHARDS) == names.shard_of(plain, SHARDS)
+    )
+    other = str(1 - names.shard_of(moved, SHARDS))
+    try:
+        for host, labels, want in [
+            (plain, {"role": "web"}, str(names.shard_of(plain, SHARDS))),
+            (moved, {"role": "web", names.LABEL_SHARD: other}, other),
+        ]:
+            token = await create_token(kube, [host], labels=labels)
+            cfg = KubeConfig(
+                server=controlplane.url,
+                ca_pem=controlplane.ca.cert.read_bytes(),
+                token=token.value,
+            )
+            async with Kube(cfg) as as_token:
+                csr = await submit(as_token, names.host_user(host))
+            verdict, message, signed = await decision(kube, csr)
+            assert (verdict, signed) == ("Approved", True), message
+            created = await kube.get(HOSTS.path(name=host))
+            assert created["metadata"]["labels"] == {"role": "web", names.LABEL_SHARD: want}
+            approvals = [
+                cond
+                for cond in (await kube.get(CSRS.path(name=csr)))["status"]["conditions"]
+                if cond["type"] in ("Approved", "Denied")
+            ]
+            assert len(approvals) == 1, approvals  # one shard decided
+
+            async def provisioned(host: str = host) -> bool:
+                ns = await kube.get_or_none(NAMESPACES.path(name=names.host_namespace(host)))
+                return ns is not None
+
+            await eventually(provisioned)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for host in (plain, moved):
+            with contextlib.suppress(ApiError):
+                await kube.delete(HOSTS.path(name=host))
