@@ -36,6 +36,17 @@ def online(
     return ((now or dt.datetime.now(dt.UTC)) - renewed).total_seconds() <= grace
 
 
+def renewed_within(lease: dict[str, Any] | None, seconds: float, now: dt.datetime) -> bool:
+    """Whether a Lease, held or released since, was renewed in the last ``seconds`` past its
+    own duration."""
+    spec = (lease or {}).get("spec") or {}
+    renewed = _parse_time(str(spec.get("renewTime") or ""))
+    if renewed is None:
+        return False
+    term = float(spec.get("leaseDurationSeconds") or DEFAULT_LEASE_SECONDS)
+    return (now - renewed).total_seconds() <= term + seconds
+
+
 def last_heartbeat(lease: dict[str, Any] | None) -> str:
     return str(((lease or {}).get("spec") or {}).get("renewTime") or "")
 

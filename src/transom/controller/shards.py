@@ -11,6 +11,7 @@ liveness costs no write per Configuration.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -92,10 +93,25 @@ def check(key: int | None, count: int | None) -> Shard | None:
     return Shard(key, count)
 
 
-def alive(shard: Shard, leases: Mapping[int, Obj | None]) -> frozenset[int]:
-    """The shards with a live leader: this one, and those whose Lease is held and renewed."""
+#: How long past its leader Lease's term a shard still counts as alive: its standby takes
+#: the Lease over within a retry period of a clean stop and a lease duration of a crash, so a
+#: failover (or a rolling update) does not show as a missing shard.
+SHARD_GRACE_SECONDS = 15.0
+
+
+def alive(
+    shard: Shard, leases: Mapping[int, Obj | None], now: dt.datetime | None = None
+) -> frozenset[int]:
+    """The shards with a live leader: this one, and those whose Lease was renewed within its
+    term and the grace (held, or released that recently)."""
+    at = now or dt.datetime.now(dt.UTC)
     return frozenset(
-        {shard.key} | {k for k in range(shard.count) if liveness.online(leases.get(k))}
+        {shard.key}
+        | {
+            k
+            for k in range(shard.count)
+            if liveness.renewed_within(leases.get(k), SHARD_GRACE_SECONDS, at)
+        }
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -292,3 +293,27 @@ def test_the_command_refuses_bad_shard_flags_before_connecting(
     assert code == 2
     assert says in err
     assert "Traceback" not in err
+
+
+def _lease(holder: str, renewed: dt.datetime, duration: int) -> dict[str, object]:
+    stamp = renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "spec": {"holderIdentity": holder, "renewTime": stamp, "leaseDurationSeconds": duration}
+    }
+
+
+@given(st.integers(0, 120_000), st.booleans())
+def test_a_shard_is_missing_only_past_its_lease_term_and_the_grace(
+    ago_ms: int, released: bool
+) -> None:
+    """A failover (the standby takes over within a lease duration) never shows as a missing
+    shard; a shard nobody leads for longer does."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    # A clean stop leaves holder "" and a 1 s duration; a crash leaves the lease as it was.
+    duration = 1 if released else 15
+    ago = dt.timedelta(milliseconds=ago_ms)
+    lease = _lease("" if released else "pod-a", now - ago, duration)
+    alive = shards.alive(Shard(0, 3), {1: lease, 2: None}, now=now)
+    assert 0 in alive  # this shard, always
+    assert 2 not in alive  # never had a leader
+    assert (1 in alive) == (ago.total_seconds() <= duration + shards.SHARD_GRACE_SECONDS)
