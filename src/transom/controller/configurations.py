@@ -522,8 +522,11 @@ class ConfigurationReconciler:
         requested = (obj["metadata"].get("annotations") or {}).get(names.FLUX_RECONCILE_REQUESTED)
         if requested:
             status = status.model_copy(update={"last_handled_reconcile_at": requested})
-        # status.shards is each shard's own, written by shards.publish.
+        # status.shards is each shard's own, written by shards.publish; unsharded, what
+        # shards left there goes.
         new = status.model_dump(mode="json", by_alias=True, exclude={"shards"})
+        if self.cache.shard is None and (obj.get("status") or {}).get("shards"):
+            new["shards"] = None
         if new == _normalized(obj.get("status")):
             return status
         meta = obj["metadata"]

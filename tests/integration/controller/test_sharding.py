@@ -407,7 +407,8 @@ async def test_a_host_relabelled_to_another_shard_moves_without_losing_anything(
     kube: Kube, namespace: str
 ) -> None:
     """An admin moves a host to the other shard: the new shard takes its Lease and Assignment
-    over (the same content, so the agent's status stays), the old one deletes nothing."""
+    over (the same content, so the agent's status stays), the old one deletes nothing. Then
+    sharding is turned off: the unsharded controller removes the shards' entries."""
     base = f"transom-move-test-{os.getpid() % 1000}"
     fleet = Fleet(kube, f"mv{os.getpid() % 1000}")
     tasks = []
@@ -458,6 +459,20 @@ async def test_a_host_relabelled_to_another_shard_moves_without_losing_anything(
         assert after["metadata"]["generation"] == before["metadata"]["generation"]
         assert after["status"] == before["status"]
         assert await kube.get_or_none(NAMESPACES.path(name=names.host_namespace(host)))
+
+        # Sharding turned off: one controller for all, and the shards' entries go.
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks = [asyncio.create_task(Controller(kube, liveness_interval=0.2).run())]
+
+        async def unsharded() -> bool:
+            obj = await _status(kube, key)
+            return "shards" not in obj["status"] and (
+                kstatus.compute(obj).status is kstatus.Status.CURRENT
+            )
+
+        await eventually(unsharded, timeout=60)
     finally:
         for t in tasks:
             t.cancel()
