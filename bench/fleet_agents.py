@@ -1,6 +1,7 @@
 """One process of simulated hosts for the fleet benchmark: ``python -m bench.fleet_agents
-KUBECONFIG WORKDIR PREFIX FIRST COUNT LABELS``. Prints ``ready`` once every agent has listed
-its Assignments, then runs until its standard input closes (the benchmark ends it so).
+KUBECONFIG WORKDIR PREFIX FIRST COUNT LABELS``. Prints ``ready`` and the set-up phases'
+cumulative seconds (JSON) once every agent has listed its Assignments, then runs until its
+standard input closes (the benchmark ends it so).
 
 The benchmark starts several of these so the agents' CPU is spent outside the benchmark's own
 process and outside the controller's: /proc then measures each side alone.
@@ -9,6 +10,7 @@ process and outside the controller's: /proc then measures each side alone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -31,7 +33,7 @@ async def _main(argv: list[str]) -> None:
         approve=False,
     )
     async with sim:
-        print(f"ready {sim.setup_seconds:.1f}", flush=True)
+        print(f"ready {json.dumps(sim.phase_seconds)}", flush=True)
         # Until the benchmark closes our stdin.
         await asyncio.to_thread(sys.stdin.read)
 

@@ -9,6 +9,11 @@ controller's CSR approval, in processes of their own (``bench/fleet_agents.py``,
 ``TRANSOM_BENCH_AGENTS_PER_PROCESS`` each), so /proc measures the controller, kube-apiserver and
 etcd separately from the agents.
 
+With ``TRANSOM_BENCH_PROFILE=DIR`` kube-apiserver's CPU profile over the first timed update is
+saved as DIR/kube-apiserver-N.pprof, and its heap after it as DIR/kube-apiserver-N.heap.pprof
+(its /debug/pprof, on by default; ``go tool pprof`` reads them): where the apiserver's time
+and memory go.
+
 Requests are counted from kube-apiserver's ``apiserver_request_total`` (scraped from /metrics
 with the admin client) before and after each update: writes are POST, PUT, PATCH, APPLY and
 DELETE. Who made them follows from the resource: Assignment spec and Configuration status are
@@ -18,12 +23,14 @@ the controller's, Assignment status and Leases the agents', Events either's.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -96,6 +103,25 @@ def writes(delta: Requests) -> Counter[str]:
     return out
 
 
+def _pprof(cp: ControlPlane, what: str, seconds: int = 0) -> bytes:
+    url = f"{cp.url}/debug/pprof/{what}" + (f"?seconds={seconds}" if seconds else "")
+    with urllib.request.urlopen(  # noqa: S310 - our own https endpoint
+        url, timeout=seconds + 30, context=cp.ssl_context()
+    ) as r:
+        return bytes(r.read())
+
+
+def profile_apiserver(cp: ControlPlane, seconds: int, out: Path) -> threading.Thread:
+    """Save kube-apiserver's CPU profile over the next SECONDS to OUT, in a thread."""
+
+    def fetch() -> None:
+        out.write_bytes(_pprof(cp, "profile", seconds))
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    return thread
+
+
 def etcd_db_bytes(cp: ControlPlane) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{cp.etcd_port}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
@@ -122,33 +148,47 @@ class Processes:
         return out
 
 
+@dataclass
+class Seen:
+    """Seconds from the update until each host's new Assignment was written (the
+    controller's share) and until it reported that generation Ready (the agent's follows)."""
+
+    written: dict[str, float] = field(default_factory=dict)
+    ready: dict[str, float] = field(default_factory=dict)
+
+    def lags(self) -> list[float]:
+        """Per host: its Assignment written to it Ready."""
+        return [self.ready[h] - t for h, t in self.written.items() if h in self.ready]
+
+
+def _p(values: list[float], q: float) -> float:
+    return percentile(values, q) if values else float("nan")
+
+
 async def _ready_times(
-    kube: Kube, fleet: str, generation: int, hosts: int, *, t0: float, timeout: float
-) -> list[float]:
-    """Seconds from t0 until each host's Assignment reports the generation applied, from one
-    admin watch across namespaces."""
-    done: dict[str, float] = {}
+    kube: Kube, fleet: str, generation: int, hosts: int, *, rv: str, t0: float, timeout: float
+) -> Seen:
+    """Watch every host's Assignment from RV (the Configuration's write: each Assignment
+    written for it comes later) with one admin watch across namespaces, until all report the
+    generation applied."""
+    seen = Seen()
     selector = f"{names.LABEL_CONFIGURATION}={NS}.{fleet}"
-    listed = await kube.list(ASSIGNMENTS.path(), labelSelector=selector)
-    rv = listed["metadata"]["resourceVersion"]
 
     def check(obj: dict[str, object]) -> None:
         a: dict = obj  # type: ignore[type-arg]
+        if a["spec"]["source"]["generation"] != generation:
+            return
+        host, now = a["spec"]["host"], time.monotonic() - t0
+        seen.written.setdefault(host, now)
         status = a.get("status") or {}
         ready = any(
             c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []
         )
-        if (
-            a["spec"]["source"]["generation"] == generation
-            and ready
-            and status.get("observedGeneration") == a["metadata"]["generation"]
-        ):
-            done.setdefault(a["spec"]["host"], time.monotonic() - t0)
+        if ready and status.get("observedGeneration") == a["metadata"]["generation"]:
+            seen.ready.setdefault(host, now)
 
-    for item in listed["items"]:
-        check(item)
     deadline = time.monotonic() + timeout
-    while len(done) < hosts and time.monotonic() < deadline:
+    while len(seen.ready) < hosts and time.monotonic() < deadline:
         async for event in kube.watch(
             ASSIGNMENTS.path(), resource_version=rv, label_selector=selector, timeout_seconds=30
         ):
@@ -156,9 +196,9 @@ async def _ready_times(
             rv = obj.get("metadata", {}).get("resourceVersion", rv)
             if event.get("type") in ("ADDED", "MODIFIED"):
                 check(obj)
-            if len(done) >= hosts or time.monotonic() > deadline:
+            if len(seen.ready) >= hosts or time.monotonic() > deadline:
                 break
-    return sorted(done.values())
+    return seen
 
 
 @dataclass
@@ -169,21 +209,44 @@ class Update:
     times: list[float]
     writes: Counter[str]
     cpu: dict[str, float]
+    seen: Seen
 
 
 async def _updates(
-    cp: ControlPlane, *, procs: Processes, work: Path, fleet: str, n: int, updates: int
+    cp: ControlPlane,
+    *,
+    procs: Processes,
+    work: Path,
+    fleet: str,
+    n: int,
+    updates: int,
+    profile: Path | None = None,
 ) -> list[Update]:
     out: list[Update] = []
+    profiler: threading.Thread | None = None
     async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
         before = await api_requests(kube)
         for u in range(updates + 1):
             cpu0 = procs.cpu()
             t0 = time.monotonic()
+            if profile is not None and u == 1:
+                # About as long as an update takes (host Ready p50 is about half of it).
+                profiler = profile_apiserver(
+                    cp, max(15, n // 60), profile / f"kube-apiserver-{n}.pprof"
+                )
             conf = _configuration(fleet, work, f"update {u}\n")
             written = await kube.apply(CONFIGURATIONS.path(NS, fleet), conf)
             generation = written["metadata"]["generation"]
-            times = await _ready_times(kube, fleet, generation, n, t0=t0, timeout=900)
+            seen = await _ready_times(
+                kube,
+                fleet,
+                generation,
+                n,
+                rv=written["metadata"]["resourceVersion"],
+                t0=t0,
+                timeout=900,
+            )
+            times = sorted(seen.ready.values())
             total = times[-1] if len(times) == n else float("inf")
             await asyncio.sleep(SETTLE_SECONDS)
             cpu1 = procs.cpu()
@@ -192,14 +255,29 @@ async def _updates(
             before = after
             label = "warm-up (creates every Assignment)" if u == 0 else f"update {u}"
             w = writes(delta)
+            wrote, lag = list(seen.written.values()), seen.lags()
             progress(
                 f"{n} hosts, {label}: {len(times)}/{n} Ready, last at {total:.1f} s; "
+                f"Assignments written p50 {_p(wrote, 50):.1f} s, last {_p(wrote, 100):.1f} s; "
+                f"written to Ready p50 {_p(lag, 50):.1f} s, p99 {_p(lag, 99):.1f} s; "
                 f"{sum(w.values()) / n:.2f} writes/host {dict(w.most_common(8))}"
             )
             if u == 0:
                 continue
             cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
-            out.append(Update(total, time.monotonic() - t0, times, w, cpu))
+            out.append(Update(total, time.monotonic() - t0, times, w, cpu, seen))
+            if u == updates:
+                one = (await kube.list(ASSIGNMENTS.path(), limit="1"))["items"][0]
+                managed = one["metadata"].get("managedFields") or []
+                progress(
+                    f"one Assignment: {len(json.dumps(one))} bytes of JSON, "
+                    f"{len(json.dumps(managed))} of them managedFields ({len(managed)} entries)"
+                )
+            if profiler is not None and profile is not None:
+                await asyncio.to_thread(profiler.join)
+                profiler = None
+                heap = await asyncio.to_thread(_pprof, cp, "heap")
+                (profile / f"kube-apiserver-{n}.heap.pprof").write_bytes(heap)
     return out
 
 
@@ -250,6 +328,7 @@ def _agents(
             if not line.startswith("ready"):
                 tail = (work / f"agents-{procs.index(p) * per_process}.log").read_text()[-3000:]
                 raise RuntimeError(f"agent process ended before its hosts were up: {tail}")
+            progress(f"agent process {procs.index(p)}: set-up phases (cumulative s) {line[6:]}")
         yield procs
     finally:
         for p in procs:
@@ -263,7 +342,9 @@ def _agents(
                 p.wait()
 
 
-def _fleet(n: int, updates: int, idle: float, per_process: int) -> list[Row]:
+def _fleet(
+    n: int, updates: int, idle: float, per_process: int, profile: Path | None = None
+) -> list[Row]:
     fleet = f"f{n}"
     with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
         work = Path(tmp)
@@ -271,18 +352,34 @@ def _fleet(n: int, updates: int, idle: float, per_process: int) -> list[Row]:
             prepare(cp, NS)
             t0 = time.monotonic()
             with _agents(cp, work, fleet, n, per_process) as agents:
-                progress(f"{n} hosts up in {time.monotonic() - t0:.0f} s ({len(agents)} processes)")
+                setup = time.monotonic() - t0
+                progress(f"{n} hosts up in {setup:.0f} s ({len(agents)} processes)")
                 pids = {"controller": ctl.pid, **cp.pids()}
                 pids.pop("kube-controller-manager", None)
                 procs = Processes(pids, [p.pid for p in agents])
                 done = asyncio.run(
-                    _updates(cp, procs=procs, work=work, fleet=fleet, n=n, updates=updates)
+                    _updates(
+                        cp,
+                        procs=procs,
+                        work=work,
+                        fleet=fleet,
+                        n=n,
+                        updates=updates,
+                        profile=profile,
+                    )
                 )
                 idle_writes, idle_cpu = asyncio.run(_idle(cp, procs, idle))
                 rss = procs.rss_mib()
                 db = etcd_db_bytes(cp)
     return _rows(
-        n, done=done, idle=idle, idle_writes=idle_writes, idle_cpu=idle_cpu, rss=rss, db=db
+        n,
+        done=done,
+        setup=setup,
+        idle=idle,
+        idle_writes=idle_writes,
+        idle_cpu=idle_cpu,
+        rss=rss,
+        db=db,
     )
 
 
@@ -290,6 +387,7 @@ def _rows(
     n: int,
     *,
     done: list[Update],
+    setup: float,
     idle: float,
     idle_writes: Counter[str],
     idle_cpu: dict[str, float],
@@ -307,7 +405,18 @@ def _rows(
     total_writes = sum(all_writes.values())
     cpu = {k: sum(u.cpu[k] for u in done) for k in done[0].cpu}
     busy = sum(u.wall for u in done)
+    written = [t for u in done for t in u.seen.written.values()]
+    lag = [
+        u.seen.ready[h] - t for u in done for h, t in u.seen.written.items() if h in u.seen.ready
+    ]
     rows = [
+        row(
+            BENCHMARK,
+            f"{n} hosts: set-up, enrolled and every agent listing",
+            setup,
+            "s",
+            "CSRs approved and signed, Hosts labelled, agents started 50 at a time",
+        ),
         row(
             BENCHMARK,
             f"{n} hosts: update to all Ready, median",
@@ -324,6 +433,20 @@ def _rows(
             note,
         ),
         row(BENCHMARK, f"{n} hosts: update to host Ready, p99", percentile(samples, 99), "s", note),
+        row(
+            BENCHMARK,
+            f"{n} hosts: update to host's Assignment written, p50 / p99",
+            percentile(written, 50),
+            "s",
+            f"p99 {percentile(written, 99):.1f} s: the controller's share",
+        ),
+        row(
+            BENCHMARK,
+            f"{n} hosts: Assignment written to host Ready, p50 / p99",
+            percentile(lag, 50),
+            "s",
+            f"p99 {percentile(lag, 99):.1f} s: the agent's share (watch, apply, status write)",
+        ),
         row(
             BENCHMARK,
             f"{n} hosts: API writes per host per update",
@@ -394,10 +517,11 @@ def run(
     updates: int = 3,
     idle: float = 60.0,
     per_process: int = 500,
+    profile: Path | None = None,
 ) -> list[Row]:
     rows: list[Row] = []
     for n in sizes:
-        rows += _fleet(n, updates, idle, per_process)
+        rows += _fleet(n, updates, idle, per_process, profile)
     return rows
 
 
@@ -412,6 +536,7 @@ if __name__ == "__main__":
                 updates=int(os.environ.get("TRANSOM_BENCH_UPDATES", "3")),
                 idle=float(os.environ.get("TRANSOM_BENCH_IDLE", "60")),
                 per_process=int(os.environ.get("TRANSOM_BENCH_AGENTS_PER_PROCESS", "500")),
+                profile=Path(d) if (d := os.environ.get("TRANSOM_BENCH_PROFILE")) else None,
             )
         )
     )
