@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -202,31 +202,19 @@ class ConfigurationReconciler:
                 f"{' (' + revision + ')' if revision else ''} to {len(selected)} host(s)",
                 instance=self.instance,
             )
-        # A wave is written a few Assignments at a time (the client's rate limit paces them):
-        # one at a time, a 1,000-host wave waits out 1,000 round trips.
-        for start in range(0, len(assign), WRITE_CONCURRENCY):
-            wave = assign[start : start + WRITE_CONCURRENCY]
-            results = await asyncio.gather(
-                *(
-                    self._write_assignment(
-                        obj, spec, h, generation, revision, provenance=provenance
-                    )
-                    for h in wave
-                ),
-                return_exceptions=True,
-            )
-            for host, result in zip(wave, results, strict=True):
-                if result is None:
-                    views[host] = HostView(
-                        name=host, online=views[host].online, assigned=generation
-                    )
-            errors = [r for r in results if isinstance(r, BaseException)]
-            stalls = [r for r in errors if isinstance(r, _StalledError)]
-            if stalls:
-                problem = stalls[0]
-                break  # the next hosts would meet the same problem
-            if errors:
-                raise errors[0]
+        written, errors = await self._write_wave(
+            assign,
+            lambda h: self._write_assignment(
+                obj, spec, h, generation, revision, provenance=provenance
+            ),
+        )
+        for host in written:
+            views[host] = HostView(name=host, online=views[host].online, assigned=generation)
+        stalls = [e for e in errors if isinstance(e, _StalledError)]
+        if stalls:
+            problem = stalls[0]
+        elif errors:
+            raise errors[0]
         granted = await self._grant_reboots(obj, key, plan, limits) if problem is None else []
         for host in granted:
             views[host] = replace(views[host], reboot_since=now)
@@ -249,6 +237,36 @@ class ConfigurationReconciler:
         if self.metrics is not None:
             self.metrics.rollout(key, generation, views.values(), status)
         return status
+
+    @staticmethod
+    async def _write_wave(
+        hosts: Sequence[str], write: Callable[[str], Awaitable[None]]
+    ) -> tuple[list[str], list[Exception]]:
+        """Write a wave's Assignments, WRITE_CONCURRENCY in flight (the client's rate limit
+        paces them): one at a time, a 1,000-host wave waits out 1,000 round trips, and in
+        batches each batch waits for its slowest write. After the first failure no more are
+        started (the next hosts would meet the same problem). The hosts written and the
+        failures, both in host order."""
+        todo = iter(enumerate(hosts))
+        outcome: dict[int, Exception | None] = {}
+        failed = False
+
+        async def worker() -> None:
+            nonlocal failed
+            while not failed and (item := next(todo, None)) is not None:
+                i, host = item
+                try:
+                    await write(host)
+                    outcome[i] = None
+                except Exception as e:
+                    outcome[i], failed = e, True
+
+        await asyncio.gather(*(worker() for _ in range(min(WRITE_CONCURRENCY, len(hosts)))))
+        done = sorted(outcome.items())
+        return (
+            [hosts[i] for i, r in done if r is None],
+            [r for _, r in done if r is not None],
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
