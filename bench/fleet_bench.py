@@ -51,6 +51,7 @@ from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
 
 BENCHMARK = "fleet"
 NS = "fleet-bench"
+READ_VERBS = frozenset({"GET", "LIST", "WATCH"})
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
 #: After the last host is Ready: time for the controller's final status write to land.
 SETTLE_SECONDS = 3.0
@@ -260,7 +261,8 @@ async def _updates(
                 f"{n} hosts, {label}: {len(times)}/{n} Ready, last at {total:.1f} s; "
                 f"Assignments written p50 {_p(wrote, 50):.1f} s, last {_p(wrote, 100):.1f} s; "
                 f"written to Ready p50 {_p(lag, 50):.1f} s, p99 {_p(lag, 99):.1f} s; "
-                f"{sum(w.values()) / n:.2f} writes/host {dict(w.most_common(8))}"
+                f"{sum(w.values()) / n:.2f} writes/host {dict(w.most_common(8))}; reads "
+                f"{dict(Counter({k: v for k, v in delta.items() if k[0] in READ_VERBS and v}))}"
             )
             if u == 0:
                 continue

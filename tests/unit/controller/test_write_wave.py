@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from transom.controller.configurations import WRITE_CONCURRENCY, ConfigurationReconciler
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     pass
 
 
@@ -34,7 +34,7 @@ def test_write_wave(delays: list[int], failing: set[int]) -> None:
             for _ in range(delays[int(host[1:])]):
                 await asyncio.sleep(0)
             if int(host[1:]) in failing:
-                raise Refused(host)
+                raise RefusedError(host)
         finally:
             in_flight -= 1
 
