@@ -166,7 +166,7 @@ class ConfigurationReconciler:
         views = {h: self._view(h, key) for h in selected}
         records = gates.approvals(self.cache, key, generation)
         now = time.time()
-        limits = gates.reboot_limits(spec)
+        limits = shards.reboot_share(self.cache.shard, gates.reboot_limits(spec))
         room = limits.expected_seconds if limits is not None else 0.0
         # A change that may reboot needs room for one in the window to start at all.
         windows = gates.verdicts(

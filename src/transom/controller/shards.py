@@ -170,6 +170,15 @@ def limits(shard: Shard | None, policy: Rollout) -> tuple[int | str, int | str]:
     return shard.share(policy.max_unavailable), shard.share(policy.max_failures)
 
 
+def reboot_share(
+    shard: Shard | None, limits: rollout.RebootLimits | None
+) -> rollout.RebootLimits | None:
+    """The reboot budget (maxRebooting) for this shard's hosts, split as maxUnavailable is."""
+    if shard is None or limits is None:
+        return limits
+    return replace(limits, max_rebooting=shard.share(limits.max_rebooting))
+
+
 def held(
     plan: rollout.Plan, shard: Shard | None, entries: Sequence[ShardStatus], generation: int
 ) -> rollout.Plan:

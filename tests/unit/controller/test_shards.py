@@ -17,7 +17,7 @@ from transom.api import kstatus, names
 from transom.api.configuration import ConfigurationStatus, ShardStatus
 from transom.controller import shards
 from transom.controller.hostview import HostView
-from transom.controller.rollout import Wait, plan
+from transom.controller.rollout import RebootLimits, Wait, plan
 from transom.controller.shards import Shard
 from transom.controller.status import aggregate
 
@@ -127,6 +127,17 @@ def test_an_absolute_limit_is_split_exactly(value: int, count: int) -> None:
 @given(st.integers(1, 100), st.integers(2, 16))
 def test_a_percentage_applies_to_each_shard(percent: int, count: int) -> None:
     assert {Shard(k, count).share(f"{percent}%") for k in range(count)} == {f"{percent}%"}
+
+
+def test_the_reboot_budget_is_split_as_max_unavailable_is() -> None:
+    limits = RebootLimits(max_rebooting=3, deadline_seconds=600.0)
+    assert shards.reboot_share(None, limits) is limits
+    assert shards.reboot_share(Shard(0, 2), None) is None
+    parts = [shards.reboot_share(Shard(k, 2), limits) for k in range(2)]
+    assert [p.max_rebooting for p in parts if p is not None] == [2, 1]
+    assert all(p is not None and p.deadline_seconds == 600.0 for p in parts)
+    percent = RebootLimits(max_rebooting="10%", deadline_seconds=60.0)
+    assert shards.reboot_share(Shard(1, 4), percent) == percent
 
 
 def _halted_entry(shard: int, generation: int = GENERATION) -> ShardStatus:
