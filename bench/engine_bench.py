@@ -249,16 +249,15 @@ def peer_rows(work: Workload, state: Path, transom: Transom, puppet_runs: int) -
 def _cli(cmd: list[str], env: dict[str, str], n: int, expect: str = "ok") -> tuple[float, float]:
     """Run one `transom` command that must find all ``n`` resources ``expect`` (ok: a no-op;
     changed: a converge): its wall and CPU (user + system) seconds."""
-    before = os.times()
+    before = peers.children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - started
-    after = os.times()
+    cpu = peers.children_cpu() - before
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     _all(proc.stdout.strip().splitlines()[-1], n, expect)
-    user = after.children_user - before.children_user
-    return wall, user + after.children_system - before.children_system
+    return wall, cpu
 
 
 def _no_op(summary: str, n: int) -> None:
