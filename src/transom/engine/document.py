@@ -160,16 +160,16 @@ def substitute(raw: Any, variables: Mapping[str, str]) -> Any:
     string, so a forgotten ``--var ROOT=...`` cannot turn /srv/... into /..."""
     missing: set[str] = set()
 
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in variables:
+            missing.add(m.group(1))
+            return m.group(0)
+        return variables[m.group(1)]
+
     def walk(value: Any) -> Any:
         if isinstance(value, str):
-
-            def one(m: re.Match[str]) -> str:
-                if m.group(1) not in variables:
-                    missing.add(m.group(1))
-                    return m.group(0)
-                return variables[m.group(1)]
-
-            return _VARIABLE.sub(one, value)
+            # Most strings have no "${": the search is skipped, the result is the same.
+            return _VARIABLE.sub(one, value) if "${" in value else value
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, list):
