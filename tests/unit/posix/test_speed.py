@@ -57,7 +57,12 @@ def test_no_op_check_of_500_files_reads_each_once_and_writes_nothing(
     sys.addaudithook(watch)  # audit hooks stay for the process; this one only counts when on
     syncs: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(fd), real_fsync(fd))[1])
+
+    def counting_fsync(fd: int) -> None:
+        syncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
     watch.on = True
     try:
         report = engine.apply(plan)
