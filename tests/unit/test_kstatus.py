@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from transom.api import conditions as c
 from transom.api.kstatus import Status, compute
@@ -71,3 +73,11 @@ def test_transition_time_kept_while_status_unchanged() -> None:
     flipped = c.set_condition(again, c.READY, "True", c.SUCCEEDED, "ok")
     assert flipped[0].last_transition_time != "2000-01-01T00:00:00Z"
     assert stamp
+
+
+@given(st.integers(min_value=0, max_value=70_000))
+def test_a_message_of_any_length_is_kept_within_the_condition_limit(n: int) -> None:
+    """A long message (many waits, many names) is cut to metav1.Condition's limit, never
+    refused: the status write that carries it must not fail over its length."""
+    conds = c.set_condition([], c.READY, "False", c.PROGRESSING, "x" * n, generation=1)
+    assert conds[0].message == "x" * min(n, c.MAX_MESSAGE)

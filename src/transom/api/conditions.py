@@ -92,6 +92,10 @@ def resource_failed(in_desired_state: bool, reason: str) -> bool:
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
+#: metav1.Condition's limit on a message; set_condition cuts longer ones.
+MAX_MESSAGE = 32768
+
+
 class Condition(BaseModel):
     """A status condition in the shape of metav1.Condition."""
 
@@ -122,7 +126,9 @@ class Condition(BaseModel):
         max_length=1024,
     )
     message: str = Field(
-        default="", max_length=32768, description="Human-readable detail of the transition."
+        default="",
+        max_length=MAX_MESSAGE,
+        description="Human-readable detail of the transition.",
     )
 
 
@@ -153,7 +159,7 @@ def set_condition(
         type=type_,
         status=status,
         reason=reason,
-        message=message,
+        message=message[:MAX_MESSAGE],
         observed_generation=generation,
         last_transition_time=transition,
     )

@@ -27,7 +27,13 @@ from transom.api.configuration import (
 )
 from transom.api.wire import API_VERSION
 from transom.controller import liveness, rollout
-from transom.controller.status import GATE_REASONS, names_text
+from transom.controller.status import (
+    in_progress_conditions,
+    names_text,
+    stalled_conditions,
+    succeeded_conditions,
+    suspended_conditions,
+)
 from transom.kube.client import Obj
 from transom.kube.kinds import CONFIGURATIONS
 
@@ -230,12 +236,7 @@ def combine(
         if len(stalled) > 1:
             message += f"; also halted in shard(s) {', '.join(str(e.shard) for e in stalled[1:])}"
         observed = generation
-        conds = c.set_condition(
-            conds, c.STALLED, "True", first.reason, message, generation=generation
-        )
-        conds = c.set_condition(
-            conds, c.READY, "False", first.reason, message, generation=generation
-        )
+        conds = stalled_conditions(conds, first.reason, first.reason, message, generation)
     elif missing:
         leases = ", ".join(lease_name.format(k) for k in missing)
         message = (
@@ -255,8 +256,7 @@ def combine(
         failing = [h.host for e in present for h in e.failing_hosts]
         if failed:
             message += f"; {failed} failed within maxFailures: {names_text(failing)}"
-        conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
-        conds = c.set_condition(conds, c.READY, "True", reason, message, generation=generation)
+        conds = succeeded_conditions(conds, reason, message, generation)
     else:
         waiting = [k for k in range(count) if not _done(by_shard.get(k), generation)]
         current = {k: e for k, e in by_shard.items() if e.generation == generation}
@@ -270,21 +270,11 @@ def combine(
         lead = current.get(waiting[0])
         reason = lead.reason if lead is not None and lead.reason else c.ROLLOUT_IN_PROGRESS
         if reason == c.SUSPENDED:
-            conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
+            conds = suspended_conditions(conds, message, generation)
         else:
             if reason in (c.SUCCEEDED, c.NO_HOSTS_SELECTED, c.PROGRESSING):
                 reason = c.ROLLOUT_IN_PROGRESS
-            conds = c.set_condition(
-                conds, c.RECONCILING, "True", reason, message[:32768], generation=generation
-            )
-        conds = c.set_condition(
-            conds,
-            c.READY,
-            "False",
-            reason if reason in GATE_REASONS or reason == c.SUSPENDED else c.PROGRESSING,
-            message[:32768],
-            generation=generation,
-        )
+            conds = in_progress_conditions(conds, reason, message, generation)
 
     windows = [e.next_window for e in present if e.next_window]
     return previous.model_copy(

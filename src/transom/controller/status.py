@@ -51,14 +51,10 @@ def aggregate(
     if plan.halted:
         reason, stall, message = _halted(generation, rev, failed, plan)
         observed = generation
-        conds = c.set_condition(conds, c.STALLED, "True", stall, message, generation=generation)
-        conds = c.set_condition(conds, c.READY, "False", reason, message, generation=generation)
+        conds = stalled_conditions(conds, stall, reason, message, generation)
     elif suspended and len(ready) < desired:
         message = f"suspended: {len(ready)}/{desired} hosts run generation {generation}{rev}"
-        conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
-        conds = c.set_condition(
-            conds, c.READY, "False", c.SUSPENDED, message, generation=generation
-        )
+        conds = suspended_conditions(conds, message, generation)
     elif len(ready) + len(failed) == desired:
         observed = generation
         if desired == 0:
@@ -74,8 +70,7 @@ def aggregate(
             if offline:
                 message += f"; unreachable now: {names_text(offline)}"
             reason = c.SUCCEEDED
-        conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
-        conds = c.set_condition(conds, c.READY, "True", reason, message, generation=generation)
+        conds = succeeded_conditions(conds, reason, message, generation)
     else:
         waiting = [h.name for h in hosts if not h.done(generation)]
         missing = [n for n in waiting if n in offline]
@@ -87,17 +82,7 @@ def aggregate(
             message += f"; unreachable: {names_text(missing)}"
         message += "".join(f"; {wait_text(w)}" for w in waits)
         reason = _progress_reason(generation, hosts, waits, all_missing=missing == waiting)
-        conds = c.set_condition(
-            conds, c.RECONCILING, "True", reason, message, generation=generation
-        )
-        conds = c.set_condition(
-            conds,
-            c.READY,
-            "False",
-            reason if reason in GATE_REASONS else c.PROGRESSING,
-            message,
-            generation=generation,
-        )
+        conds = in_progress_conditions(conds, reason, message, generation)
 
     return previous.model_copy(
         update={
@@ -203,6 +188,43 @@ GATE_REASONS = frozenset(
 )
 
 
+# -- the four shapes of a Configuration's conditions (unsharded and combined status alike) ----
+
+
+def stalled_conditions(
+    conds: list[c.Condition], stall: str, reason: str, message: str, generation: int
+) -> list[c.Condition]:
+    """Halted: Stalled (which clears Reconciling) and not Ready."""
+    conds = c.set_condition(conds, c.STALLED, "True", stall, message, generation=generation)
+    return c.set_condition(conds, c.READY, "False", reason, message, generation=generation)
+
+
+def suspended_conditions(
+    conds: list[c.Condition], message: str, generation: int
+) -> list[c.Condition]:
+    """Suspended before every host got the generation: neither reconciling nor stalled."""
+    conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
+    return c.set_condition(conds, c.READY, "False", c.SUSPENDED, message, generation=generation)
+
+
+def succeeded_conditions(
+    conds: list[c.Condition], reason: str, message: str, generation: int
+) -> list[c.Condition]:
+    """Every host done: Ready, nothing reconciling or stalled."""
+    conds = c.remove_condition(c.remove_condition(conds, c.RECONCILING), c.STALLED)
+    return c.set_condition(conds, c.READY, "True", reason, message, generation=generation)
+
+
+def in_progress_conditions(
+    conds: list[c.Condition], reason: str, message: str, generation: int
+) -> list[c.Condition]:
+    """Rolling out: Reconciling with why it waits; Ready False says Progressing unless a gate
+    holds it (kstatus InProgress either way)."""
+    conds = c.set_condition(conds, c.RECONCILING, "True", reason, message, generation=generation)
+    ready = reason if reason in GATE_REASONS else c.PROGRESSING
+    return c.set_condition(conds, c.READY, "False", ready, message, generation=generation)
+
+
 def _rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -227,8 +249,5 @@ def stalled(
     previous: ConfigurationStatus, generation: int, reason: str, message: str
 ) -> ConfigurationStatus:
     """Terminal problems with the Configuration itself (invalid spec, conflicts)."""
-    conds = c.set_condition(
-        previous.conditions, c.STALLED, "True", reason, message, generation=generation
-    )
-    conds = c.set_condition(conds, c.READY, "False", reason, message, generation=generation)
+    conds = stalled_conditions(previous.conditions, reason, reason, message, generation)
     return previous.model_copy(update={"observed_generation": generation, "conditions": conds})
