@@ -13,6 +13,7 @@ from pathlib import Path
 from bench.workload import python_env
 from transom.api import rbac
 from transom.dev.controlplane import ControlPlane
+from transom.dev.processes import controller_command
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import CLUSTER_ROLE_BINDINGS, NAMESPACES
@@ -24,15 +25,7 @@ def controller(cp: ControlPlane, work: Path) -> Iterator[subprocess.Popen[bytes]
     WORK/controller.log, whose tail is printed when the bench fails."""
     log = (work / "controller.log").open("wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "transom.cli.main",
-            "controller",
-            "run",
-            "--kubeconfig",
-            str(cp.kubeconfig),
-        ],
+        controller_command(cp.kubeconfig),
         env=python_env(),
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from tests.integration.controller.conftest import eventually
 from transom.agent.service import RunSettings, run_agent
 from transom.api import kstatus
 from transom.dev.controlplane import ControlPlane
-from transom.dev.processes import free_port
+from transom.dev.processes import controller_command, free_port
 from transom.engine.policy import HostPolicy
 from transom.kube.client import Kube
 from transom.kube.kinds import CONFIGURATIONS
@@ -82,17 +81,7 @@ async def controller_process(
     port = free_port()
     log = tmp_path / "controller.log"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "transom.cli.main",
-            "controller",
-            "run",
-            "--kubeconfig",
-            str(controlplane.kubeconfig),
-            "--metrics-addr",
-            f"127.0.0.1:{port}",
-        ],
+        controller_command(controlplane.kubeconfig, "--metrics-addr", f"127.0.0.1:{port}"),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

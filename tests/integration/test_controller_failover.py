@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from tests.integration.controller.conftest import Fleet, configuration, eventually
 from transom.api import kstatus, names
 from transom.dev.controlplane import ControlPlane
+from transom.dev.processes import controller_command
 from transom.kube.client import Kube
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS, LEASES
 from transom.kube.leader import LEASE_DURATION_SECONDS, RETRY_PERIOD_SECONDS
@@ -38,21 +38,15 @@ LEASE_NAME = "transom-failover-test"
 
 def _start(cp: ControlPlane, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "transom.cli.main",
-            "controller",
-            "run",
-            "--kubeconfig",
-            str(cp.kubeconfig),
+        controller_command(
+            cp.kubeconfig,
             "--no-install",
             "--leader-elect",
             "--leader-elect-namespace",
             LEASE_NS,
             "--leader-elect-lease-name",
             LEASE_NAME,
-        ],
+        ),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from tests.integration.controller.conftest import eventually
 from transom.api import rbac
 from transom.dev.controlplane import ControlPlane
+from transom.dev.processes import controller_command
 from transom.kube.client import Kube
 from transom.kube.kinds import CLUSTER_ROLE_BINDINGS
 
@@ -24,17 +24,7 @@ async def test_controller_command_starts_installs_and_stops_cleanly(
     await kube.delete(CLUSTER_ROLE_BINDINGS.path(name=rbac.BOOTSTRAPPER_ROLE_NAME))
     log = tmp_path / "controller.log"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "transom.cli.main",
-            "controller",
-            "run",
-            "--kubeconfig",
-            str(controlplane.kubeconfig),
-            "--events-addr",
-            "http://127.0.0.1:9/",
-        ],
+        controller_command(controlplane.kubeconfig, "--events-addr", "http://127.0.0.1:9/"),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

@@ -7,6 +7,7 @@ import ctypes
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,20 @@ class Supervisor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def controller_command(kubeconfig: Path, *options: str) -> list[str]:
+    """`transom controller run` against KUBECONFIG as a child of this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "transom.cli.main",
+        "controller",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        *options,
+    ]
 
 
 def free_port() -> int:

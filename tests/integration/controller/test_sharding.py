@@ -17,7 +17,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from transom.controller.enrollment import create_token
 from transom.controller.manager import Controller
 from transom.controller.shards import Shard
 from transom.dev.controlplane import ControlPlane
+from transom.dev.processes import controller_command
 from transom.kube.client import ApiError, Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import (
@@ -77,14 +77,8 @@ class Shards:
         self.starts[key] = self.starts.get(key, 0) + 1
         log = self.log(key)
         self.procs[key] = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "transom.cli.main",
-                "controller",
-                "run",
-                "--kubeconfig",
-                str(self.cp.kubeconfig),
+            controller_command(
+                self.cp.kubeconfig,
                 "--no-install",
                 "--leader-elect",
                 "--leader-elect-namespace",
@@ -95,7 +89,7 @@ class Shards:
                 str(SHARDS),
                 "--shard-key",
                 str(key),
-            ],
+            ),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
