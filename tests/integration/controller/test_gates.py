@@ -9,8 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,20 @@ from transom.kube.kinds import APPROVALS, CONFIGURATIONS, EVENTS, path_of
 pytestmark = pytest.mark.controlplane
 
 OPERATORS, VIEWERS = "gates:operators", "gates:viewers"
+
+
+def ready_reason(
+    kube: Kube, namespace: str, name: str, reason: str
+) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+    """For eventually(): the Configuration once its Ready condition has ``reason``."""
+
+    async def check() -> dict[str, Any] | None:
+        obj = await get_configuration(kube, namespace, name)
+        conds = (obj.get("status") or {}).get("conditions") or []
+        ok = any(x["type"] == "Ready" and x["reason"] == reason for x in conds)
+        return obj if ok else None
+
+    return check
 
 
 def ready(conf: dict[str, Any]) -> dict[str, Any]:
@@ -215,13 +228,7 @@ async def test_nothing_starts_before_a_window_opens_and_everything_after(
     ]
     await kube.create(CONFIGURATIONS.path(namespace), conf)
 
-    async def held() -> dict[str, Any] | None:
-        obj = await get_configuration(kube, namespace, "web")
-        conds = (obj.get("status") or {}).get("conditions") or []
-        ok = any(x["type"] == "Ready" and x["reason"] == c.WAITING_FOR_WINDOW for x in conds)
-        return obj if ok else None
-
-    obj = await eventually(held)
+    obj = await eventually(ready_reason(kube, namespace, "web", c.WAITING_FOR_WINDOW))
     assert kstatus.compute(obj).status is kstatus.Status.IN_PROGRESS
     assert obj["status"]["nextWindow"] == opens.strftime("%Y-%m-%dT%H:%M:%SZ")
     # Sampled until the window opens: no host gets the generation before it.
@@ -229,8 +236,6 @@ async def test_nothing_starts_before_a_window_opens_and_everything_after(
         assert await assigned(fleet, hosts, key) == []
         await asyncio.sleep(0.2)
     await eventually(lambda: _all(fleet, hosts, key), timeout=15)
-    first = time.time()
-    assert first >= opens.timestamp() - 0.5
 
 
 async def test_a_deny_window_inside_an_allow_window_wins(
@@ -247,13 +252,7 @@ async def test_a_deny_window_inside_an_allow_window_wins(
     ]
     await kube.create(CONFIGURATIONS.path(namespace), conf)
 
-    async def held() -> dict[str, Any] | None:
-        obj = await get_configuration(kube, namespace, "web")
-        conds = (obj.get("status") or {}).get("conditions") or []
-        ok = any(x["type"] == "Ready" and x["reason"] == c.WAITING_FOR_WINDOW for x in conds)
-        return obj if ok else None
-
-    obj = await eventually(held)
+    obj = await eventually(ready_reason(kube, namespace, "web", c.WAITING_FOR_WINDOW))
     assert "wait for their maintenance window" in ready(obj)["message"]
     await asyncio.sleep(1.5)
     assert await assigned(fleet, hosts, key) == []
@@ -289,13 +288,7 @@ async def test_a_pause_holds_the_next_partition_then_lets_it_go(
     finished = datetime.strptime(canary["status"]["lastApplyTime"], "%Y-%m-%dT%H:%M:%SZ")
     ends = finished.replace(tzinfo=UTC) + timedelta(seconds=5)
 
-    async def paused() -> dict[str, Any] | None:
-        obj = await get_configuration(kube, namespace, "web")
-        conds = (obj.get("status") or {}).get("conditions") or []
-        ok = any(x["type"] == "Ready" and x["reason"] == c.PAUSED for x in conds)
-        return obj if ok else None
-
-    obj = await eventually(paused)
+    obj = await eventually(ready_reason(kube, namespace, "web", c.PAUSED))
     assert kstatus.compute(obj).status is kstatus.Status.IN_PROGRESS
     # The pause counts from the canary's finish, and the status says when it ends.
     assert (
@@ -308,7 +301,6 @@ async def test_a_pause_holds_the_next_partition_then_lets_it_go(
         await asyncio.sleep(0.2)
     # Then it gets the generation, with nothing to poke the controller but its own timer.
     await eventually(lambda: _all(fleet, hosts, key), timeout=15)
-    assert datetime.now(UTC) >= ends - timedelta(seconds=0.5)
     events = await kube.list(EVENTS.path(namespace))
     notes = [e.get("note", "") for e in events["items"] if e.get("reason") == c.PAUSED]
     assert any("partition rest paused until" in n for n in notes), notes
