@@ -54,6 +54,16 @@ async def until(check: Any, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def started(tmp_path: Path, body: dict[str, Any]) -> tuple[FakeHostApi, Worker, Path]:
+    """A worker that has taken generation 1 with ``body`` and settled; and the file it manages."""
+    api = FakeHostApi()
+    worker = new_worker(tmp_path, api)
+    api.obj = assignment("u1", 1, body)
+    worker.offer(api.seen(), from_list=True)
+    await worker.settled()
+    return api, worker, tmp_path / "root" / "app.conf"
+
+
 def phase(worker: Worker) -> Phase:
     return worker.phase
 
@@ -64,14 +74,9 @@ def held(worker: Worker) -> bool:
 
 
 async def test_a_generation_received_outside_its_window_waits_for_it(tmp_path: Path) -> None:
-    api = FakeHostApi()
-    worker = new_worker(tmp_path, api)
-    conf = tmp_path / "root" / "app.conf"
     opens = second(3)
     body = with_windows(spec(tmp_path / "root", 1, "v1"), window("soon", opens, 600), report=False)
-    api.obj = assignment("u1", 1, body)
-    worker.offer(api.seen(), from_list=True)
-    await worker.settled()
+    api, worker, conf = await started(tmp_path, body)
     await worker.pusher.flushed()
     status = api.status()
     ready, reconciling = (find_condition(status.conditions, t) for t in (READY, RECONCILING))
@@ -101,9 +106,6 @@ async def test_a_generation_received_outside_its_window_waits_for_it(tmp_path: P
 async def test_outside_its_windows_drift_is_reported_and_corrected_once_one_opens(
     tmp_path: Path,
 ) -> None:
-    api = FakeHostApi()
-    worker = new_worker(tmp_path, api)
-    conf = tmp_path / "root" / "app.conf"
     now = second(0)
     closes, reopens = now + timedelta(seconds=6), now + timedelta(seconds=9)
     body = with_windows(
@@ -112,9 +114,7 @@ async def test_outside_its_windows_drift_is_reported_and_corrected_once_one_open
         window("later", reopens, 600),
         report=True,
     )
-    api.obj = assignment("u1", 1, body)
-    worker.offer(api.seen(), from_list=True)
-    await worker.settled()
+    api, worker, conf = await started(tmp_path, body)
     assert conf.read_text() == "v1"
     assert datetime.now(UTC) < closes, "applied only after its window closed: too slow a machine"
     await until(lambda: datetime.now(UTC) > closes + timedelta(seconds=0.2))
@@ -141,14 +141,9 @@ async def test_outside_its_windows_drift_is_reported_and_corrected_once_one_open
 
 
 async def test_correct_keeps_correcting_drift_outside_the_windows(tmp_path: Path) -> None:
-    api = FakeHostApi()
-    worker = new_worker(tmp_path, api)
-    conf = tmp_path / "root" / "app.conf"
     now = second(0)
     body = with_windows(spec(tmp_path / "root", 1, "v1"), window("now", now, 5), report=False)
-    api.obj = assignment("u1", 1, body)
-    worker.offer(api.seen(), from_list=True)
-    await worker.settled()
+    _, worker, conf = await started(tmp_path, body)
     assert conf.read_text() == "v1"
     await until(lambda: datetime.now(UTC) > now + timedelta(seconds=5.2))
     conf.write_text("tampered")
@@ -161,14 +156,9 @@ async def test_correct_keeps_correcting_drift_outside_the_windows(tmp_path: Path
 async def test_a_restart_outside_the_window_reports_from_the_journal_alone(
     tmp_path: Path,
 ) -> None:
-    api = FakeHostApi()
-    worker = new_worker(tmp_path, api)
-    conf = tmp_path / "root" / "app.conf"
     now = second(0)
     body = with_windows(spec(tmp_path / "root", 1, "v1"), window("now", now, 5), report=True)
-    api.obj = assignment("u1", 1, body)
-    worker.offer(api.seen(), from_list=True)
-    await worker.settled()
+    api, worker, conf = await started(tmp_path, body)
     await worker.pusher.flushed()
     await worker.close()
     assert conf.read_text() == "v1" and (tmp_path / "state" / NAME / WINDOWS_FILE).exists()
@@ -185,12 +175,7 @@ async def test_a_restart_outside_the_window_reports_from_the_journal_alone(
 async def test_a_held_generation_keeps_the_last_one_enforced_until_a_newer_spec_comes(
     tmp_path: Path,
 ) -> None:
-    api = FakeHostApi()
-    worker = new_worker(tmp_path, api)
-    conf = tmp_path / "root" / "app.conf"
-    api.obj = assignment("u1", 1, spec(tmp_path / "root", 1, "v1"))
-    worker.offer(api.seen(), from_list=True)
-    await worker.settled()
+    api, worker, conf = await started(tmp_path, spec(tmp_path / "root", 1, "v1"))
     later = second(3600)
     api.obj = assignment(
         "u1",
