@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from transom.agent.enroll import enroll
-from transom.agent.store import FileSecretStore
 from transom.api import conditions as c
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
@@ -53,19 +51,10 @@ async def test_an_offline_host_back_after_its_window_waits_and_drift_waits_too(
     app = f"win{secrets.token_hex(3)}"
     host = f"{app}-0"
     token = await create_token(kube, [host], labels={"app": app})
-    state = tmp_path / host / "state"
-    identity = await enroll(
-        controlplane.url,
-        token.value,
-        host,
-        state_dir=state,
-        ca_pem=controlplane.ca.cert.read_bytes(),
-        timeout=60,
-        store=FileSecretStore(state),
-    )
+    agents = Agents(None, controlplane, tmp_path)  # the controller approves, no stand-in
+    identity = await agents.enroll(host, token=token.value)
     root = tmp_path / "root"
     motd = root / "motd"
-    agents = Agents(None, controlplane, tmp_path)
     ns = names.host_namespace(host)
     path = ASSIGNMENTS.path(ns, names.assignment_name(namespace, "web"))
     try:

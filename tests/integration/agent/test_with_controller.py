@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transom.agent.enroll import enroll
 from transom.agent.simulator import Simulator
-from transom.agent.store import FileSecretStore
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
 from transom.controller.enrollment import create_token
@@ -35,18 +33,7 @@ async def test_three_agents_converge_one_configuration(
     agents = Agents(None, controlplane, tmp_path)  # the controller approves, no stand-in
     try:
         for host in hosts:
-            state = tmp_path / host / "state"
-            identities.append(
-                await enroll(
-                    controlplane.url,
-                    token.value,
-                    host,
-                    state_dir=state,
-                    ca_pem=controlplane.ca.cert.read_bytes(),
-                    timeout=60,
-                    store=FileSecretStore(state),
-                )
-            )
+            identities.append(await agents.enroll(host, token=token.value))
         shared = tmp_path / "shared"
         shared.mkdir()
         for identity in identities:
