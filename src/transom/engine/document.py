@@ -31,7 +31,7 @@ from transom.api.resources import Resource, parse_resources
 
 #: libyaml's parser when installed: ten times faster on a 500-resource document.
 YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR, _MAP, _SEQ = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq"))
+_STR = "tag:yaml.org,2002:str"
 _DOCUMENT_FIELDS = {"resources", "mode", "rebootPolicy"}
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -53,11 +53,11 @@ def load_document(path: Path, variables: Mapping[str, str] | None = None) -> Doc
 
 
 def load_yaml(text: str) -> Any:
-    """What ``yaml.safe_load`` returns, built in a third of the time: from libyaml's events
+    """What ``yaml.safe_load`` returns, built in a third of the time from libyaml's events
     when the document is plain (string-keyed mappings, sequences and scalars, which a document
-    nearly always is), else from its nodes; numbers, booleans, null and timestamps by the safe
-    constructor either way. Anything else (anchors, aliases, tags, merge keys, other keys,
-    errors) is left to PyYAML's composer, which reads the document again."""
+    nearly always is; numbers, booleans, null and timestamps by the safe constructor). Anything
+    else (anchors, aliases, tags, merge keys, other keys, errors) is read again by
+    ``yaml.safe_load``'s own loader."""
     loader = YAML_LOADER(text)
     try:
         return _from_events(loader)
@@ -65,12 +65,7 @@ def load_yaml(text: str) -> Any:
         pass
     finally:
         loader.dispose()
-    loader = YAML_LOADER(text)
-    try:
-        node = loader.get_single_node()
-        return None if node is None else _build(loader, node, {})
-    finally:
-        loader.dispose()
+    return yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - the safe loader (C or Python)
 
 
 class _NotPlainError(Exception):
@@ -133,26 +128,6 @@ def _from_events(loader: Any) -> Any:  # PyYAML's stubs leave its event API unty
         if kind is MappingStartEvent or kind is SequenceStartEvent:
             open_.append(value)
             keys.append(_NO_KEY)
-
-
-def _build(loader: yaml.SafeLoader, node: yaml.Node, built: dict[int, Any]) -> Any:
-    # ``built`` keeps an anchor's object shared by its aliases, as the constructor does.
-    if node.tag == _STR:
-        return node.value
-    if id(node) in built:
-        return built[id(node)]
-    if node.tag == _SEQ:
-        items: list[Any] = []
-        built[id(node)] = items
-        items.extend(_build(loader, item, built) for item in node.value)
-        return items
-    if node.tag == _MAP and all(key.tag == _STR for key, _ in node.value):
-        mapping: dict[str, Any] = {}
-        built[id(node)] = mapping
-        for key, value in node.value:
-            mapping[key.value] = _build(loader, value, built)
-        return mapping
-    return loader.construct_object(node, deep=True)
 
 
 def substitute(raw: Any, variables: Mapping[str, str]) -> Any:
