@@ -1,5 +1,5 @@
 """One process of simulated hosts for the fleet benchmark: ``python -m bench.fleet_agents
-KUBECONFIG WORKDIR PREFIX FIRST COUNT LABELS``. Prints ``ready`` and the set-up phases'
+KUBECONFIG WORKDIR PREFIX FIRST COUNT LABELS SOURCE``. Prints ``ready`` and the set-up phases'
 cumulative seconds (JSON) once every agent has listed its Assignments, then runs until its
 standard input closes (the benchmark ends it so).
 
@@ -30,7 +30,7 @@ TLS_RECORD_BYTES = 16 * 1024
 
 
 async def _main(argv: list[str]) -> None:
-    kubeconfig, workdir, prefix, first, count, labels = argv
+    kubeconfig, workdir, prefix, first, count, labels, source = argv
     sim = Simulator(
         KubeConfig.from_file(Path(kubeconfig)),
         count=int(count),
@@ -41,6 +41,7 @@ async def _main(argv: list[str]) -> None:
         options=SCALE_OPTIONS,
         provision=False,
         approve=False,
+        source_address=source,
     )
     async with sim:
         print(f"ready {json.dumps(sim.phase_seconds)}", flush=True)
@@ -51,4 +52,4 @@ async def _main(argv: list[str]) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     asyncio.sslproto.SSLProtocol.max_size = TLS_RECORD_BYTES
-    asyncio.run(_main(sys.argv[1:7]))
+    asyncio.run(_main(sys.argv[1:8]))

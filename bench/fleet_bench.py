@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import re
+import resource as rlimit
 import statistics
 import subprocess
 import sys
@@ -316,6 +317,9 @@ def _agents(
                         str(first),
                         str(count),
                         f"fleet={fleet}",
+                        # Its own loopback address: 10,000 hosts' 40,000 connections are more
+                        # than one address has ports for.
+                        f"127.0.0.{2 + first // per_process}",
                     ],
                     env=python_env(),
                     stdin=subprocess.PIPE,
@@ -344,10 +348,38 @@ def _agents(
                 p.wait()
 
 
+#: Sockets kube-apiserver holds per simulated host: its four watches (Assignments, Secrets,
+#: HostPreviews, its reboot Lease; HTTP/1.1, one connection each) and a kept connection for
+#: requests; plus this many for the controller, the bench and the apiserver's own.
+SOCKETS_PER_HOST = 5
+SOCKETS_BESIDES = 1000
+
+
+def _open_files_for(n: int) -> int:
+    """Raise this process's open-file limit (the control plane, a child, inherits it) to what N
+    hosts need, and return the limit. Raising the hard limit needs CAP_SYS_RESOURCE; without
+    it the soft limit goes up to the hard one."""
+    want = n * SOCKETS_PER_HOST + SOCKETS_BESIDES
+    soft, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
+    try:
+        rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (max(want, soft), max(want, hard)))
+    except (OSError, ValueError):
+        rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (hard, hard))
+    return rlimit.getrlimit(rlimit.RLIMIT_NOFILE)[0]
+
+
 def _fleet(
     n: int, updates: int, idle: float, per_process: int, profile: Path | None = None
 ) -> list[Row]:
     fleet = f"f{n}"
+    limit = _open_files_for(n)
+    if limit < n * SOCKETS_PER_HOST + SOCKETS_BESIDES:
+        most = (limit - SOCKETS_BESIDES) // SOCKETS_PER_HOST
+        raise SystemExit(
+            f"{n} hosts need about {n * SOCKETS_PER_HOST + SOCKETS_BESIDES} open files in "
+            f"kube-apiserver, and this machine allows {limit} per process (hard limit, not "
+            f"raisable here): at most {most} hosts"
+        )
     with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
         work = Path(tmp)
         with controller(cp, work) as ctl:

@@ -82,6 +82,8 @@ class Simulator:
     #: posix ones (a provider that asks for reboots, say).
     rebooter_for: Callable[[str], Rebooter] | None = None
     providers_for: Callable[[str], Mapping[str, Provider[Any]]] | None = None
+    #: The loopback address the agents connect from (None: the system's choice).
+    source_address: str | None = None
     hosts: list[SimulatedHost] = field(default_factory=list)
     setup_seconds: float = 0.0
     #: Cumulative seconds at the end of each set-up phase.
@@ -134,7 +136,7 @@ class Simulator:
         config = KubeConfig(
             server=self.admin.server, ca_pem=self.admin.ca_pem, cert_pem=cert, key_pem=key
         )
-        kube = Kube(config, field_manager="transom-agent")
+        kube = Kube(config, field_manager="transom-agent", source_address=self.source_address)
         providers = (
             self.providers_for(name)
             if self.providers_for is not None

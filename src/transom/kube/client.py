@@ -98,8 +98,13 @@ class Kube:
         observer: RequestObserver | None = None,
         limiter: TokenBucket | None = None,
         connections: int = 32,
+        source_address: str | None = None,
     ) -> None:
         self.config = config
+        #: The local address connections are made from (None: the system's choice). Simulated
+        #: hosts by the thousand each take their own loopback address: one address has only
+        #: 28,232 ephemeral ports to reach one apiserver port from.
+        self._local_addr = None if source_address is None else (source_address, 0)
         #: Client-side rate limit for requests (not watches); None: unlimited.
         self.limiter = limiter
         #: Connections kept to the apiserver (HTTP/1.1: one request in flight on each).
@@ -154,7 +159,10 @@ class Kube:
             self._session = aiohttp.ClientSession(
                 base_url=self.config.server,
                 connector=aiohttp.TCPConnector(
-                    ssl=self._ssl, limit=self.connections, keepalive_timeout=KEEPALIVE_SECONDS
+                    ssl=self._ssl,
+                    limit=self.connections,
+                    keepalive_timeout=KEEPALIVE_SECONDS,
+                    local_addr=self._local_addr,
                 ),
                 timeout=self._timeout,
             )
@@ -165,7 +173,7 @@ class Kube:
         if self._watch_session is None or self._watch_session.closed:
             self._watch_session = aiohttp.ClientSession(
                 base_url=self.config.server,
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0),
+                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=0, local_addr=self._local_addr),
                 timeout=self._timeout,
             )
         return self._watch_session
