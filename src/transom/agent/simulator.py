@@ -194,9 +194,6 @@ class Simulator:
         """Delete what `provision` created (namespaces, RBAC, Hosts)."""
 
         async def one(name: str) -> None:
-            for obj in rbac.host_rbac(name):
-                if obj["kind"].startswith("Cluster"):
-                    await self.kube.delete(path_of(obj))
             await self.kube.delete(HOSTS.path(name=name))
             await self.kube.delete(NAMESPACES.path(name=names.host_namespace(name)))
 

@@ -79,10 +79,7 @@ class HostReconciler:
 
     async def _deprovision(self, host: str) -> None:
         self.provisioned.pop(host, None)
-        for item in reversed(rbac.host_rbac(host)):
-            if item["kind"].startswith("Cluster"):
-                await self.writer.delete(kind_of(item), "", item["metadata"]["name"])
-        # Deleting the namespace removes Assignments, copied Secrets, the Lease and the Role.
+        # Deleting the namespace removes Assignments, copied Secrets, the Lease and the RBAC.
         await self.writer.delete(NAMESPACES, "", names.host_namespace(host))
 
     async def _write_status(self, host: str, obj: Obj) -> None:

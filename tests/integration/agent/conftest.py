@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from transom.agent.enroll import Identity, enroll
 from transom.agent.runner import Agent, AgentOptions
 from transom.agent.store import FileSecretStore
-from transom.api import names, rbac
+from transom.api import admission, names, rbac
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
 from transom.engine.policy import HostPolicy
@@ -79,7 +79,9 @@ class StandIn:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        for obj in rbac.bootstrap_rbac():
+        # As the controller's setup does: the admission policy is what keeps a host to its own
+        # Host (api/rbac.py).
+        for obj in (*rbac.bootstrap_rbac(), *admission.policies()):
             await self.kube.apply(path_of(obj), obj)
         self._task = asyncio.create_task(self._approve_loop())
 
@@ -88,9 +90,6 @@ class StandIn:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         for host in self.hosts:
-            for obj in rbac.host_rbac(host):
-                if obj["kind"].startswith("Cluster"):
-                    await self.kube.delete(path_of(obj))
             await self.kube.delete(HOSTS.path(name=host))
             await self.kube.delete(NAMESPACES.path(name=names.host_namespace(host)))
         for token_id in self.tokens:
