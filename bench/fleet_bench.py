@@ -376,9 +376,9 @@ def _fleet(
     if limit < n * SOCKETS_PER_HOST + SOCKETS_BESIDES:
         most = (limit - SOCKETS_BESIDES) // SOCKETS_PER_HOST
         raise SystemExit(
-            f"{n} hosts need about {n * SOCKETS_PER_HOST + SOCKETS_BESIDES} open files in "
-            f"kube-apiserver, and this machine allows {limit} per process (hard limit, not "
-            f"raisable here): at most {most} hosts"
+            f"{n:,} hosts need about {n * SOCKETS_PER_HOST + SOCKETS_BESIDES:,} open files in "
+            f"kube-apiserver, and this machine allows {limit:,} per process (hard limit, not "
+            f"raisable here): at most {most:,} hosts"
         )
     with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
         work = Path(tmp)
