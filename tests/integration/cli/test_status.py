@@ -147,6 +147,13 @@ async def read_for(fd: int, until: str, timeout: float) -> str:
     return seen.decode(errors="replace")
 
 
+def _sigint_as_at_a_terminal() -> None:
+    # Ctrl-C at a terminal meets the default disposition; a suite started in the background
+    # (`make test &` in a script) passes SIGINT down ignored, and the watch would never see it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.parametrize("no_color", [False, True])
 async def test_watch_redraws_in_place_on_a_terminal(
     fleet: Fleet, kube: Kube, namespace: str, no_color: bool
@@ -170,6 +177,7 @@ async def test_watch_redraws_in_place_on_a_terminal(
         stdout=follower,
         stderr=follower,
         env=env,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     os.close(follower)
     try:
