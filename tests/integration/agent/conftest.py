@@ -21,8 +21,9 @@ from cryptography.x509.oid import NameOID
 from transom.agent.enroll import Identity, enroll
 from transom.agent.runner import Agent, AgentOptions
 from transom.agent.store import FileSecretStore
-from transom.api import admission, names, rbac
+from transom.api import names, rbac
 from transom.api.wire import API_VERSION
+from transom.controller import setup
 from transom.dev.controlplane import ControlPlane
 from transom.engine.policy import HostPolicy
 from transom.engine.provider import Provider
@@ -79,10 +80,9 @@ class StandIn:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # As the controller's setup does: the admission policy is what keeps a host to its own
-        # Host (api/rbac.py).
-        for obj in (*rbac.bootstrap_rbac(), *admission.policies()):
-            await self.kube.apply(path_of(obj), obj)
+        # The controller's own cluster-wide set-up (host RBAC and the admission policy that
+        # keeps a host to its own Host), not a list of it kept here.
+        await setup.ensure(self.kube, crds=False)
         self._task = asyncio.create_task(self._approve_loop())
 
     async def stop(self) -> None:
