@@ -554,6 +554,8 @@ def run(
     profile: Path | None = None,
 ) -> list[Row]:
     rows: list[Row] = []
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
     for n in sizes:
         rows += _fleet(n, updates, idle, per_process, profile)
     return rows

@@ -53,8 +53,8 @@ from transom.api.readiness import (
     RollbackStatus,
 )
 from transom.api.resources import Resource
-from transom.api.resources.entry import DEPENDS_ON_RULE, reference_errors
-from transom.api.wire import API_VERSION, ObjectMeta, Spec, Status, cel, observed_generation_field
+from transom.api.resources.entry import DERIVED_RESOURCES_SCHEMA, reference_errors
+from transom.api.wire import API_VERSION, ObjectMeta, Spec, Status, observed_generation_field
 
 
 class ObjectReference(Spec):
@@ -103,17 +103,12 @@ class HostMaintenance(Spec):
 
 
 class AssignmentSpec(Spec):
-    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE))
-
     host: str = Field(description="Name of the Host this is for.", max_length=253)
     source: AssignmentSource = Field(description="Where this assignment came from.")
     resources: list[Resource] = Field(
         description="Resolved resources to converge.",
         max_length=MAX_RESOURCES,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["name"],
-        },
+        json_schema_extra=DERIVED_RESOURCES_SCHEMA,
     )
     mode: Mode = Field(default=Mode.APPLY_AND_AUTO_CORRECT, description="Drift mode.")
     reboot_policy: RebootPolicy = Field(default_factory=RebootPolicy, description="Reboot policy.")

@@ -24,7 +24,7 @@ from transom.api.assignment import ObjectReference
 from transom.api.conditions import Condition, resource_failed
 from transom.api.configuration import MAX_RESOURCES, ConfigurationSpec, Mode
 from transom.api.resources import Resource
-from transom.api.resources.entry import DEPENDS_ON_RULE
+from transom.api.resources.entry import DERIVED_RESOURCES_SCHEMA
 from transom.api.wire import (
     API_VERSION,
     DNS1123_SUBDOMAIN,
@@ -32,7 +32,6 @@ from transom.api.wire import (
     ObjectMeta,
     Spec,
     Status,
-    cel,
     observed_generation_field,
 )
 
@@ -144,8 +143,6 @@ class Preview(Spec):
 
 
 class HostPreviewSpec(Spec):
-    model_config = ConfigDict(json_schema_extra=cel(DEPENDS_ON_RULE))
-
     host: str = Field(description="Name of the Host asked.", max_length=253)
     preview: ObjectReference = Field(description="The Preview this answers.")
     configuration: ObjectReference = Field(description="The proposed Configuration.")
@@ -154,10 +151,7 @@ class HostPreviewSpec(Spec):
     resources: list[Resource] = Field(
         description="Resolved resources to evaluate, exactly as the Assignment would carry them.",
         max_length=MAX_RESOURCES,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["name"],
-        },
+        json_schema_extra=DERIVED_RESOURCES_SCHEMA,
     )
     mode: Mode = Field(default=Mode.APPLY_AND_AUTO_CORRECT, description="Drift mode.")
     pending_secrets: list[str] = Field(

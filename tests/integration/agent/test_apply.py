@@ -154,6 +154,29 @@ async def test_invalid_spec_touches_nothing(agents: Agents, standin: StandIn) ->
     assert not (a.root / "first.txt").exists()
 
 
+async def test_a_resource_list_only_the_agent_checks_is_refused_naming_the_field(
+    agents: Agents, standin: StandIn
+) -> None:
+    # An Assignment's resources are stored as written (the apiserver checks the Configuration
+    # people write, not the lists the controller derives), so the agent's own parse is what
+    # stands between a hand-edited Assignment and the OS.
+    a = await _started(agents, "raw")
+    await standin.assign(
+        a.host,
+        [
+            file_resource("first", a.root / "first.txt", "x"),
+            {"name": "second", "file": {"path": str(a.root / "second.txt"), "mode": "rwx"}},
+            {**file_resource("third", a.root / "third.txt", "z"), "dependsOn": ["nowhere"]},
+        ],
+    )
+    obj = await _current(standin, a.host, 1)
+    stalled = condition(obj, "Stalled")
+    assert stalled is not None and stalled["reason"] == "InvalidSpec", stalled
+    assert "resources[1]" in stalled["message"] and "mode" in stalled["message"], stalled
+    assert kstatus.compute(obj).status is kstatus.Status.FAILED
+    assert sorted(a.root.glob("*")) == []
+
+
 async def test_secret_content_reaches_the_file_and_nothing_else(
     agents: Agents, standin: StandIn
 ) -> None:
