@@ -54,7 +54,10 @@ def test_command_runs_in_its_own_group_recorded_while_running(
     monkeypatch.setattr(command, "children", tracker)
     seen = tmp_path / "seen"
     # The command looks at its own record while running, and at its process group.
+    # The record is written once the child exists, so the shell may start before it: wait
+    # (bounded) for it rather than race it (a loaded CI run read it empty).
     script = (
+        f"for i in $(seq 500); do [ -s {tmp_path}/children/$$.json ] && break; sleep 0.01; done; "
         f"cat {tmp_path}/children/$$.json > {seen}; echo >> {seen}; "
         f"cut -d' ' -f5 /proc/$$/stat >> {seen}"
     )
