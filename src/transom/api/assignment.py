@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from transom.api.conditions import (
     APPLY_FAILED,
@@ -41,7 +41,6 @@ from transom.api.configuration import (
     RebootPolicy,
     RemovalPolicy,
 )
-from transom.api.errors import SpecError
 from transom.api.gates import MAX_WINDOWS, MaintenanceWindow
 from transom.api.provenance import UNVERIFIED_SOURCE, Provenance
 from transom.api.readiness import (
@@ -52,8 +51,7 @@ from transom.api.readiness import (
     RollbackState,
     RollbackStatus,
 )
-from transom.api.resources import Resource
-from transom.api.resources.entry import DERIVED_RESOURCES_SCHEMA, reference_errors
+from transom.api.resources.entry import DerivedResources
 from transom.api.wire import API_VERSION, ObjectMeta, Spec, Status, observed_generation_field
 
 
@@ -105,10 +103,8 @@ class HostMaintenance(Spec):
 class AssignmentSpec(Spec):
     host: str = Field(description="Name of the Host this is for.", max_length=253)
     source: AssignmentSource = Field(description="Where this assignment came from.")
-    resources: list[Resource] = Field(
-        description="Resolved resources to converge.",
-        max_length=MAX_RESOURCES,
-        json_schema_extra=DERIVED_RESOURCES_SCHEMA,
+    resources: DerivedResources = Field(
+        description="Resolved resources to converge.", max_length=MAX_RESOURCES
     )
     mode: Mode = Field(default=Mode.APPLY_AND_AUTO_CORRECT, description="Drift mode.")
     reboot_policy: RebootPolicy = Field(default_factory=RebootPolicy, description="Reboot policy.")
@@ -127,13 +123,6 @@ class AssignmentSpec(Spec):
         description="The host's maintenance windows, evaluated by the agent too; unset: the "
         "host follows none, and starts and corrects at any time.",
     )
-
-    @model_validator(mode="after")
-    def _references(self) -> AssignmentSpec:
-        errors = reference_errors(self.resources)
-        if errors:
-            raise ValueError(str(SpecError(errors)))
-        return self
 
 
 class ResourceResult(Status):

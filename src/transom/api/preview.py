@@ -23,8 +23,7 @@ from transom.api import names
 from transom.api.assignment import ObjectReference
 from transom.api.conditions import Condition, resource_failed
 from transom.api.configuration import MAX_RESOURCES, ConfigurationSpec, Mode
-from transom.api.resources import Resource
-from transom.api.resources.entry import DERIVED_RESOURCES_SCHEMA
+from transom.api.resources.entry import DerivedResources
 from transom.api.wire import (
     API_VERSION,
     DNS1123_SUBDOMAIN,
@@ -148,10 +147,9 @@ class HostPreviewSpec(Spec):
     configuration: ObjectReference = Field(description="The proposed Configuration.")
     requested_by: str = Field(description="Who asked, as admission recorded it.", max_length=512)
     expires_at: str = Field(description="After this time the agent does not answer.")
-    resources: list[Resource] = Field(
+    resources: DerivedResources = Field(
         description="Resolved resources to evaluate, exactly as the Assignment would carry them.",
         max_length=MAX_RESOURCES,
-        json_schema_extra=DERIVED_RESOURCES_SCHEMA,
     )
     mode: Mode = Field(default=Mode.APPLY_AND_AUTO_CORRECT, description="Drift mode.")
     pending_secrets: list[str] = Field(

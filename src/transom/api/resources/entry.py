@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
-from pydantic.config import JsonDict
+from pydantic import (
+    AfterValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -205,17 +210,6 @@ DEPENDS_ON_RULE = {
 }
 
 
-#: The schema of a resource list the controller derives (an Assignment's, a HostPreview's):
-#: one atomic value the apiserver stores as written. The Configuration's schema already checked
-#: what people wrote, the controller validates every list as a model after substitution, and
-#: the agent parses it again before the OS is touched; a third pass in the apiserver (schema,
-#: defaulting, CEL, per-entry field ownership) was a quarter of its CPU per host-update.
-DERIVED_RESOURCES_SCHEMA: JsonDict = {
-    "x-kubernetes-list-type": "atomic",
-    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-}
-
-
 def reference_errors(resources: Sequence[Resource], path: str = "resources") -> list[FieldError]:
     """Duplicate names and dependsOn entries that name no resource (or the resource itself)."""
     errors: list[FieldError] = []
@@ -237,3 +231,27 @@ def reference_errors(resources: Sequence[Resource], path: str = "resources") -> 
                     FieldError(f"{path}[{i}].dependsOn[{j}]", f"no resource named {dep!r}")
                 )
     return errors
+
+
+def _checked_references(resources: list[Resource]) -> list[Resource]:
+    errors = reference_errors(resources)
+    if errors:
+        raise ValueError(str(SpecError(errors)))
+    return resources
+
+
+#: A resource list the controller derives (an Assignment's, a HostPreview's). The apiserver
+#: stores it as written, one atomic value: the Configuration's schema already checked what people
+#: wrote, and a second pass there (schema, defaulting, CEL, per-entry field ownership) was a
+#: quarter of its CPU per host-update. So this model is what checks it, by the Configuration's
+#: rule, when the controller builds it and when the agent reads it.
+DerivedResources = Annotated[
+    list[Resource],
+    AfterValidator(_checked_references),
+    Field(
+        json_schema_extra={
+            "x-kubernetes-list-type": "atomic",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+    ),
+]
