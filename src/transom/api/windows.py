@@ -11,7 +11,7 @@ Pure functions of their arguments, so the planner and the tests share them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,27 +74,31 @@ class Span:
             zone(w.time_zone),
         )
 
+    def starts_after(self, t: datetime) -> Iterator[datetime]:
+        """The starts strictly after ``t``, in UTC, as cron runs them. From inside a repeated
+        DST hour's second pass cron's iterator yields the first pass again (01:30 BST after
+        01:00 GMT); that start ran before ``t``, so it is skipped, not taken for the next."""
+        origin = t.astimezone(self.tz).replace(microsecond=0)
+        for start in CronSim(self.schedule, origin):
+            if (utc := start.astimezone(UTC)) > t:
+                yield utc
+
     def next_start(self, t: datetime) -> datetime | None:
         """The first start strictly after ``t``."""
-        try:
-            origin = t.astimezone(self.tz).replace(microsecond=0)
-            return next(CronSim(self.schedule, origin)).astimezone(UTC)
-        except StopIteration:
-            return None
+        return next(self.starts_after(t), None)
 
     def end_if_open(self, t: datetime) -> datetime | None:
         """When the window open at ``t`` closes (its latest start at or before ``t``, plus
         its length); None when it is not open at ``t``. Starts are enumerated forward, as
         cron runs them: in a repeated DST hour cron starts a job once, and reverse iteration
         would find the second pass."""
-        origin = (t - self.length).astimezone(self.tz).replace(microsecond=0)
-        starts = CronSim(self.schedule, origin)  # starts strictly after t - length
+        starts = self.starts_after(t - self.length)
+        latest = next(starts, None)
+        if latest is None or latest > t:
+            return None
         try:
-            latest = next(starts).astimezone(UTC)
-            if latest > t:
-                return None
             for _ in range(MAX_FORWARD):
-                following = next(starts).astimezone(UTC)
+                following = next(starts)
                 if following > t:
                     return latest + self.length
                 latest = following

@@ -144,9 +144,15 @@ async def test_an_offline_host_back_after_its_window_waits_and_drift_waits_too(
             return motd.read_text() == "hi\n"
 
         await eventually(corrected, timeout=30)
-        events = (await kube.list(f"/apis/events.k8s.io/v1/namespaces/{ns}/events"))["items"]
-        reasons = [e.get("reason") for e in events]
-        assert c.WAITING_FOR_WINDOW in reasons and c.DRIFT_CORRECTED in reasons
+
+        # The event follows the correction (posted after the file is written): wait for it.
+        async def reported() -> list[dict[str, Any]] | None:
+            listed = await kube.list(f"/apis/events.k8s.io/v1/namespaces/{ns}/events")
+            events: list[dict[str, Any]] = listed["items"]
+            reasons = {e.get("reason") for e in events}
+            return events if {c.WAITING_FOR_WINDOW, c.DRIFT_CORRECTED} <= reasons else None
+
+        events = await eventually(reported, timeout=30)
         notes = [e.get("note", "") for e in events if e.get("reason") == c.DRIFT_DETECTED]
         assert any("not corrected outside the host's maintenance windows" in n for n in notes)
     finally:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cronsim import CronSim
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from transom.api.gates import MaintenanceWindow, WindowType, duration_seconds
@@ -76,8 +76,12 @@ def open_by_enumeration(w: MaintenanceWindow, t: datetime) -> bool:
     reverse): some start s with s <= t < s + duration."""
     length = timedelta(seconds=duration_seconds(w.duration))
     origin = (t - length).astimezone(zone(w.time_zone)).replace(microsecond=0)
-    start = next(CronSim(w.schedule, origin)).astimezone(UTC)  # first start > t - length
-    return start <= t
+    for start in CronSim(w.schedule, origin):
+        # From the repeated hour's second pass, cron's first pass is yielded again; it ran
+        # before the origin, so it is not a start after it.
+        if start.astimezone(UTC) > t - length:
+            return start.astimezone(UTC) <= t
+    return False
 
 
 def allowed_by_definition(ws: list[MaintenanceWindow], t: datetime) -> bool:
@@ -136,6 +140,18 @@ def test_closing_and_next_opening_are_where_the_definition_puts_them(
 
 @settings(max_examples=60, deadline=None)
 @given(windows(), moments)
+@example(  # found by the lane: the fall-back hour's second pass
+    [
+        MaintenanceWindow(
+            name="w0",
+            type=WindowType.DENY,
+            schedule="30 1 * * *",
+            duration="90s",
+            time_zone="Europe/London",
+        )
+    ],
+    datetime(2026, 10, 25, 1, tzinfo=UTC),
+)
 def test_a_deny_window_inside_an_allow_window_wins(
     ws: list[MaintenanceWindow], t: datetime
 ) -> None:
@@ -171,6 +187,28 @@ def test_a_window_across_the_spring_gap_opens_when_cron_would_and_lasts_real_tim
     assert v.opens_at == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 BST
     inside = evaluate([w], {}, v.opens_at + timedelta(minutes=59))
     assert inside.open and inside.closes_at == datetime(2026, 3, 29, 2, 0, tzinfo=UTC)
+
+
+def test_in_the_repeated_hour_a_start_cron_already_ran_is_behind_not_ahead() -> None:
+    # 01:30 comes twice in London on 25 October 2026; cron runs the job at the first, 01:30
+    # BST (00:30 UTC). From 01:00 GMT (01:00 UTC) the next start is the next night's, and at
+    # 01:30 GMT the 90 s window opened an hour ago is long closed.
+    w = MaintenanceWindow(
+        name="freeze",
+        type=WindowType.DENY,
+        schedule="30 1 * * *",
+        duration="90s",
+        time_zone="Europe/London",
+    )
+    span = Span.of(w)
+    second_pass = datetime(2026, 10, 25, 1, tzinfo=UTC)
+    assert span.next_start(second_pass) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    assert span.end_if_open(datetime(2026, 10, 25, 0, 31, tzinfo=UTC)) == datetime(
+        2026, 10, 25, 0, 31, 30, tzinfo=UTC
+    )
+    assert span.end_if_open(datetime(2026, 10, 25, 1, 30, 30, tzinfo=UTC)) is None
+    everything = MaintenanceWindow(name="all", schedule="* * * * *", duration="2m")
+    assert evaluate([w, everything], {}, second_pass).open
 
 
 def test_room_for_a_reboot_is_left_or_the_change_waits() -> None:
