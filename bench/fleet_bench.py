@@ -9,12 +9,18 @@ controller's CSR approval, in processes of their own (``bench/fleet_agents.py``,
 ``TRANSOM_BENCH_AGENTS_PER_PROCESS`` each), so /proc measures the controller, kube-apiserver and
 etcd separately from the agents.
 
-With ``TRANSOM_BENCH_PROFILE=DIR`` kube-apiserver's CPU profile over the first timed update is
-saved as DIR/kube-apiserver-N.pprof, and its heap after it as DIR/kube-apiserver-N.heap.pprof
-(its /debug/pprof, on by default; ``go tool pprof`` reads them): where the apiserver's time
-and memory go.
+Past the hosts one kube-apiserver has open files for (about 3,800 on a 20,000-file limit), the
+control plane runs more of them on the one etcd, as a highly available cluster does; agent
+processes take them in turn, the controller talks to the first. Their CPU, memory and request
+counts are summed. ``TRANSOM_BENCH_APISERVERS=K`` runs at least K at any size (what a second
+costs at 1,000 hosts).
 
-Requests are counted from kube-apiserver's ``apiserver_request_total`` (scraped from /metrics
+With ``TRANSOM_BENCH_PROFILE=DIR`` the (first) kube-apiserver's CPU profile over the first
+timed update is saved as DIR/kube-apiserver-N.pprof, and its heap after it as
+DIR/kube-apiserver-N.heap.pprof (its /debug/pprof, on by default; ``go tool pprof`` reads
+them): where the apiserver's time and memory go.
+
+Requests are counted from each kube-apiserver's ``apiserver_request_total`` (scraped from /metrics
 with the admin client) before and after each update: writes are POST, PUT, PATCH, APPLY and
 DELETE. Who made them follows from the resource: Assignment spec and Configuration status are
 the controller's, Assignment status and Leases the agents', Events either's.
@@ -27,6 +33,7 @@ import json
 import os
 import re
 import resource as rlimit
+import signal
 import statistics
 import subprocess
 import sys
@@ -82,17 +89,20 @@ def _configuration(fleet: str, base: Path, content: str) -> dict[str, object]:
     }
 
 
-async def api_requests(kube: Kube) -> Requests:
-    """The apiserver's own request counts, by verb, resource and subresource."""
-    text = str((await kube.get("/metrics")).get("raw", ""))
+async def api_requests(cp: ControlPlane) -> Requests:
+    """The apiservers' own request counts, summed over them, by verb, resource and
+    subresource."""
     out: Requests = Counter()
-    for line in text.splitlines():
-        m = _SAMPLE.match(line)
-        if m is None:
-            continue
-        labels = dict(_LABEL.findall(m.group("labels")))
-        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
-        out[key] += int(float(m.group("value")))
+    for path in cp.kubeconfigs:
+        async with Kube(KubeConfig.from_file(path)) as kube:
+            text = str((await kube.get("/metrics")).get("raw", ""))
+        for line in text.splitlines():
+            m = _SAMPLE.match(line)
+            if m is None:
+                continue
+            labels = dict(_LABEL.findall(m.group("labels")))
+            verb, res = labels.get("verb", ""), labels.get("resource", "")
+            out[(verb, res, labels.get("subresource", ""))] += int(float(m.group("value")))
     return out
 
 
@@ -134,20 +144,19 @@ def etcd_db_bytes(cp: ControlPlane) -> int:
 
 @dataclass
 class Processes:
-    """The pids measured: controller, kube-apiserver, etcd, and the agent processes."""
+    """The pids measured, by what they are: controller, kube-apiserver (one or more), etcd,
+    agents (their processes). Each group's CPU and memory is its processes' sum."""
 
-    pids: dict[str, int]
-    agents: list[int] = field(default_factory=list)
+    groups: dict[str, list[int]]
 
     def cpu(self) -> dict[str, float]:
-        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        out["agents"] = sum(cpu_seconds(pid) for pid in self.agents)
-        return out
+        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.groups.items()}
 
     def rss_mib(self) -> dict[str, float]:
-        out = {name: memory_kib(pid, "VmRSS") / 1024 for name, pid in self.pids.items()}
-        out["agents"] = sum(memory_kib(pid, "VmRSS") for pid in self.agents) / 1024
-        return out
+        return {
+            name: sum(memory_kib(p, "VmRSS") for p in pids) / 1024
+            for name, pids in self.groups.items()
+        }
 
 
 @dataclass
@@ -227,7 +236,7 @@ async def _updates(
     out: list[Update] = []
     profiler: threading.Thread | None = None
     async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
-        before = await api_requests(kube)
+        before = await api_requests(cp)
         for u in range(updates + 1):
             cpu0 = procs.cpu()
             t0 = time.monotonic()
@@ -252,7 +261,7 @@ async def _updates(
             total = times[-1] if len(times) == n else float("inf")
             await asyncio.sleep(SETTLE_SECONDS)
             cpu1 = procs.cpu()
-            after = await api_requests(kube)
+            after = await api_requests(cp)
             delta = Counter({k: after[k] - before.get(k, 0) for k in after})
             before = after
             label = "warm-up (creates every Assignment)" if u == 0 else f"update {u}"
@@ -287,12 +296,11 @@ async def _updates(
 async def _idle(
     cp: ControlPlane, procs: Processes, seconds: float
 ) -> tuple[Counter[str], dict[str, float]]:
-    async with Kube(KubeConfig.from_file(cp.kubeconfig)) as kube:
-        before = await api_requests(kube)
-        cpu0 = procs.cpu()
-        await asyncio.sleep(seconds)
-        cpu1 = procs.cpu()
-        after = await api_requests(kube)
+    before = await api_requests(cp)
+    cpu0 = procs.cpu()
+    await asyncio.sleep(seconds)
+    cpu1 = procs.cpu()
+    after = await api_requests(cp)
     delta = Counter({k: after[k] - before.get(k, 0) for k in after})
     return writes(delta), {k: cpu1[k] - cpu0[k] for k in cpu1}
 
@@ -303,7 +311,7 @@ def _agents(
 ) -> Iterator[list[subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
     try:
-        for first in range(0, n, per_process):
+        for i, first in enumerate(range(0, n, per_process)):
             count = min(per_process, n - first)
             procs.append(
                 subprocess.Popen(
@@ -311,7 +319,8 @@ def _agents(
                         sys.executable,
                         "-m",
                         "bench.fleet_agents",
-                        str(cp.kubeconfig),
+                        # Processes take the apiservers in turn (see apiservers_for).
+                        str(cp.kubeconfigs[i % len(cp.kubeconfigs)]),
                         str(work),
                         fleet,
                         str(first),
@@ -355,6 +364,70 @@ SOCKETS_PER_HOST = 5
 SOCKETS_BESIDES = 1000
 
 
+def process_sizes(n: int, per_process: int) -> list[int]:
+    """The hosts in each agent process: PER_PROCESS each, the last the rest."""
+    return [min(per_process, n - first) for first in range(0, n, per_process)]
+
+
+def apiservers_for(n: int, per_process: int, open_files: int) -> int:
+    """The fewest kube-apiservers (on the one etcd) that hold N hosts when each may open
+    OPEN_FILES files and agent process i talks to apiserver i mod their number. SystemExit,
+    naming the numbers, when not even one process of hosts fits one apiserver."""
+    capacity = (open_files - SOCKETS_BESIDES) // SOCKETS_PER_HOST
+    sizes = process_sizes(n, per_process)
+    for k in range(1, len(sizes) + 1):
+        if max(sum(sizes[j::k]) for j in range(k)) <= capacity:
+            return k
+    raise SystemExit(
+        f"{min(n, per_process):,} hosts in one agent process need about "
+        f"{min(n, per_process) * SOCKETS_PER_HOST + SOCKETS_BESIDES:,} open files in "
+        f"kube-apiserver, and this machine allows {open_files:,} per process: set "
+        f"TRANSOM_BENCH_AGENTS_PER_PROCESS to at most {max(1, capacity):,}"
+    )
+
+
+def available_mib() -> int:
+    """The machine's MemAvailable."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+class MemoryGuard:
+    """Ends the run when the machine's available memory falls below FLOOR_MIB: a fleet too
+    large for the machine then fails with the figures, unwinding (SIGINT to this process) so
+    every child is stopped, instead of the kernel's OOM killer picking one."""
+
+    def __init__(self, floor_mib: int, procs: Processes | None = None) -> None:
+        self.floor_mib = floor_mib
+        self.procs = procs
+        self.tripped = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(2.0):
+            if (free := available_mib()) < self.floor_mib:
+                rss = self.procs.rss_mib() if self.procs else {}
+                self.tripped = (
+                    f"stopped: {free:,} MiB of memory left, below the {self.floor_mib:,} MiB "
+                    "kept free (TRANSOM_BENCH_MIN_FREE_MIB)"
+                ) + (
+                    "; RSS " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in rss.items()) if rss else ""
+                )
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    def __enter__(self) -> MemoryGuard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _open_files_for(n: int) -> int:
     """Raise this process's open-file limit (the control plane, a child, inherits it) to what N
     hosts need, and return the limit. Raising the hard limit needs CAP_SYS_RESOURCE; without
@@ -369,44 +442,66 @@ def _open_files_for(n: int) -> int:
 
 
 def _fleet(
-    n: int, updates: int, idle: float, per_process: int, profile: Path | None = None
+    n: int,
+    updates: int,
+    idle: float,
+    per_process: int,
+    profile: Path | None = None,
+    *,
+    least_apiservers: int = 1,
 ) -> list[Row]:
     fleet = f"f{n}"
-    limit = _open_files_for(n)
-    if limit < n * SOCKETS_PER_HOST + SOCKETS_BESIDES:
-        most = (limit - SOCKETS_BESIDES) // SOCKETS_PER_HOST
-        raise SystemExit(
-            f"{n:,} hosts need about {n * SOCKETS_PER_HOST + SOCKETS_BESIDES:,} open files in "
-            f"kube-apiserver, and this machine allows {limit:,} per process (hard limit, not "
-            f"raisable here): at most {most:,} hosts"
-        )
-    with tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp, ControlPlane() as cp:
-        work = Path(tmp)
-        with controller(cp, work) as ctl:
-            prepare(cp, NS)
-            t0 = time.monotonic()
-            with _agents(cp, work, fleet, n, per_process) as agents:
-                setup = time.monotonic() - t0
-                progress(f"{n} hosts up in {setup:.0f} s ({len(agents)} processes)")
-                pids = {"controller": ctl.pid, **cp.pids()}
-                pids.pop("kube-controller-manager", None)
-                procs = Processes(pids, [p.pid for p in agents])
-                done = asyncio.run(
-                    _updates(
-                        cp,
-                        procs=procs,
-                        work=work,
-                        fleet=fleet,
-                        n=n,
-                        updates=updates,
-                        profile=profile,
+    # Past one apiserver's open files (about 3,800 hosts here), more apiservers on the one
+    # etcd, as a highly available cluster runs them; the limit is per process.
+    apiservers = max(least_apiservers, apiservers_for(n, per_process, _open_files_for(n)))
+    floor = int(os.environ.get("TRANSOM_BENCH_MIN_FREE_MIB", "1024"))
+    guard = MemoryGuard(floor)
+    try:
+        with (
+            guard,
+            tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp,
+            ControlPlane(apiservers=apiservers) as cp,
+        ):
+            work = Path(tmp)
+            with controller(cp, work) as ctl:
+                prepare(cp, NS)
+                t0 = time.monotonic()
+                with _agents(cp, work, fleet, n, per_process) as agents:
+                    setup = time.monotonic() - t0
+                    progress(
+                        f"{n} hosts up in {setup:.0f} s ({len(agents)} processes, "
+                        f"{apiservers} kube-apiserver{'s' if apiservers > 1 else ''})"
                     )
-                )
-                idle_writes, idle_cpu = asyncio.run(_idle(cp, procs, idle))
-                rss = procs.rss_mib()
-                db = etcd_db_bytes(cp)
+                    pids = cp.pids()
+                    procs = Processes(
+                        {
+                            "controller": [ctl.pid],
+                            "kube-apiserver": [pids[a] for a in cp.apiserver_names],
+                            "etcd": [pids["etcd"]],
+                            "agents": [p.pid for p in agents],
+                        }
+                    )
+                    done = asyncio.run(
+                        _updates(
+                            cp,
+                            procs=procs,
+                            work=work,
+                            fleet=fleet,
+                            n=n,
+                            updates=updates,
+                            profile=profile,
+                        )
+                    )
+                    idle_writes, idle_cpu = asyncio.run(_idle(cp, procs, idle))
+                    rss = procs.rss_mib()
+                    db = etcd_db_bytes(cp)
+    except KeyboardInterrupt:
+        if guard.tripped:
+            raise SystemExit(f"{n:,} hosts: {guard.tripped}") from None
+        raise
     return _rows(
         n,
+        apiservers=apiservers,
         done=done,
         setup=setup,
         idle=idle,
@@ -420,6 +515,7 @@ def _fleet(
 def _rows(
     n: int,
     *,
+    apiservers: int,
     done: list[Update],
     setup: float,
     idle: float,
@@ -428,7 +524,7 @@ def _rows(
     rss: dict[str, float],
     db: int,
 ) -> list[Row]:
-    note = f"{n} hosts, {len(done)} updates, {load_average()}"
+    note = f"{n} hosts, {len(done)} updates, {apiservers} kube-apiserver(s), {load_average()}"
     samples = [t for u in done for t in u.times]
     totals = [u.seconds for u in done]
     host_updates = n * len(done)
@@ -541,7 +637,10 @@ def _rows(
             )
         )
     for name, mib in rss.items():
-        rows.append(row(BENCHMARK, f"{n} hosts: {name} RSS", mib, "MiB", "after the updates"))
+        summed = f", the sum of {apiservers}" if name == "kube-apiserver" and apiservers > 1 else ""
+        rows.append(
+            row(BENCHMARK, f"{n} hosts: {name} RSS", mib, "MiB", f"after the updates{summed}")
+        )
     rows.append(row(BENCHMARK, f"{n} hosts: etcd database size", db / 2**20, "MiB", ""))
     return rows
 
@@ -552,12 +651,14 @@ def run(
     idle: float = 60.0,
     per_process: int = 500,
     profile: Path | None = None,
+    *,
+    least_apiservers: int = 1,
 ) -> list[Row]:
     rows: list[Row] = []
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
     for n in sizes:
-        rows += _fleet(n, updates, idle, per_process, profile)
+        rows += _fleet(n, updates, idle, per_process, profile, least_apiservers=least_apiservers)
     return rows
 
 
@@ -573,6 +674,7 @@ if __name__ == "__main__":
                 idle=float(os.environ.get("TRANSOM_BENCH_IDLE", "60")),
                 per_process=int(os.environ.get("TRANSOM_BENCH_AGENTS_PER_PROCESS", "500")),
                 profile=Path(d) if (d := os.environ.get("TRANSOM_BENCH_PROFILE")) else None,
+                least_apiservers=int(os.environ.get("TRANSOM_BENCH_APISERVERS", "1")),
             )
         )
     )

@@ -7,6 +7,7 @@ Every process is tied to its parent (PR_SET_PDEATHSIG), so a killed test run lea
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -59,6 +60,9 @@ class ControlPlane(Supervisor):
     #: A kubeconfig-format file naming a TokenReview webhook (EKS's authenticator is one):
     #: bearer tokens no other authenticator accepts are sent there.
     token_webhook_config: Path | None = None
+    #: kube-apiservers on the one etcd, as a highly available cluster runs them: each is a
+    #: process with its own open-file limit, so clients spread over them reach past one's.
+    apiservers: int = 1
 
     def __post_init__(self) -> None:
         self._own_workdir = self.workdir is None
@@ -66,10 +70,18 @@ class ControlPlane(Supervisor):
         self.pki_dir = self.dir / "pki"
         self.logs = self.dir / "logs"
         self.kubeconfig = self.dir / "admin.kubeconfig"
+        if self.apiservers < 1:
+            raise ControlPlaneError(f"apiservers must be at least 1, not {self.apiservers}")
         self.etcd_port = free_port()
-        self.apiserver_port = free_port()
+        self.apiserver_ports = [free_port() for _ in range(self.apiservers)]
+        self.apiserver_port = self.apiserver_ports[0]
         self.kcm_port = free_port()
-        self.url = f"https://127.0.0.1:{self.apiserver_port}"
+        self.urls = [f"https://127.0.0.1:{port}" for port in self.apiserver_ports]
+        self.url = self.urls[0]
+        #: An admin kubeconfig per kube-apiserver, the first being ``kubeconfig``.
+        self.kubeconfigs = [self.kubeconfig] + [
+            self.dir / f"admin-{i + 1}.kubeconfig" for i in range(1, self.apiservers)
+        ]
         self._procs: dict[str, Process] = {}
         self.startup_seconds = 0.0
 
@@ -82,15 +94,18 @@ class ControlPlane(Supervisor):
         for d in (self.pki_dir, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         self._make_pki()
-        self._write_kubeconfig(self.kubeconfig, self.admin)
+        for url, path in zip(self.urls, self.kubeconfigs, strict=True):
+            self._write_kubeconfig(path, self.admin, url=url)
         self._procs["etcd"] = Process("etcd", self._etcd_args(bins), self.logs / "etcd.log")
         self._procs["etcd"].start()
         self._wait(self._etcd_healthy, "etcd", 30)
-        self._procs["kube-apiserver"] = Process(
-            "kube-apiserver", self._apiserver_args(bins), self.logs / "kube-apiserver.log"
-        )
-        self._procs["kube-apiserver"].start()
-        self._wait(self.apiserver_ready, "kube-apiserver", 90)
+        for i, name in enumerate(self.apiserver_names):
+            self._procs[name] = Process(
+                name, self._apiserver_args(bins, i), self.logs / f"{name}.log"
+            )
+            self._procs[name].start()
+        for i, name in enumerate(self.apiserver_names):
+            self._wait(functools.partial(self.apiserver_ready, i), name, 90)
         self._procs["kube-controller-manager"] = Process(
             "kube-controller-manager",
             self._kcm_args(bins),
@@ -101,7 +116,7 @@ class ControlPlane(Supervisor):
         self.startup_seconds = time.monotonic() - t0
 
     def stop(self) -> None:
-        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in ("kube-controller-manager", *reversed(self.apiserver_names), "etcd"):
             proc = self._procs.pop(name, None)
             if proc is not None:
                 proc.stop()
@@ -115,6 +130,11 @@ class ControlPlane(Supervisor):
         time.sleep(downtime)
         proc.start()
         self._wait(self.apiserver_ready, "kube-apiserver", 90)
+
+    @property
+    def apiserver_names(self) -> list[str]:
+        """The processes' names: kube-apiserver, then kube-apiserver-2, -3..."""
+        return ["kube-apiserver"] + [f"kube-apiserver-{i + 1}" for i in range(1, self.apiservers)]
 
     def pids(self) -> dict[str, int]:
         return {n: p.popen.pid for n, p in self._procs.items() if p.popen is not None}
@@ -138,10 +158,10 @@ class ControlPlane(Supervisor):
         ctx.load_cert_chain(str(self.admin.cert), str(self.admin.key))
         return ctx
 
-    def apiserver_ready(self) -> bool:
+    def apiserver_ready(self, index: int = 0) -> bool:
         try:
             with urllib.request.urlopen(  # noqa: S310 - our own https endpoint
-                f"{self.url}/readyz", timeout=2, context=self.ssl_context()
+                f"{self.urls[index]}/readyz", timeout=2, context=self.ssl_context()
             ) as r:
                 return bool(r.status == 200)
         except (OSError, urllib.error.URLError):
@@ -182,8 +202,10 @@ class ControlPlane(Supervisor):
         self.kcm_client = pki.issue(self.ca, d, "kcm", "system:kube-controller-manager")
         self.sa = pki.make_service_account_keys(d)
 
-    def _write_kubeconfig(self, path: Path, pair: pki.KeyPair, user: str = "admin") -> None:
-        path.write_text(yaml.safe_dump(kubeconfig_dict(self.url, self.ca.cert, pair, user)))
+    def _write_kubeconfig(
+        self, path: Path, pair: pki.KeyPair, user: str = "admin", url: str | None = None
+    ) -> None:
+        path.write_text(yaml.safe_dump(kubeconfig_dict(url or self.url, self.ca.cert, pair, user)))
         path.chmod(0o600)
 
     def _etcd_args(self, bins: Path) -> list[str]:
@@ -200,7 +222,10 @@ class ControlPlane(Supervisor):
             "--log-level=warn",
         ]
 
-    def _apiserver_args(self, bins: Path) -> list[str]:
+    def _apiserver_args(self, bins: Path, index: int = 0) -> list[str]:
+        # One of them keeps the `kubernetes` Service's endpoints: on one address with different
+        # ports the others would rewrite it back and forth.
+        reconciler = [] if index == 0 else ["--endpoint-reconciler-type=none"]
         return [
             str(bins / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
@@ -208,7 +233,7 @@ class ControlPlane(Supervisor):
             f"--tls-cert-file={self.serving.cert}",
             f"--tls-private-key-file={self.serving.key}",
             f"--client-ca-file={self.ca.cert}",
-            f"--secure-port={self.apiserver_port}",
+            f"--secure-port={self.apiserver_ports[index]}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -220,6 +245,7 @@ class ControlPlane(Supervisor):
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=false",
             "--v=1",
+            *reconciler,
             *self._token_webhook_args(),
             *self.apiserver_args,
         ]

@@ -1,0 +1,62 @@
+"""How the fleet benchmark spreads hosts over kube-apiservers: never more on one than its
+open files hold, and no more apiservers than that needs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from bench.fleet_bench import (
+    SOCKETS_BESIDES,
+    SOCKETS_PER_HOST,
+    MemoryGuard,
+    apiservers_for,
+    process_sizes,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@given(st.integers(1, 40_000), st.integers(1, 2_000))
+def test_process_sizes_cover_the_fleet(n: int, per_process: int) -> None:
+    sizes = process_sizes(n, per_process)
+    assert sum(sizes) == n and all(0 < s <= per_process for s in sizes)
+
+
+@given(st.integers(1, 40_000), st.integers(50, 2_000), st.integers(2_000, 100_000))
+def test_each_apiserver_holds_what_its_open_files_allow_and_no_fewer_would(
+    n: int, per_process: int, open_files: int
+) -> None:
+    capacity = (open_files - SOCKETS_BESIDES) // SOCKETS_PER_HOST
+    sizes = process_sizes(n, per_process)
+
+    def most(k: int) -> int:  # hosts on the busiest apiserver, processes taken in turn
+        return max(sum(sizes[j::k]) for j in range(k))
+
+    if max(sizes) > capacity:
+        with pytest.raises(SystemExit, match="TRANSOM_BENCH_AGENTS_PER_PROCESS"):
+            apiservers_for(n, per_process, open_files)
+        return
+    k = apiservers_for(n, per_process, open_files)
+    assert most(k) <= capacity
+    assert k == 1 or most(k - 1) > capacity
+
+
+def test_this_machines_limit_puts_ten_thousand_hosts_on_three() -> None:
+    # 20,000 open files hold 3,800 hosts; 20 processes of 500 in turn put 3,500 on the first.
+    assert apiservers_for(3_000, 500, 20_000) == 1
+    assert apiservers_for(10_000, 500, 20_000) == 3
+
+
+def test_the_memory_guard_ends_the_run_with_the_figures() -> None:
+    guard = MemoryGuard(10**9)  # more than any machine has: trips at its first look
+    with pytest.raises(KeyboardInterrupt), guard:
+        time.sleep(30)
+    assert guard.tripped.startswith("stopped: ")
+    assert "below the 1,000,000,000 MiB kept free (TRANSOM_BENCH_MIN_FREE_MIB)" in guard.tripped
+
+
+def test_the_memory_guard_stays_quiet_with_memory_to_spare() -> None:
+    with MemoryGuard(1) as guard:
+        time.sleep(2.5)  # past its first look
+    assert guard.tripped == ""
