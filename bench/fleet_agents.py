@@ -52,4 +52,8 @@ async def _main(argv: list[str]) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     asyncio.sslproto.SSLProtocol.max_size = TLS_RECORD_BYTES
-    asyncio.run(_main(sys.argv[1:8]))
+    try:
+        asyncio.run(_main(sys.argv[1:8]))
+    except Exception as e:  # one line for the benchmark to show, not a traceback
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -341,8 +341,12 @@ def _agents(
             assert p.stdout is not None
             line = p.stdout.readline()
             if not line.startswith("ready"):
-                tail = (work / f"agents-{procs.index(p) * per_process}.log").read_text()[-3000:]
-                raise RuntimeError(f"agent process ended before its hosts were up: {tail}")
+                first = procs.index(p) * per_process
+                said = (work / f"agents-{first}.log").read_text().strip().splitlines()
+                raise SystemExit(
+                    f"agent process {procs.index(p)} (hosts {first:,} on) ended before its "
+                    f"hosts were up: {said[-1] if said else 'it said nothing'}"
+                )
             progress(f"agent process {procs.index(p)}: set-up phases (cumulative s) {line[6:]}")
         yield procs
     finally:

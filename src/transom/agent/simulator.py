@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import secrets
 import time
 from collections import Counter
@@ -78,6 +79,9 @@ class Simulator:
     concurrency: int = 32
     #: Agents started together; the next batch starts once these have listed.
     start_batch: int = 50
+    #: Enrollment gives up when no certificate of this simulator's was signed for this long
+    #: (a fleet's CSRs are approved over minutes: progress, not a total, is what to wait on).
+    enroll_stall_seconds: float = 120.0
     #: Each host's Rebooter (None: the agents never reboot), and its providers when not the
     #: posix ones (a provider that asks for reboots, say).
     rebooter_for: Callable[[str], Rebooter] | None = None
@@ -95,7 +99,11 @@ class Simulator:
         self._admin_kube: Kube | None = None
 
     async def __aenter__(self) -> Simulator:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # nothing left open by a set-up that failed
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -303,13 +311,17 @@ class Simulator:
             await self._gather(self._approve(obj) for obj in created.values())
         by_csr = {obj["metadata"]["name"]: host for host, obj in created.items()}
         certs: dict[str, tuple[bytes, bytes]] = {}
-        # Enrollment is several requests per host through the controller's rate limit.
-        deadline = time.monotonic() + 120 + 0.5 * self.count
+        stall = self.enroll_stall_seconds
+        deadline = time.monotonic() + stall
         while len(certs) < self.count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(certs)} of {self.count} certificates signed")
+                raise TimeoutError(
+                    f"no certificate signed for {stall:g} s: {len(certs)} of {self.count} signed"
+                )
             async for event in self.kube.watch(
-                CSRS.path(), resource_version=rv, timeout_seconds=30
+                CSRS.path(),
+                resource_version=rv,
+                timeout_seconds=max(1, min(30, math.ceil(deadline - time.monotonic()))),
             ):
                 obj = event.get("object") or {}
                 if event.get("type") == "ERROR":
@@ -318,8 +330,9 @@ class Simulator:
                 host = by_csr.get(obj["metadata"].get("name", ""))  # bookmarks have none
                 if host is not None:
                     cert = self._signed(obj, host)
-                    if cert is not None:
+                    if cert is not None and host not in certs:
                         certs[host] = (cert, keys[host])
+                        deadline = time.monotonic() + stall
                 if len(certs) == self.count:
                     break
         return certs

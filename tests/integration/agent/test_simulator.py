@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
-from transom.kube.kinds import ASSIGNMENTS
+from transom.kube.kinds import ASSIGNMENTS, CSRS
 
 from .conftest import eventually
 
@@ -82,3 +83,55 @@ async def test_simulated_fleet_converges_and_idles_on_leases(
             assert kinds == {"PUT leases"}, sim.requests()
     finally:
         await sim.cleanup()
+
+
+async def _approve_slowly(kube: Kube, host_names: list[str], every: float) -> None:
+    """Approve the hosts' CSRs one at a time, EVERY seconds apart, as a busy controller might."""
+    for host in host_names:
+        await asyncio.sleep(every)
+        csr = await eventually(lambda host=host: _pending_csr(kube, host), timeout=30)
+        csr["status"] = {
+            "conditions": [
+                {"type": "Approved", "status": "True", "reason": "Test", "message": "slowly"}
+            ]
+        }
+        await kube.replace(CSRS.path(name=csr["metadata"]["name"], subresource="approval"), csr)
+
+
+async def _pending_csr(kube: Kube, host: str) -> dict[str, Any] | None:
+    items = (await kube.list(CSRS.path(), labelSelector=f"transom.dev/host={host}"))["items"]
+    return items[0] if items else None
+
+
+async def test_enrollment_waits_while_certificates_keep_coming_and_names_a_stall(
+    controlplane: ControlPlane, kube: Kube, tmp_path: Path
+) -> None:
+    # A 10,000-host fleet's CSRs are approved over minutes: each agent process waits as long
+    # as certificates keep being signed, and gives up only when none is signed for a while.
+    prefix = f"slow{secrets.token_hex(2)}"
+    sim = Simulator(
+        KubeConfig.from_file(controlplane.kubeconfig),
+        count=3,
+        workdir=tmp_path / "slow",
+        prefix=prefix,
+        approve=False,
+        enroll_stall_seconds=4.0,
+    )
+    approver = asyncio.create_task(_approve_slowly(kube, sim.names, every=2.5))
+    try:
+        async with sim:  # 7.5 s of approvals, never 4 s without one
+            assert len(sim.hosts) == 3
+    finally:
+        approver.cancel()
+
+    stalled = Simulator(
+        KubeConfig.from_file(controlplane.kubeconfig),
+        count=2,
+        workdir=tmp_path / "stalled",
+        prefix=f"stall{secrets.token_hex(2)}",
+        approve=False,
+        enroll_stall_seconds=2.0,
+    )
+    with pytest.raises(TimeoutError, match=r"no certificate signed for 2 s: 0 of 2 signed"):
+        async with stalled:
+            pass
