@@ -79,8 +79,9 @@ class Simulator:
     concurrency: int = 32
     #: Agents started together; the next batch starts once these have listed.
     start_batch: int = 50
-    #: Enrollment gives up when no certificate of this simulator's was signed for this long
-    #: (a fleet's CSRs are approved over minutes: progress, not a total, is what to wait on).
+    #: Enrollment gives up when no certificate (any host's: simulators in other processes
+    #: share the approver) was signed for this long. A fleet's CSRs are approved over
+    #: minutes, in no order of ours: progress, not a total, is what to wait on.
     enroll_stall_seconds: float = 120.0
     #: Each host's Rebooter (None: the agents never reboot), and its providers when not the
     #: posix ones (a provider that asks for reboots, say).
@@ -316,7 +317,8 @@ class Simulator:
         while len(certs) < self.count:
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"no certificate signed for {stall:g} s: {len(certs)} of {self.count} signed"
+                    f"no certificate signed for {stall:g} s (any host's): {len(certs)} of "
+                    f"these {self.count} signed"
                 )
             async for event in self.kube.watch(
                 CSRS.path(),
@@ -327,12 +329,13 @@ class Simulator:
                 if event.get("type") == "ERROR":
                     break
                 rv = obj["metadata"]["resourceVersion"]
+                if (obj.get("status") or {}).get("certificate"):
+                    deadline = time.monotonic() + stall  # the fleet's enrollment moves on
                 host = by_csr.get(obj["metadata"].get("name", ""))  # bookmarks have none
                 if host is not None:
                     cert = self._signed(obj, host)
-                    if cert is not None and host not in certs:
+                    if cert is not None:
                         certs[host] = (cert, keys[host])
-                        deadline = time.monotonic() + stall
                 if len(certs) == self.count:
                     break
         return certs
