@@ -29,6 +29,7 @@ the controller's, Assignment status and Leases the agents', Events either's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -53,6 +54,7 @@ from bench.workload import Row, load_average, percentile, progress, python_env, 
 from transom.api import names
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
+from transom.dev.processes import die_with_parent
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
@@ -123,13 +125,18 @@ def _pprof(cp: ControlPlane, what: str, seconds: int = 0) -> bytes:
         return bytes(r.read())
 
 
+def save_pprof(cp: ControlPlane, what: str, out: Path, seconds: int = 0) -> None:
+    """Save kube-apiserver's WHAT profile to OUT; a busy apiserver that does not answer in
+    time costs the profile, not the run."""
+    try:
+        out.write_bytes(_pprof(cp, what, seconds))
+    except OSError as e:  # URLError and timeouts are OSErrors
+        progress(f"kube-apiserver's {what} profile not saved: {e}")
+
+
 def profile_apiserver(cp: ControlPlane, seconds: int, out: Path) -> threading.Thread:
     """Save kube-apiserver's CPU profile over the next SECONDS to OUT, in a thread."""
-
-    def fetch() -> None:
-        out.write_bytes(_pprof(cp, "profile", seconds))
-
-    thread = threading.Thread(target=fetch, daemon=True)
+    thread = threading.Thread(target=save_pprof, args=(cp, "profile", out, seconds), daemon=True)
     thread.start()
     return thread
 
@@ -154,7 +161,7 @@ class Processes:
 
     def rss_mib(self) -> dict[str, float]:
         return {
-            name: sum(memory_kib(p, "VmRSS") for p in pids) / 1024
+            name: sum(memory_kib(p, "VmRSS") for p in pids if alive(p)) / 1024
             for name, pids in self.groups.items()
         }
 
@@ -288,8 +295,9 @@ async def _updates(
             if profiler is not None and profile is not None:
                 await asyncio.to_thread(profiler.join)
                 profiler = None
-                heap = await asyncio.to_thread(_pprof, cp, "heap")
-                (profile / f"kube-apiserver-{n}.heap.pprof").write_bytes(heap)
+                await asyncio.to_thread(
+                    save_pprof, cp, "heap", profile / f"kube-apiserver-{n}.heap.pprof"
+                )
     return out
 
 
@@ -331,6 +339,7 @@ def _agents(
                         f"127.0.0.{2 + first // per_process}",
                     ],
                     env=python_env(),
+                    preexec_fn=die_with_parent,  # noqa: PLW1509 - no orphans if the bench dies
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=(work / f"agents-{first}.log").open("wb"),
@@ -398,32 +407,66 @@ def available_mib() -> int:
     raise RuntimeError("no MemAvailable in /proc/meminfo")
 
 
-class MemoryGuard:
-    """Ends the run when the machine's available memory falls below FLOOR_MIB: a fleet too
-    large for the machine then fails with the figures, unwinding (SIGINT to this process) so
-    every child is stopped, instead of the kernel's OOM killer picking one."""
+def alive(pid: int) -> bool:
+    """PID is a process that has not ended (a zombie, ended but not yet reaped, has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
-    def __init__(self, floor_mib: int, procs: Processes | None = None) -> None:
+
+class RunGuard:
+    """Ends the run when the machine's available memory falls below FLOOR_MIB or a watched
+    process ends (the kernel's OOM killer picks the largest, a kube-apiserver, and the run
+    would wait on it for ever): it says why with the figures, stops the watched processes so
+    nothing waits on them, and unwinds this process (SIGINT) so every child is stopped.
+    Allocation comes in bursts here (a kube-apiserver grew by 1 GiB within seconds), so it
+    looks often and keeps a margin."""
+
+    def __init__(self, floor_mib: int, interval: float = 0.5) -> None:
         self.floor_mib = floor_mib
-        self.procs = procs
+        self.interval = interval
+        self.procs: Processes | None = None
+        self.watched: dict[str, int] = {}
         self.tripped = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
+    def _why(self) -> str:
+        free = available_mib()
+        for name, pid in self.watched.items():
+            if not alive(pid):
+                return (
+                    f"{name} (pid {pid}) ended during the run (the kernel's OOM killer? see "
+                    f"dmesg), {free:,} MiB of memory left"
+                )
+        if free < self.floor_mib:
+            return (
+                f"{free:,} MiB of memory left, below the {self.floor_mib:,} MiB kept free "
+                "(TRANSOM_BENCH_MIN_FREE_MIB)"
+            )
+        return ""
+
     def _watch(self) -> None:
-        while not self._stop.wait(2.0):
-            if (free := available_mib()) < self.floor_mib:
+        while not self._stop.wait(self.interval):
+            if why := self._why():
                 rss = self.procs.rss_mib() if self.procs else {}
-                self.tripped = (
-                    f"stopped: {free:,} MiB of memory left, below the {self.floor_mib:,} MiB "
-                    "kept free (TRANSOM_BENCH_MIN_FREE_MIB)"
-                ) + (
+                self.tripped = f"stopped: {why}" + (
                     "; RSS " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in rss.items()) if rss else ""
                 )
+                for pid in self.watched.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
                 os.kill(os.getpid(), signal.SIGINT)
                 return
 
-    def __enter__(self) -> MemoryGuard:
+    def watching(self, pids: dict[str, int]) -> RunGuard:
+        """``with guard.watching(pids):`` these must not end until the block does."""
+        self.watched = dict(pids)
+        return self
+
+    def __enter__(self) -> RunGuard:
         self._thread.start()
         return self
 
@@ -458,16 +501,15 @@ def _fleet(
     # Past one apiserver's open files (about 3,800 hosts here), more apiservers on the one
     # etcd, as a highly available cluster runs them; the limit is per process.
     apiservers = max(least_apiservers, apiservers_for(n, per_process, _open_files_for(n)))
-    floor = int(os.environ.get("TRANSOM_BENCH_MIN_FREE_MIB", "1024"))
-    guard = MemoryGuard(floor)
+    guard = RunGuard(int(os.environ.get("TRANSOM_BENCH_MIN_FREE_MIB", "2048")))
     try:
         with (
-            guard,
             tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp,
             ControlPlane(apiservers=apiservers) as cp,
         ):
             work = Path(tmp)
-            with controller(cp, work) as ctl:
+            # Watching ends before the controller and the control plane are stopped.
+            with controller(cp, work) as ctl, guard.watching({**cp.pids(), "controller": ctl.pid}):
                 prepare(cp, NS)
                 t0 = time.monotonic()
                 with _agents(cp, work, fleet, n, per_process) as agents:
@@ -485,6 +527,7 @@ def _fleet(
                             "agents": [p.pid for p in agents],
                         }
                     )
+                    guard.procs = procs
                     done = asyncio.run(
                         _updates(
                             cp,

@@ -3,13 +3,16 @@ open files hold, and no more apiservers than that needs."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 
 import pytest
 from bench.fleet_bench import (
     SOCKETS_BESIDES,
     SOCKETS_PER_HOST,
-    MemoryGuard,
+    RunGuard,
+    alive,
     apiservers_for,
     process_sizes,
 )
@@ -48,15 +51,42 @@ def test_this_machines_limit_puts_ten_thousand_hosts_on_three() -> None:
     assert apiservers_for(10_000, 500, 20_000) == 3
 
 
-def test_the_memory_guard_ends_the_run_with_the_figures() -> None:
-    guard = MemoryGuard(10**9)  # more than any machine has: trips at its first look
+def test_the_guard_ends_the_run_with_the_figures_when_memory_runs_low() -> None:
+    guard = RunGuard(10**9)  # more than any machine has: trips at its first look
     with pytest.raises(KeyboardInterrupt), guard:
         time.sleep(30)
     assert guard.tripped.startswith("stopped: ")
     assert "below the 1,000,000,000 MiB kept free (TRANSOM_BENCH_MIN_FREE_MIB)" in guard.tripped
 
 
-def test_the_memory_guard_stays_quiet_with_memory_to_spare() -> None:
-    with MemoryGuard(1) as guard:
-        time.sleep(2.5)  # past its first look
-    assert guard.tripped == ""
+def test_the_guard_ends_the_run_when_a_watched_process_ends_and_stops_the_others() -> None:
+    # As when the OOM killer took the first of three kube-apiservers at 10,000 hosts.
+    ended = subprocess.Popen(["sleep", "60"])
+    other = subprocess.Popen(["sleep", "60"])
+    guard = RunGuard(1)
+    try:
+        with (
+            pytest.raises(KeyboardInterrupt),
+            guard.watching({"kube-apiserver": ended.pid, "etcd": other.pid}),
+        ):
+            ended.kill()  # not reaped yet: a zombie has ended too
+            time.sleep(30)
+        assert f"kube-apiserver (pid {ended.pid}) ended during the run" in guard.tripped
+        assert other.wait(10) == -signal.SIGTERM
+    finally:
+        for p in (ended, other):
+            p.kill()
+            p.wait()
+
+
+def test_the_guard_stays_quiet_while_all_is_well() -> None:
+    me = subprocess.Popen(["sleep", "60"])
+    try:
+        with RunGuard(1, interval=0.1).watching({"sleep": me.pid}) as guard:
+            time.sleep(1)  # ten looks
+        assert guard.tripped == ""
+        assert alive(me.pid)
+    finally:
+        me.kill()
+        me.wait()
+    assert not alive(me.pid)

@@ -58,7 +58,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux-only dev tooling: the kernel signals the child when the parent dies.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -80,7 +80,7 @@ class Process:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.env,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for orphan-free teardown
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - needed for orphan-free teardown
             )
 
     def alive(self) -> bool:
