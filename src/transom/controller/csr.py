@@ -91,8 +91,7 @@ class CsrReconciler:
         if (spec.get("username") or "").startswith(BOOTSTRAP_USER_PREFIX):
             # Host, namespace and RBAC before the certificate: the agent's first requests with
             # it then succeed instead of meeting 403s until the host reconciler catches up.
-            await self._enrolled(spec, host)
-            await self.hosts.provision(host)
+            await self.hosts.provision(host, await self._enrolled(spec, host))
         await self._decide(
             obj, approve=True, message=f"{spec.get('username')} may hold identity {cn}"
         )
@@ -187,8 +186,9 @@ class CsrReconciler:
                 return  # gone, or changed under us: the watch brings it back
             raise
 
-    async def _enrolled(self, spec: dict[str, Any], host: str) -> None:
-        """Count the token's use, and create the Host with the token's labels."""
+    async def _enrolled(self, spec: dict[str, Any], host: str) -> str:
+        """Count the token's use, and create the Host with the token's labels; the Host's uid
+        ("" when it is not known here: made by someone else, or another shard's)."""
         token = await self._token(spec["username"])
         annotations = token["metadata"].get("annotations") or {}
         uses = int(annotations.get(names.ANNOTATION_USES, "0") or 0) + 1
@@ -206,8 +206,9 @@ class CsrReconciler:
             for item in annotations.get(ANNOTATION_HOST_LABELS, "").split(",")
             if "=" in item
         )
-        if self.cache.host(host) is None:
-            await self.writer.create(
+        known = self.cache.host(host)
+        if known is None:
+            known = await self.writer.create(
                 HOSTS,
                 {
                     "apiVersion": API_VERSION,
@@ -218,3 +219,4 @@ class CsrReconciler:
                 },
                 exists_ok=True,
             )
+        return str(((known or {}).get("metadata") or {}).get("uid", ""))

@@ -30,8 +30,7 @@ class HostReconciler:
         try:
             uid = str(obj["metadata"].get("uid", ""))
             if self.provisioned.get(host) != uid:
-                await self.provision(host)
-                self.provisioned[host] = uid
+                await self.provision(host, uid)
             for kind, item in self.cache.unlabelled_of(host):
                 meta = item["metadata"]
                 await self.writer.label(
@@ -57,8 +56,9 @@ class HostReconciler:
             await self.writer.label(HOSTS, "", host, shard.labels)
         return False
 
-    async def provision(self, host: str) -> None:
-        """The host's namespace and RBAC (idempotent: server-side apply)."""
+    async def provision(self, host: str, uid: str) -> None:
+        """The host's namespace and RBAC (idempotent: server-side apply), remembered for the
+        Host with ``uid`` so its reconciles do not write them again."""
         ns = names.host_namespace(host)
         await self.writer.apply(
             NAMESPACES,
@@ -76,6 +76,7 @@ class HostReconciler:
         if self.cache.shard is not None and self.cache.lease(host) is None:
             # A host moved here from another shard: its Lease carries the old label.
             await self.writer.label(LEASES, ns, names.LEASE_NAME, self.cache.shard_labels())
+        self.provisioned[host] = uid
 
     async def _deprovision(self, host: str) -> None:
         self.provisioned.pop(host, None)
