@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ async def _approve_slowly(kube: Kube, host_names: list[str], every: float) -> No
     """Approve the hosts' CSRs one at a time, EVERY seconds apart, as a busy controller might."""
     for host in host_names:
         await asyncio.sleep(every)
-        csr = await eventually(lambda host=host: _pending_csr(kube, host), timeout=30)
+        csr = await eventually(functools.partial(_pending_csr, kube, host), timeout=30)
         csr["status"] = {
             "conditions": [
                 {"type": "Approved", "status": "True", "reason": "Test", "message": "slowly"}
