@@ -23,22 +23,60 @@ from transom.kube.kinds import CLUSTER_ROLE_BINDINGS, NAMESPACES
 def controller(cp: ControlPlane, work: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The controller as its own process (so /proc measures it apart), logging to
     WORK/controller.log, whose tail is printed when the bench fails."""
-    log = (work / "controller.log").open("wb")
-    proc = subprocess.Popen(
-        controller_command(cp.kubeconfig),
-        env=python_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with controllers(cp, work, shards=1) as procs:
+        yield procs[0]
+
+
+#: Where sharded controllers keep their leader Leases (one per shard).
+LEASE_NAMESPACE = "default"
+
+
+@contextmanager
+def controllers(
+    cp: ControlPlane, work: Path, shards: int = 1
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """SHARDS controller processes: one plain controller, or one leader-elected controller per
+    shard (`--shards N --shard-key K`), shard K talking to kube-apiserver K mod their number
+    as replicas behind a load balancer would. Logs in WORK/controller[-K].log; the tails are
+    printed when the bench fails."""
+    logs = [
+        work / ("controller.log" if shards == 1 else f"controller-{k}.log") for k in range(shards)
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        yield proc
+        for k, path in enumerate(logs):
+            options = (
+                []
+                if shards == 1
+                else [
+                    "--leader-elect",
+                    "--leader-elect-namespace",
+                    LEASE_NAMESPACE,
+                    "--shards",
+                    str(shards),
+                    "--shard-key",
+                    str(k),
+                ]
+            )
+            with path.open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        controller_command(cp.kubeconfigs[k % len(cp.kubeconfigs)], *options),
+                        env=python_env(),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        yield procs
     except BaseException:
-        print((work / "controller.log").read_text()[-3000:], file=sys.stderr)
+        for path in logs:
+            print(f"{path.name}: {path.read_text()[-3000:]}", file=sys.stderr)
         raise
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
 
 
 def prepare(cp: ControlPlane, namespace: str) -> None:

@@ -13,7 +13,9 @@ Past the hosts one kube-apiserver has open files for (about 3,800 on a 20,000-fi
 control plane runs more of them on the one etcd, as a highly available cluster does; agent
 processes take them in turn, the controller talks to the first. Their CPU, memory and request
 counts are summed. ``TRANSOM_BENCH_APISERVERS=K`` runs at least K at any size (what a second
-costs at 1,000 hosts).
+costs at 1,000 hosts). ``TRANSOM_BENCH_SHARDS=N`` runs N leader-elected controller shards
+(``--shards N --shard-key K``), shard K on kube-apiserver K mod their number, as replicas behind
+a load balancer would spread; their CPU and memory are summed as "controller".
 
 With ``TRANSOM_BENCH_PROFILE=DIR`` the (first) kube-apiserver's CPU profile over the first
 timed update is saved as DIR/kube-apiserver-N.pprof, and its heap after it as
@@ -48,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.controller_process import controller, prepare
+from bench.controller_process import controllers, prepare
 from bench.footprint_bench import cpu_seconds, memory_kib
 from bench.workload import Row, load_average, percentile, progress, python_env, row
 from transom.api import names
@@ -496,6 +498,7 @@ def _fleet(
     profile: Path | None = None,
     *,
     least_apiservers: int = 1,
+    shards: int = 1,
 ) -> list[Row]:
     fleet = f"f{n}"
     # Past one apiserver's open files (about 3,800 hosts here), more apiservers on the one
@@ -509,19 +512,22 @@ def _fleet(
         ):
             work = Path(tmp)
             # Watching ends before the controller and the control plane are stopped.
-            with controller(cp, work) as ctl, guard.watching({**cp.pids(), "controller": ctl.pid}):
+            with (
+                controllers(cp, work, shards) as ctls,
+                guard.watching(cp.pids() | {f"controller-{k}": c.pid for k, c in enumerate(ctls)}),
+            ):
                 prepare(cp, NS)
                 t0 = time.monotonic()
                 with _agents(cp, work, fleet, n, per_process) as agents:
                     setup = time.monotonic() - t0
                     progress(
                         f"{n} hosts up in {setup:.0f} s ({len(agents)} processes, "
-                        f"{apiservers} kube-apiserver{'s' if apiservers > 1 else ''})"
+                        f"{apiservers} kube-apiserver(s), {shards} controller shard(s))"
                     )
                     pids = cp.pids()
                     procs = Processes(
                         {
-                            "controller": [ctl.pid],
+                            "controller": [c.pid for c in ctls],
                             "kube-apiserver": [pids[a] for a in cp.apiserver_names],
                             "etcd": [pids["etcd"]],
                             "agents": [p.pid for p in agents],
@@ -549,6 +555,7 @@ def _fleet(
     return _rows(
         n,
         apiservers=apiservers,
+        shards=shards,
         done=done,
         setup=setup,
         idle=idle,
@@ -563,6 +570,7 @@ def _rows(
     n: int,
     *,
     apiservers: int,
+    shards: int,
     done: list[Update],
     setup: float,
     idle: float,
@@ -571,7 +579,10 @@ def _rows(
     rss: dict[str, float],
     db: int,
 ) -> list[Row]:
-    note = f"{n} hosts, {len(done)} updates, {apiservers} kube-apiserver(s), {load_average()}"
+    note = (
+        f"{n} hosts, {len(done)} updates, {apiservers} kube-apiserver(s), {shards} controller "
+        f"shard(s), {load_average()}"
+    )
     samples = [t for u in done for t in u.times]
     totals = [u.seconds for u in done]
     host_updates = n * len(done)
@@ -700,12 +711,21 @@ def run(
     profile: Path | None = None,
     *,
     least_apiservers: int = 1,
+    shards: int = 1,
 ) -> list[Row]:
     rows: list[Row] = []
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
     for n in sizes:
-        rows += _fleet(n, updates, idle, per_process, profile, least_apiservers=least_apiservers)
+        rows += _fleet(
+            n,
+            updates,
+            idle,
+            per_process,
+            profile,
+            least_apiservers=least_apiservers,
+            shards=shards,
+        )
     return rows
 
 
@@ -722,6 +742,7 @@ if __name__ == "__main__":
                 per_process=int(os.environ.get("TRANSOM_BENCH_AGENTS_PER_PROCESS", "500")),
                 profile=Path(d) if (d := os.environ.get("TRANSOM_BENCH_PROFILE")) else None,
                 least_apiservers=int(os.environ.get("TRANSOM_BENCH_APISERVERS", "1")),
+                shards=int(os.environ.get("TRANSOM_BENCH_SHARDS", "1")),
             )
         )
     )
