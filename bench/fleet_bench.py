@@ -56,7 +56,7 @@ from bench.workload import Row, load_average, percentile, progress, python_env, 
 from transom.api import names
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
-from transom.dev.processes import die_with_parent
+from transom.dev.processes import die_with_parent, pid_alive
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import ASSIGNMENTS, CONFIGURATIONS
@@ -163,7 +163,7 @@ class Processes:
 
     def rss_mib(self) -> dict[str, float]:
         return {
-            name: sum(memory_kib(p, "VmRSS") for p in pids if alive(p)) / 1024
+            name: sum(memory_kib(p, "VmRSS") for p in pids if pid_alive(p)) / 1024
             for name, pids in self.groups.items()
         }
 
@@ -409,15 +409,6 @@ def available_mib() -> int:
     raise RuntimeError("no MemAvailable in /proc/meminfo")
 
 
-def alive(pid: int) -> bool:
-    """PID is a process that has not ended (a zombie, ended but not yet reaped, has)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 class RunGuard:
     """Ends the run when the machine's available memory falls below FLOOR_MIB or a watched
     process ends (the kernel's OOM killer picks the largest, a kube-apiserver, and the run
@@ -438,7 +429,7 @@ class RunGuard:
     def _why(self) -> str:
         free = available_mib()
         for name, pid in self.watched.items():
-            if not alive(pid):
+            if not pid_alive(pid):
                 return (
                     f"{name} (pid {pid}) ended during the run (the kernel's OOM killer? see "
                     f"dmesg), {free:,} MiB of memory left"
@@ -695,7 +686,8 @@ def _rows(
             )
         )
     for name, mib in rss.items():
-        summed = f", the sum of {apiservers}" if name == "kube-apiserver" and apiservers > 1 else ""
+        count = {"kube-apiserver": apiservers, "controller": shards}.get(name, 1)
+        summed = f", the sum of {count}" if count > 1 else ""
         rows.append(
             row(BENCHMARK, f"{n} hosts: {name} RSS", mib, "MiB", f"after the updates{summed}")
         )

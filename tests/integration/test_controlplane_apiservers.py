@@ -5,24 +5,18 @@ through another, and stopping the control plane stops them all."""
 from __future__ import annotations
 
 import asyncio
-import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from transom.dev.controlplane import ControlPlane, ControlPlaneError
+from transom.dev.processes import pid_alive
 from transom.kube.client import Kube
 from transom.kube.config import KubeConfig
 from transom.kube.kinds import LEASES
 
 pytestmark = pytest.mark.controlplane
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def _shared(cp: ControlPlane) -> None:
@@ -62,9 +56,12 @@ def test_two_apiservers_serve_one_store_and_stop_together() -> None:
         pids = [cp.pids()[name] for name in cp.apiserver_names]
         assert len(set(pids)) == 2 and all(cp.apiserver_ready(i) for i in range(2))
         asyncio.run(_shared(cp))
-    assert not any(_alive(pid) for pid in pids)
+    assert not any(pid_alive(pid) for pid in pids)
 
 
-def test_no_apiserver_is_refused_by_name() -> None:
+def test_no_apiserver_is_refused_by_name_and_leaves_nothing_behind() -> None:
+    made = lambda: set(Path(tempfile.gettempdir()).glob("transom-cp-*"))  # noqa: E731
+    before = made()
     with pytest.raises(ControlPlaneError, match="apiservers must be at least 1, not 0"):
         ControlPlane(apiservers=0)
+    assert made() <= before

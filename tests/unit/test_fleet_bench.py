@@ -12,12 +12,13 @@ from bench.fleet_bench import (
     SOCKETS_BESIDES,
     SOCKETS_PER_HOST,
     RunGuard,
-    alive,
     apiservers_for,
     process_sizes,
 )
 from hypothesis import given
 from hypothesis import strategies as st
+
+from transom.dev.processes import pid_alive
 
 
 @given(st.integers(1, 40_000), st.integers(1, 2_000))
@@ -85,8 +86,8 @@ def test_the_guard_stays_quiet_while_all_is_well() -> None:
         with RunGuard(1, interval=0.1).watching({"sleep": me.pid}) as guard:
             time.sleep(1)  # ten looks
         assert guard.tripped == ""
-        assert alive(me.pid)
+        assert pid_alive(me.pid)
     finally:
         me.kill()
         me.wait()
-    assert not alive(me.pid)
+    assert not pid_alive(me.pid)

@@ -219,4 +219,4 @@ class CsrReconciler:
                 },
                 exists_ok=True,
             )
-        return str(((known or {}).get("metadata") or {}).get("uid", ""))
+        return str(known["metadata"]["uid"]) if known else ""

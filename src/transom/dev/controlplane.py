@@ -65,13 +65,13 @@ class ControlPlane(Supervisor):
     apiservers: int = 1
 
     def __post_init__(self) -> None:
+        if self.apiservers < 1:  # before anything is made: a refusal leaves nothing behind
+            raise ControlPlaneError(f"apiservers must be at least 1, not {self.apiservers}")
         self._own_workdir = self.workdir is None
         self.dir = Path(self.workdir or tempfile.mkdtemp(prefix="transom-cp-"))
         self.pki_dir = self.dir / "pki"
         self.logs = self.dir / "logs"
         self.kubeconfig = self.dir / "admin.kubeconfig"
-        if self.apiservers < 1:
-            raise ControlPlaneError(f"apiservers must be at least 1, not {self.apiservers}")
         self.etcd_port = free_port()
         self.apiserver_ports = [free_port() for _ in range(self.apiservers)]
         self.apiserver_port = self.apiserver_ports[0]

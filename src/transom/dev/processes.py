@@ -58,6 +58,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pid_alive(pid: int) -> bool:
+    """PID is a process that has not ended (a zombie, ended but not yet reaped, has); for
+    processes this one did not start, which ``Process.alive`` cannot ask about."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def die_with_parent() -> None:
     # Linux-only dev tooling: the kernel signals the child when the parent dies.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
