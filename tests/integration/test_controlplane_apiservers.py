@@ -59,9 +59,12 @@ def test_two_apiservers_serve_one_store_and_stop_together() -> None:
     assert not any(pid_alive(pid) for pid in pids)
 
 
+def _made() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("transom-cp-*"))
+
+
 def test_no_apiserver_is_refused_by_name_and_leaves_nothing_behind() -> None:
-    made = lambda: set(Path(tempfile.gettempdir()).glob("transom-cp-*"))  # noqa: E731
-    before = made()
+    before = _made()
     with pytest.raises(ControlPlaneError, match="apiservers must be at least 1, not 0"):
         ControlPlane(apiservers=0)
-    assert made() <= before
+    assert _made() <= before
