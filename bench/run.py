@@ -23,6 +23,7 @@ MODULES: tuple[str, ...] = (
     "bench.flux_bench",
     "bench.preview_bench",
     "bench.metrics_bench",
+    "bench.fleet_bench",  # last: the longest (1,000 and 3,000 hosts by default)
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,6 +55,15 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str]) -> int:
     selected = [m for m in MODULES if not argv or any(a in m for a in argv)]
+    if "bench.fleet_bench" in selected:
+        # Refuse a bad setting before the other benchmarks have run for half an hour.
+        from bench.fleet_bench import SettingError, Settings
+
+        try:
+            Settings.from_env(os.environ)
+        except SettingError as e:
+            print(f"bench: {e}", file=sys.stderr)
+            return 2
     rows: list[dict[str, Any]] = []
     for module in selected:
         print(f"==> {module}", file=sys.stderr, flush=True)

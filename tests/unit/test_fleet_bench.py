@@ -3,15 +3,20 @@ open files hold, and no more apiservers than that needs."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
 
 import pytest
+from bench import run as bench_run
 from bench.fleet_bench import (
+    DEFAULT_SIZES,
     SOCKETS_BESIDES,
     SOCKETS_PER_HOST,
     RunGuard,
+    SettingError,
+    Settings,
     apiservers_for,
     process_sizes,
 )
@@ -91,3 +96,45 @@ def test_the_guard_stays_quiet_while_all_is_well() -> None:
         me.kill()
         me.wait()
     assert not pid_alive(me.pid)
+
+
+def test_make_bench_runs_the_fleet_at_the_goal_sizes_by_default() -> None:
+    assert "bench.fleet_bench" in bench_run.MODULES
+    assert Settings.from_env({}) == Settings() and Settings().sizes == DEFAULT_SIZES == (1000, 3000)
+
+
+def test_sizes_come_from_arguments_before_the_environment() -> None:
+    env = {"TRANSOM_BENCH_FLEET_SIZES": "100, 300", "TRANSOM_BENCH_UPDATES": "1"}
+    assert Settings.from_env(env).sizes == (100, 300)
+    assert Settings.from_env(env, ["7000"]).sizes == (7000,)
+    assert Settings.from_env(env).updates == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TRANSOM_BENCH_FLEET_SIZES": "1000,lots"}, "TRANSOM_BENCH_FLEET_SIZES: 'lots'"),
+        ({"TRANSOM_BENCH_FLEET_SIZES": "0"}, "TRANSOM_BENCH_FLEET_SIZES: '0'"),
+        ({"TRANSOM_BENCH_UPDATES": "0"}, "TRANSOM_BENCH_UPDATES: '0'"),
+        ({"TRANSOM_BENCH_IDLE": "-1"}, "TRANSOM_BENCH_IDLE: '-1'"),
+        ({"TRANSOM_BENCH_IDLE": "nan"}, "TRANSOM_BENCH_IDLE: 'nan'"),
+        ({"TRANSOM_BENCH_SHARDS": "two"}, "TRANSOM_BENCH_SHARDS: 'two'"),
+        ({"TRANSOM_BENCH_MIN_FREE_MIB": "-5"}, "TRANSOM_BENCH_MIN_FREE_MIB: '-5'"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_it(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingError, match="^" + re.escape(named)):
+        Settings.from_env(env)
+
+
+def test_make_bench_refuses_a_bad_setting_before_running_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRANSOM_BENCH_UPDATES", "none")
+
+    def ran(name: str) -> None:
+        raise AssertionError(f"{name} ran before the setting was checked")
+
+    monkeypatch.setattr("bench.run.importlib.import_module", ran)
+    assert bench_run.main([]) == 2
+    assert "TRANSOM_BENCH_UPDATES: 'none' is not a whole number" in capsys.readouterr().err
