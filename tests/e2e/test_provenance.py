@@ -204,8 +204,21 @@ async def _scenario(
 
     # 5. An out-of-Git edit (Flux suspended, then kubectl edit): the relaxed host applies it
     # and its record names the editor; the strict host refuses it and changes nothing.
-    await kube.patch(
+    suspended = await kube.patch(
         KUSTOMIZATIONS.path(namespace, "windows"), {"spec": {"suspend": True}}, "merge"
+    )
+    # A reconcile that began before the suspension would apply Git's content over the edit
+    # (a whole run saw it: generation 4, never 3). Reconciles of one object run one at a
+    # time, and the first to see the suspension records its generation as observed.
+    await wait_for(
+        kube,
+        KUSTOMIZATIONS,
+        namespace,
+        "windows",
+        lambda k: (
+            (k.get("status") or {}).get("observedGeneration") == suspended["metadata"]["generation"]
+        ),
+        timeout=30,
     )
     hotfix_file = {**conf["spec"]["resources"][1]["file"], "content": "<h1>hotfix</h1>\n"}
     edited = {
