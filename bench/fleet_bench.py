@@ -16,6 +16,8 @@ counts are summed. ``TRANSOM_BENCH_APISERVERS=K`` runs at least K at any size (w
 costs at 1,000 hosts). ``TRANSOM_BENCH_SHARDS=N`` runs N leader-elected controller shards
 (``--shards N --shard-key K``), shard K on kube-apiserver K mod their number, as replicas behind
 a load balancer would spread; their CPU and memory are summed as "controller".
+``TRANSOM_BENCH_APISERVER_MEMORY_MIB=M`` gives each kube-apiserver a soft memory limit (Go's
+GOMEMLIMIT): it collects garbage sooner instead of growing to twice what it holds.
 
 With ``TRANSOM_BENCH_PROFILE=DIR`` the (first) kube-apiserver's CPU profile over the first
 timed update is saved as DIR/kube-apiserver-N.pprof, and its heap after it as
@@ -491,7 +493,9 @@ def _fleet(n: int, settings: Settings) -> list[Row]:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="transom-bench-fleet-") as tmp,
-            ControlPlane(apiservers=apiservers) as cp,
+            ControlPlane(
+                apiservers=apiservers, apiserver_memory_mib=settings.apiserver_memory_mib
+            ) as cp,
         ):
             work = Path(tmp)
             # Watching ends before the controller and the control plane are stopped.
@@ -546,6 +550,7 @@ def _fleet(n: int, settings: Settings) -> list[Row]:
         idle_cpu=idle_cpu,
         rss=rss,
         db=db,
+        memory_mib=settings.apiserver_memory_mib,
     )
 
 
@@ -561,10 +566,12 @@ def _rows(
     idle_cpu: dict[str, float],
     rss: dict[str, float],
     db: int,
+    memory_mib: int = 0,
 ) -> list[Row]:
+    limit = f" (GOMEMLIMIT {memory_mib} MiB each)" if memory_mib else ""
     note = (
-        f"{n} hosts, {len(done)} updates, {apiservers} kube-apiserver(s), {shards} controller "
-        f"shard(s), {load_average()}"
+        f"{n} hosts, {len(done)} updates, {apiservers} kube-apiserver(s){limit}, {shards} "
+        f"controller shard(s), {load_average()}"
     )
     samples = [t for u in done for t in u.times]
     totals = [u.seconds for u in done]
@@ -704,6 +711,8 @@ class Settings:
     least_apiservers: int = 1
     shards: int = 1
     min_free_mib: int = 2048
+    #: Each kube-apiserver's GOMEMLIMIT in MiB; 0: none (docs/scale.md, where it stops).
+    apiserver_memory_mib: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], sizes: Sequence[str] = ()) -> Settings:
@@ -728,6 +737,11 @@ class Settings:
             shards=_whole("TRANSOM_BENCH_SHARDS", env.get("TRANSOM_BENCH_SHARDS", "1"), 1),
             min_free_mib=_whole(
                 "TRANSOM_BENCH_MIN_FREE_MIB", env.get("TRANSOM_BENCH_MIN_FREE_MIB", "2048"), 0
+            ),
+            apiserver_memory_mib=_whole(
+                "TRANSOM_BENCH_APISERVER_MEMORY_MIB",
+                env.get("TRANSOM_BENCH_APISERVER_MEMORY_MIB", "0"),
+                0,
             ),
         )
 

@@ -68,3 +68,24 @@ def test_no_apiserver_is_refused_by_name_and_leaves_nothing_behind() -> None:
     with pytest.raises(ControlPlaneError, match="apiservers must be at least 1, not 0"):
         ControlPlane(apiservers=0)
     assert _made() <= before
+
+
+def test_a_negative_memory_limit_is_refused_by_name_and_leaves_nothing_behind() -> None:
+    before = _made()
+    with pytest.raises(ControlPlaneError, match="apiserver_memory_mib must be at least 0"):
+        ControlPlane(apiserver_memory_mib=-1)
+    assert _made() <= before
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_each_apiserver_gets_the_memory_limit_and_the_rest_do_not() -> None:
+    with ControlPlane(apiservers=2, apiserver_memory_mib=700) as cp:
+        pids = cp.pids()
+        for name in cp.apiserver_names:
+            assert _environ(pids[name]).get("GOMEMLIMIT") == "700MiB", name
+        assert "GOMEMLIMIT" not in _environ(pids["etcd"])
+        assert all(cp.apiserver_ready(i) for i in range(2))  # Go took the value
