@@ -55,6 +55,7 @@ from pathlib import Path
 from bench.controller_process import controllers, prepare
 from bench.footprint_bench import cpu_seconds, memory_kib
 from bench.workload import Row, load_average, percentile, progress, python_env, row
+from transom.agent.runner import REQUEST_CONNECTIONS
 from transom.api import names
 from transom.api.wire import API_VERSION
 from transom.dev.controlplane import ControlPlane
@@ -374,10 +375,11 @@ def _agents(
                 p.wait()
 
 
-#: Sockets kube-apiserver holds per simulated host: its four watches (Assignments, Secrets,
-#: HostPreviews, its reboot Lease; HTTP/1.1, one connection each) and a kept connection for
-#: requests; plus this many for the controller, the bench and the apiserver's own.
-SOCKETS_PER_HOST = 5
+#: Sockets kube-apiserver holds per simulated host at most: its three watches (Assignments,
+#: Secrets, HostPreviews; HTTP/1.1, one connection each; a simulated host never reboots, so
+#: it watches no reboot Lease) and its connections for requests; plus this many for the
+#: controller, the bench and the apiserver's own.
+SOCKETS_PER_HOST = 3 + REQUEST_CONNECTIONS
 SOCKETS_BESIDES = 1000
 
 

@@ -46,7 +46,8 @@ from transom.engine.provider import Provider
 from transom.engine.reboot import RebootCoordinator, Rebooter
 from transom.engine.redact import SecretSealer
 from transom.engine.result import RunReport
-from transom.kube.client import Kube
+from transom.kube.client import Kube, RequestObserver
+from transom.kube.config import KubeConfig
 from transom.kube.informer import Informer
 from transom.kube.kinds import ASSIGNMENTS, SECRETS
 from transom.providers.windows.facade import WindowsFacade
@@ -58,6 +59,28 @@ ASSIGNMENTS_DIR = "assignments"
 AUDIT_DIR = "audit"
 AUDIT_KEY = "audit.key"
 Obj = dict[str, Any]
+
+#: Connections an agent keeps for requests; each watch has one of its own. An agent has few
+#: requests in flight, but with a pool of 32 it opened five at start-up (its first lists,
+#: Lease and Host status at once) and kept them until idle for 75 s: five TLS handshakes
+#: with client-certificate checks, and five connections' memory on the apiserver, per host.
+REQUEST_CONNECTIONS = 2
+
+
+def agent_kube(
+    config: KubeConfig,
+    *,
+    observer: RequestObserver | None = None,
+    source_address: str | None = None,
+) -> Kube:
+    """The client an agent talks to the cluster with (the service's and the simulator's)."""
+    return Kube(
+        config,
+        field_manager="transom-agent",
+        observer=observer,
+        connections=REQUEST_CONNECTIONS,
+        source_address=source_address,
+    )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from transom.agent.credentials.whoami import require_host_identity
 from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, certificate_window
 from transom.agent.events import AgentEvents, platform_event_log
 from transom.agent.rotation import DEFAULT_FRACTION, CertificateRotator
-from transom.agent.runner import Agent, AgentOptions
+from transom.agent.runner import Agent, AgentOptions, agent_kube
 from transom.agent.shutdown import STOP_TIMEOUT_SECONDS, StopProgress, stop_gracefully
 from transom.agent.statedir import secure_state_dir
 from transom.agent.store import SecretStore, default_store
@@ -26,7 +26,6 @@ from transom.engine.drift import Notifier
 from transom.engine.policy import HostPolicy
 from transom.engine.provider import Provider
 from transom.engine.reboot import Rebooter
-from transom.kube.client import Kube
 from transom.providers.children import CHILDREN_DIR, children
 from transom.providers.windows.facade import WindowsFacade
 
@@ -130,10 +129,8 @@ async def run_agent(
         metrics = AgentMetrics()
     async with contextlib.AsyncExitStack() as stack:
         kube = await stack.enter_async_context(
-            Kube(
-                connection.kube_config,
-                field_manager="transom-agent",
-                observer=metrics.api if metrics is not None else None,
+            agent_kube(
+                connection.kube_config, observer=metrics.api if metrics is not None else None
             )
         )
         if metrics is not None and settings.metrics_address is not None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from transom.agent.enroll import DEFAULT_EXPIRATION_SECONDS, csr_object, make_csr, new_key
-from transom.agent.runner import Agent, AgentOptions
+from transom.agent.runner import Agent, AgentOptions, agent_kube
 from transom.api import names, rbac
 from transom.api.wire import API_VERSION
 from transom.engine.policy import HostPolicy
@@ -145,7 +145,7 @@ class Simulator:
         config = KubeConfig(
             server=self.admin.server, ca_pem=self.admin.ca_pem, cert_pem=cert, key_pem=key
         )
-        kube = Kube(config, field_manager="transom-agent", source_address=self.source_address)
+        kube = agent_kube(config, source_address=self.source_address)
         providers = (
             self.providers_for(name)
             if self.providers_for is not None

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from transom.agent.runner import AgentOptions
+from transom.agent.runner import REQUEST_CONNECTIONS, AgentOptions
 from transom.agent.simulator import Simulator
 from transom.api import kstatus, names
 from transom.api.wire import API_VERSION
@@ -137,3 +138,37 @@ async def test_enrollment_waits_while_certificates_keep_coming_and_names_a_stall
     ):
         async with stalled:
             pass
+
+
+def _connections(source: str, port: int) -> int:
+    """Established TCP connections from SOURCE to 127.0.0.1:PORT (/proc/net/tcp)."""
+    local = socket.inet_aton(source)[::-1].hex().upper()
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        l_addr = fields[1].split(":")[0]
+        r_port = int(fields[2].split(":")[1], 16)
+        if l_addr == local and r_port == port and fields[3] == "01":
+            count += 1
+    return count
+
+
+async def test_an_agent_keeps_one_connection_per_watch_and_few_for_requests(
+    controlplane: ControlPlane, tmp_path: Path
+) -> None:
+    source = f"127.0.{secrets.randbelow(200) + 20}.{secrets.randbelow(200) + 20}"
+    sim = Simulator(
+        KubeConfig.from_file(controlplane.kubeconfig),
+        count=1,
+        workdir=tmp_path,
+        prefix=f"conn{secrets.token_hex(2)}",
+        options=AgentOptions(drift_monitor=False, renew_interval_seconds=0.5),
+        source_address=source,
+    )
+    async with sim:
+        seen = []
+        for _ in range(20):  # start-up (lists, Lease, Host status) and renewals after it
+            seen.append(_connections(source, controlplane.apiserver_port))
+            await asyncio.sleep(0.1)
+    watches = 3  # Assignments, Secrets, HostPreviews (no reboot Lease: it never reboots)
+    assert min(seen) >= watches and max(seen) <= watches + REQUEST_CONNECTIONS, seen
