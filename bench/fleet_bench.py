@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import resource as rlimit
@@ -753,23 +754,17 @@ class SettingError(ValueError):
 
 
 def _whole(name: str, value: str, least: int) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = least - 1
-    if n < least:
-        raise SettingError(f"{name}: {value!r} is not a whole number of at least {least}")
-    return n
+    with contextlib.suppress(ValueError):
+        if (n := int(value)) >= least:
+            return n
+    raise SettingError(f"{name}: {value!r} is not a whole number of at least {least}")
 
 
 def _seconds(name: str, value: str) -> float:
-    try:
-        s = float(value)
-    except ValueError:
-        s = -1.0
-    if not 0 <= s < float("inf"):
-        raise SettingError(f"{name}: {value!r} is not a number of seconds of at least 0")
-    return s
+    with contextlib.suppress(ValueError):
+        if 0 <= (s := float(value)) < math.inf:  # nan and inf are not seconds
+            return s
+    raise SettingError(f"{name}: {value!r} is not a number of seconds of at least 0")
 
 
 def run(settings: Settings | None = None) -> list[Row]:

@@ -138,3 +138,19 @@ def test_make_bench_refuses_a_bad_setting_before_running_anything(
     monkeypatch.setattr("bench.run.importlib.import_module", ran)
     assert bench_run.main([]) == 2
     assert "TRANSOM_BENCH_UPDATES: 'none' is not a whole number" in capsys.readouterr().err
+
+
+@given(st.one_of(st.integers(-5, 10**6).map(str), st.text(max_size=6)))
+def test_a_count_setting_is_taken_exactly_when_it_is_a_whole_number_of_at_least_one(
+    value: str,
+) -> None:
+    try:
+        wanted: int | None = int(value)
+    except ValueError:
+        wanted = None
+    env = {"TRANSOM_BENCH_UPDATES": value}
+    if wanted is not None and wanted >= 1:
+        assert Settings.from_env(env).updates == wanted
+    else:
+        with pytest.raises(SettingError, match=r"^TRANSOM_BENCH_UPDATES: "):
+            Settings.from_env(env)
