@@ -171,4 +171,5 @@ async def test_an_agent_keeps_one_connection_per_watch_and_few_for_requests(
             seen.append(_connections(source, controlplane.apiserver_port))
             await asyncio.sleep(0.1)
     watches = 3  # Assignments, Secrets, HostPreviews (no reboot Lease: it never reboots)
-    assert min(seen) >= watches and max(seen) <= watches + REQUEST_CONNECTIONS, seen
+    # Synced means its Assignments are listed; the other watches may open a moment later.
+    assert watches <= max(seen) <= watches + REQUEST_CONNECTIONS, seen
